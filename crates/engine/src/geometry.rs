@@ -1,0 +1,238 @@
+//! Box arithmetic: where each variant comes from and how large it becomes.
+//!
+//! All coordinates are in the displayed (upright) source at full resolution,
+//! so boxes apply to what a viewer sees, whatever the EXIF orientation.
+
+use crate::plan::{Fit, Variant};
+
+/// Shrink-on-load margin: a JPEG is DCT-scaled only while the decoded image
+/// stays at least this many times the largest requested output in each
+/// dimension. The final resize then has enough pixels to filter from, so a
+/// DCT-scaled decode followed by Lanczos3 is indistinguishable from a full
+/// decode (the golden tests compare both).
+pub const DECODE_MARGIN: f64 = 2.0;
+
+/// libjpeg-turbo's DCT scaling factors used for shrink-on-load, smallest first.
+pub const JPEG_SCALES: [(u32, u32); 4] = [(1, 8), (1, 4), (1, 2), (1, 1)];
+
+/// A rectangle in source pixels (fractional: crops need not be whole pixels).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Region {
+    pub left: f64,
+    pub top: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// How one variant is made from a source of a given displayed size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VariantGeometry {
+    /// Part of the source to use.
+    pub region: Region,
+    /// Size the region is resized to.
+    pub resize_w: u32,
+    pub resize_h: u32,
+    /// Final output size (larger than the resize only for `contain`).
+    pub canvas_w: u32,
+    pub canvas_h: u32,
+    /// Where the resized image sits on the canvas.
+    pub offset_x: u32,
+    pub offset_y: u32,
+}
+
+impl VariantGeometry {
+    /// True when the region is the whole source (the result can serve as an
+    /// intermediate for smaller variants).
+    pub fn is_full_frame(&self, src_w: u32, src_h: u32) -> bool {
+        self.region.left == 0.0
+            && self.region.top == 0.0
+            && self.region.width == f64::from(src_w)
+            && self.region.height == f64::from(src_h)
+    }
+
+    /// Scale (relative to full resolution) the source must have at least, so
+    /// that it holds `DECODE_MARGIN` times the output's pixels in each axis.
+    pub fn needed_scale(&self) -> f64 {
+        let sx = f64::from(self.resize_w) * DECODE_MARGIN / self.region.width;
+        let sy = f64::from(self.resize_h) * DECODE_MARGIN / self.region.height;
+        sx.max(sy)
+    }
+}
+
+fn side(v: f64) -> u32 {
+    (v.round() as u32).max(1)
+}
+
+/// Computes the geometry of `variant` for a displayed source of `w x h`.
+pub fn plan_variant(variant: &Variant, w: u32, h: u32) -> VariantGeometry {
+    let (wf, hf) = (f64::from(w), f64::from(h));
+    let full = Region {
+        left: 0.0,
+        top: 0.0,
+        width: wf,
+        height: hf,
+    };
+    let simple = |rw: u32, rh: u32| VariantGeometry {
+        region: full,
+        resize_w: rw,
+        resize_h: rh,
+        canvas_w: rw,
+        canvas_h: rh,
+        offset_x: 0,
+        offset_y: 0,
+    };
+    // Scale that fits inside the box (missing sides do not constrain).
+    let inside_scale = || {
+        let sx = variant.width.map_or(f64::INFINITY, |bw| f64::from(bw) / wf);
+        let sy = variant.height.map_or(f64::INFINITY, |bh| f64::from(bh) / hf);
+        let s = sx.min(sy);
+        if variant.upscale {
+            s
+        } else {
+            s.min(1.0)
+        }
+    };
+    let (bw, bh) = match (variant.width, variant.height) {
+        (Some(bw), Some(bh)) => (bw, bh),
+        // One side given: every fit behaves like `inside` (sharp does the same).
+        _ => {
+            let s = inside_scale();
+            return simple(side(wf * s), side(hf * s));
+        }
+    };
+    let (bwf, bhf) = (f64::from(bw), f64::from(bh));
+    let (gx, gy) = variant.gravity.centering();
+    match variant.fit {
+        Fit::Inside => {
+            let s = inside_scale();
+            simple(side(wf * s), side(hf * s))
+        }
+        Fit::Fill => {
+            if variant.upscale {
+                simple(bw, bh)
+            } else {
+                simple(bw.min(w), bh.min(h))
+            }
+        }
+        Fit::Cover => {
+            let mut s = (bwf / wf).max(bhf / hf);
+            let (mut ow, mut oh) = (bwf, bhf);
+            if s > 1.0 && !variant.upscale {
+                // Never enlarge: cut the box down to what the source covers.
+                s = 1.0;
+                ow = bwf.min(wf);
+                oh = bhf.min(hf);
+            }
+            let rw = (ow / s).min(wf);
+            let rh = (oh / s).min(hf);
+            let region = Region {
+                left: (wf - rw) * gx,
+                top: (hf - rh) * gy,
+                width: rw,
+                height: rh,
+            };
+            let (ow, oh) = (side(ow), side(oh));
+            VariantGeometry {
+                region,
+                resize_w: ow,
+                resize_h: oh,
+                canvas_w: ow,
+                canvas_h: oh,
+                offset_x: 0,
+                offset_y: 0,
+            }
+        }
+        Fit::Contain => {
+            let s = inside_scale();
+            let (rw, rh) = (side(wf * s).min(bw), side(hf * s).min(bh));
+            VariantGeometry {
+                region: full,
+                resize_w: rw,
+                resize_h: rh,
+                canvas_w: bw,
+                canvas_h: bh,
+                offset_x: ((bw - rw) as f64 * gx).round() as u32,
+                offset_y: ((bh - rh) as f64 * gy).round() as u32,
+            }
+        }
+    }
+}
+
+/// The JPEG DCT scale (num, denom) to decode at: the smallest one that keeps
+/// `needed` (see [`VariantGeometry::needed_scale`]), or 1/1.
+pub fn jpeg_scale(needed: f64) -> (u32, u32) {
+    JPEG_SCALES
+        .into_iter()
+        .find(|&(n, d)| f64::from(n) / f64::from(d) >= needed)
+        .unwrap_or((1, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Gravity;
+
+    fn v(w: Option<u32>, h: Option<u32>, fit: Fit) -> Variant {
+        Variant::new("t", w, h).with_fit(fit)
+    }
+
+    #[test]
+    fn inside_keeps_aspect_and_never_enlarges() {
+        let g = plan_variant(&v(Some(800), Some(600), Fit::Inside), 4000, 2000);
+        assert_eq!((g.resize_w, g.resize_h), (800, 400));
+        let g = plan_variant(&v(Some(800), None, Fit::Inside), 100, 50);
+        assert_eq!((g.canvas_w, g.canvas_h), (100, 50));
+        let mut up = v(Some(800), None, Fit::Inside);
+        up.upscale = true;
+        let g = plan_variant(&up, 100, 50);
+        assert_eq!((g.canvas_w, g.canvas_h), (800, 400));
+        let g = plan_variant(&v(None, Some(300), Fit::Cover), 3000, 2000);
+        assert_eq!((g.canvas_w, g.canvas_h), (450, 300));
+    }
+
+    #[test]
+    fn cover_crops_with_gravity() {
+        let g = plan_variant(&v(Some(200), Some(200), Fit::Cover), 400, 200);
+        assert_eq!((g.canvas_w, g.canvas_h), (200, 200));
+        assert_eq!(g.region, Region { left: 100.0, top: 0.0, width: 200.0, height: 200.0 });
+        let mut west = v(Some(200), Some(200), Fit::Cover);
+        west.gravity = Gravity::East;
+        assert_eq!(plan_variant(&west, 400, 200).region.left, 200.0);
+        // Smaller source, no upscale: cut the box down, never enlarge.
+        let g = plan_variant(&v(Some(300), Some(100), Fit::Cover), 200, 200);
+        assert_eq!((g.canvas_w, g.canvas_h), (200, 100));
+        assert_eq!(g.region.top, 50.0);
+    }
+
+    #[test]
+    fn contain_pads_to_box() {
+        let g = plan_variant(&v(Some(200), Some(200), Fit::Contain), 400, 200);
+        assert_eq!((g.resize_w, g.resize_h), (200, 100));
+        assert_eq!((g.canvas_w, g.canvas_h), (200, 200));
+        assert_eq!((g.offset_x, g.offset_y), (0, 50));
+    }
+
+    #[test]
+    fn fill_stretches() {
+        let g = plan_variant(&v(Some(300), Some(100), Fit::Fill), 400, 400);
+        assert_eq!((g.canvas_w, g.canvas_h), (300, 100));
+        assert!(g.is_full_frame(400, 400));
+    }
+
+    #[test]
+    fn tiny_outputs_stay_at_least_one_pixel() {
+        let g = plan_variant(&v(Some(10), None, Fit::Inside), 10000, 10);
+        assert_eq!((g.canvas_w, g.canvas_h), (10, 1));
+    }
+
+    #[test]
+    fn jpeg_scale_keeps_margin() {
+        // 5312 wide to 720: needs 0.271 -> 1/2 (1/4 would leave 1328 < 1440).
+        let g = plan_variant(&v(Some(720), None, Fit::Inside), 5312, 2988);
+        assert_eq!(jpeg_scale(g.needed_scale()), (1, 2));
+        // 5312 to 256: 0.096 -> 1/8 would leave 664 >= 512.
+        let g = plan_variant(&v(Some(256), None, Fit::Inside), 5312, 2988);
+        assert_eq!(jpeg_scale(g.needed_scale()), (1, 8));
+        assert_eq!(jpeg_scale(3.0), (1, 1));
+    }
+}

@@ -1,0 +1,202 @@
+//! Output keys and the JSON manifest written beside the variants.
+//!
+//! Keys are deterministic so that a retried delivery overwrites the same
+//! objects: `{prefix}{variant}/{key without extension}.{ext}` for each output
+//! and `{prefix}manifest/{key}.json` for the manifest.
+
+use crate::output::Output;
+use crate::plan::OutputFormat;
+use serde::Serialize;
+
+/// Version of the manifest's JSON shape.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// The key without its final extension: `a/b/photo.jpg` -> `a/b/photo`.
+/// Dots in folder names and a leading dot (`.hidden`) are not extensions.
+pub fn key_stem(key: &str) -> &str {
+    let name_start = key.rfind('/').map_or(0, |i| i + 1);
+    match key[name_start..].rfind('.') {
+        Some(dot) if dot > 0 => &key[..name_start + dot],
+        _ => key,
+    }
+}
+
+/// `{prefix}{variant}/{stem}.{ext}`.
+pub fn output_key(prefix: &str, variant: &str, source_key: &str, format: OutputFormat) -> String {
+    format!(
+        "{prefix}{variant}/{}.{}",
+        key_stem(source_key),
+        format.extension()
+    )
+}
+
+/// `{prefix}manifest/{key}.json`.
+pub fn manifest_key(prefix: &str, source_key: &str) -> String {
+    format!("{prefix}manifest/{source_key}.json")
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub engine_version: String,
+    /// Fingerprint of the plan (config + engine version) that made these outputs.
+    pub plan_fingerprint: String,
+    pub source: ManifestSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<ManifestPlaceholder>,
+    pub variants: Vec<ManifestVariant>,
+    pub timings_ms: ManifestTimings,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ManifestSource {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    pub format: String,
+    pub content_type: String,
+    pub bytes: u64,
+    pub width: u32,
+    pub height: u32,
+    pub stored_width: u32,
+    pub stored_height: u32,
+    pub orientation: u8,
+    pub has_alpha: bool,
+    pub color_model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icc_profile: Option<String>,
+    pub converted_to_srgb: bool,
+    pub decoded_width: u32,
+    pub decoded_height: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ManifestPlaceholder {
+    pub blurhash: String,
+    pub dominant_color: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ManifestVariant {
+    pub name: String,
+    pub format: String,
+    pub key: String,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ManifestTimings {
+    pub sniff: f64,
+    pub decode: f64,
+    pub color: f64,
+    pub orient: f64,
+    pub resize: f64,
+    pub encode: f64,
+    pub placeholder: f64,
+    pub total: f64,
+}
+
+/// Where the source came from, as the manifest records it.
+#[derive(Debug, Clone, Default)]
+pub struct SourceRef<'a> {
+    pub key: &'a str,
+    pub etag: Option<&'a str>,
+    pub version_id: Option<&'a str>,
+}
+
+fn round(ms: f64) -> f64 {
+    (ms * 100.0).round() / 100.0
+}
+
+impl Manifest {
+    /// Builds the manifest for `output`, with keys under `prefix`.
+    pub fn build(prefix: &str, source: &SourceRef<'_>, output: &Output) -> Manifest {
+        let s = &output.source;
+        let t = &output.timings;
+        Manifest {
+            manifest_version: MANIFEST_VERSION,
+            engine_version: crate::ENGINE_VERSION.to_string(),
+            plan_fingerprint: output.plan_fingerprint.clone(),
+            source: ManifestSource {
+                key: source.key.to_string(),
+                etag: source.etag.map(str::to_string),
+                version_id: source.version_id.map(str::to_string),
+                format: s.format.as_str().to_string(),
+                content_type: s.format.mime_type().to_string(),
+                bytes: s.bytes,
+                width: s.width,
+                height: s.height,
+                stored_width: s.stored_width,
+                stored_height: s.stored_height,
+                orientation: s.orientation,
+                has_alpha: s.has_alpha,
+                color_model: s.color_model.to_string(),
+                icc_profile: s.icc_profile.clone(),
+                converted_to_srgb: s.converted_to_srgb,
+                decoded_width: s.decoded_width,
+                decoded_height: s.decoded_height,
+            },
+            placeholder: output.placeholder.as_ref().map(|p| ManifestPlaceholder {
+                blurhash: p.blurhash.clone(),
+                dominant_color: p.dominant.to_hex(),
+            }),
+            variants: output
+                .variants
+                .iter()
+                .map(|v| ManifestVariant {
+                    name: v.name.clone(),
+                    format: v.format.as_str().to_string(),
+                    key: output_key(prefix, &v.name, source.key, v.format),
+                    content_type: v.format.mime_type().to_string(),
+                    width: v.width,
+                    height: v.height,
+                    bytes: v.data.len() as u64,
+                })
+                .collect(),
+            timings_ms: ManifestTimings {
+                sniff: round(t.sniff_ms),
+                decode: round(t.decode_ms),
+                color: round(t.color_ms),
+                orient: round(t.orient_ms),
+                resize: round(t.resize_ms),
+                encode: round(t.encode_ms),
+                placeholder: round(t.placeholder_ms),
+                total: round(t.total_ms),
+            },
+        }
+    }
+
+    /// Pretty JSON bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("manifest serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems() {
+        assert_eq!(key_stem("photo.jpg"), "photo");
+        assert_eq!(key_stem("a/b/photo.tar.jpg"), "a/b/photo.tar");
+        assert_eq!(key_stem("a.d/photo"), "a.d/photo");
+        assert_eq!(key_stem(".hidden"), ".hidden");
+        assert_eq!(key_stem("dir/.hidden"), "dir/.hidden");
+        assert_eq!(key_stem("my photo (1).jpg"), "my photo (1)");
+    }
+
+    #[test]
+    fn keys() {
+        assert_eq!(
+            output_key("out/", "w800", "ünï/фото.JPG", OutputFormat::Webp),
+            "out/w800/ünï/фото.webp"
+        );
+        assert_eq!(manifest_key("", "a+b.jpg"), "manifest/a+b.jpg.json");
+    }
+}

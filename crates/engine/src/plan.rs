@@ -1,0 +1,535 @@
+//! What to produce: limits and variants, as validated engine types.
+//!
+//! These types carry no serde: the configuration file is parsed elsewhere
+//! (`mediaflow-config`) and turned into a [`Plan`] through [`Plan::new`],
+//! which is the only way to build one and which checks every invariant.
+
+use crate::error::{EngineError, Result};
+use std::fmt;
+
+/// Hard ceiling on any output side, whatever the configuration says.
+pub const MAX_OUTPUT_SIDE: u32 = 16_384;
+
+/// Input limits, checked before anything large is allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted input, in bytes.
+    pub max_input_bytes: u64,
+    /// Largest accepted `width * height` of the source, read from its header.
+    pub max_pixels: u64,
+    /// Frames of an animated source that may be decoded (the engine outputs
+    /// stills from the first frame; sources declaring more frames than this
+    /// are still accepted, only the first frame is ever decoded).
+    pub max_frames: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_input_bytes: 50 * 1024 * 1024,
+            max_pixels: 100_000_000,
+            max_frames: 1,
+        }
+    }
+}
+
+/// How the image is fitted to a variant's box (the semantics of sharp's `fit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fit {
+    /// Keep the aspect ratio, fit within the box (the default).
+    #[default]
+    Inside,
+    /// Fill the box exactly, cropping the overflow according to the gravity.
+    Cover,
+    /// Fit within the box, then pad to the exact box with the background.
+    Contain,
+    /// Stretch to the exact box, ignoring the aspect ratio.
+    Fill,
+}
+
+/// Which part of the image a `cover` crop keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Gravity {
+    #[default]
+    Center,
+    North,
+    NorthEast,
+    East,
+    SouthEast,
+    South,
+    SouthWest,
+    West,
+    NorthWest,
+    /// A focal point in fractions of the displayed image (0..=1, 0..=1).
+    Focal(f64, f64),
+}
+
+impl Gravity {
+    /// Fractions (x, y) of the overflow to cut from the left and the top.
+    pub fn centering(self) -> (f64, f64) {
+        match self {
+            Gravity::Center => (0.5, 0.5),
+            Gravity::North => (0.5, 0.0),
+            Gravity::NorthEast => (1.0, 0.0),
+            Gravity::East => (1.0, 0.5),
+            Gravity::SouthEast => (1.0, 1.0),
+            Gravity::South => (0.5, 1.0),
+            Gravity::SouthWest => (0.0, 1.0),
+            Gravity::West => (0.0, 0.5),
+            Gravity::NorthWest => (0.0, 0.0),
+            Gravity::Focal(x, y) => (x, y),
+        }
+    }
+}
+
+/// Resampling filter (convolution kernels of `fast_image_resize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Filter {
+    Nearest,
+    Box,
+    Bilinear,
+    Hamming,
+    CatmullRom,
+    Mitchell,
+    #[default]
+    Lanczos3,
+}
+
+impl Filter {
+    pub const ALL: [Filter; 7] = [
+        Filter::Nearest,
+        Filter::Box,
+        Filter::Bilinear,
+        Filter::Hamming,
+        Filter::CatmullRom,
+        Filter::Mitchell,
+        Filter::Lanczos3,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Filter::Nearest => "nearest",
+            Filter::Box => "box",
+            Filter::Bilinear => "bilinear",
+            Filter::Hamming => "hamming",
+            Filter::CatmullRom => "catmullrom",
+            Filter::Mitchell => "mitchell",
+            Filter::Lanczos3 => "lanczos3",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Filter> {
+        Filter::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+/// An output encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OutputFormat {
+    Jpeg,
+    Png,
+    Webp,
+    Avif,
+}
+
+impl OutputFormat {
+    pub const ALL: [OutputFormat; 4] = [
+        OutputFormat::Jpeg,
+        OutputFormat::Png,
+        OutputFormat::Webp,
+        OutputFormat::Avif,
+    ];
+    /// Configuration name (`jpeg`, `png`, `webp`, `avif`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Avif => "avif",
+        }
+    }
+    /// File extension of outputs (`jpg`, `png`, `webp`, `avif`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Avif => "avif",
+        }
+    }
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Png => "image/png",
+            OutputFormat::Webp => "image/webp",
+            OutputFormat::Avif => "image/avif",
+        }
+    }
+    pub fn supports_alpha(self) -> bool {
+        !matches!(self, OutputFormat::Jpeg)
+    }
+    /// Quality used when a variant does not set one (sharp's defaults, AVIF
+    /// slightly higher because ravif's scale is harsher than libheif's).
+    pub fn default_quality(self) -> u8 {
+        match self {
+            OutputFormat::Jpeg => 80,
+            OutputFormat::Png => 100,
+            OutputFormat::Webp => 80,
+            OutputFormat::Avif => 60,
+        }
+    }
+    pub fn parse(s: &str) -> Option<OutputFormat> {
+        match s {
+            "jpeg" | "jpg" => Some(OutputFormat::Jpeg),
+            "png" => Some(OutputFormat::Png),
+            "webp" => Some(OutputFormat::Webp),
+            "avif" => Some(OutputFormat::Avif),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A format requested by a variant: a fixed one, or "the same as the source".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FormatChoice {
+    Fixed(OutputFormat),
+    /// The source's format when it is a web format (JPEG, PNG, WebP, AVIF);
+    /// PNG for GIF (outputs are stills and keep transparency); JPEG otherwise.
+    Source,
+}
+
+/// An sRGB colour with alpha.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Color {
+    pub r: u8,
+    pub g: u8,
+    pub b: u8,
+    pub a: u8,
+}
+
+impl Color {
+    pub const WHITE: Color = Color::rgb(255, 255, 255);
+    pub const TRANSPARENT: Color = Color {
+        r: 0,
+        g: 0,
+        b: 0,
+        a: 0,
+    };
+    pub const fn rgb(r: u8, g: u8, b: u8) -> Color {
+        Color { r, g, b, a: 255 }
+    }
+    /// Parses `#rgb`, `#rrggbb` or `#rrggbbaa`.
+    pub fn parse_hex(s: &str) -> Option<Color> {
+        let hex = s.strip_prefix('#')?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        match hex.len() {
+            3 => {
+                let nib = |i: usize| u8::from_str_radix(&hex[i..i + 1], 16).ok().map(|v| v * 17);
+                Some(Color::rgb(nib(0)?, nib(1)?, nib(2)?))
+            }
+            6 => Some(Color::rgb(byte(0)?, byte(2)?, byte(4)?)),
+            8 => Some(Color {
+                r: byte(0)?,
+                g: byte(2)?,
+                b: byte(4)?,
+                a: byte(6)?,
+            }),
+            _ => None,
+        }
+    }
+    pub fn to_hex(self) -> String {
+        if self.a == 255 {
+            format!("#{:02x}{:02x}{:02x}", self.r, self.g, self.b)
+        } else {
+            format!("#{:02x}{:02x}{:02x}{:02x}", self.r, self.g, self.b, self.a)
+        }
+    }
+}
+
+/// One requested output size, in one or more formats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// `[a-z0-9_-]+`, unique in a plan; used as the output folder.
+    pub name: String,
+    /// Box width in displayed (upright) pixels; `None` means "from the height".
+    pub width: Option<u32>,
+    /// Box height in displayed pixels; `None` means "from the width".
+    pub height: Option<u32>,
+    pub fit: Fit,
+    pub gravity: Gravity,
+    pub formats: Vec<FormatChoice>,
+    /// 1..=100; `None` uses each format's default.
+    pub quality: Option<u8>,
+    /// Allow enlarging sources smaller than the box (default false).
+    pub upscale: bool,
+    /// Padding for `contain` and the flattening colour for alpha into JPEG.
+    /// `None`: transparent padding where the format has alpha, white otherwise.
+    pub background: Option<Color>,
+    pub filter: Filter,
+    /// WebP only: lossless instead of lossy.
+    pub lossless: bool,
+}
+
+impl Variant {
+    /// A variant with the defaults: `inside`, centre, Lanczos3, JPEG.
+    pub fn new(name: impl Into<String>, width: Option<u32>, height: Option<u32>) -> Variant {
+        Variant {
+            name: name.into(),
+            width,
+            height,
+            fit: Fit::Inside,
+            gravity: Gravity::Center,
+            formats: vec![FormatChoice::Fixed(OutputFormat::Jpeg)],
+            quality: None,
+            upscale: false,
+            background: None,
+            filter: Filter::Lanczos3,
+            lossless: false,
+        }
+    }
+
+    pub fn with_formats(mut self, formats: impl IntoIterator<Item = FormatChoice>) -> Variant {
+        self.formats = formats.into_iter().collect();
+        self
+    }
+    pub fn with_fit(mut self, fit: Fit) -> Variant {
+        self.fit = fit;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        let name = &self.name;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            return Err(EngineError::invalid_plan(format!(
+                "variant name {name:?} must match [a-z0-9_-]+"
+            )));
+        }
+        if self.width.is_none() && self.height.is_none() {
+            return Err(EngineError::invalid_plan(format!(
+                "variant {name:?}: set at least one of width and height"
+            )));
+        }
+        for (label, side) in [("width", self.width), ("height", self.height)] {
+            if let Some(v) = side {
+                if v == 0 || v > MAX_OUTPUT_SIDE {
+                    return Err(EngineError::invalid_plan(format!(
+                        "variant {name:?}: {label} must be 1..={MAX_OUTPUT_SIDE}, got {v}"
+                    )));
+                }
+            }
+        }
+        // A cover/contain/fill variant with one side missing derives the other
+        // from the aspect ratio, as sharp does, and so behaves like `inside`.
+        if self.formats.is_empty() {
+            return Err(EngineError::invalid_plan(format!(
+                "variant {name:?}: formats must not be empty"
+            )));
+        }
+        for (i, f) in self.formats.iter().enumerate() {
+            if self.formats[..i].contains(f) {
+                return Err(EngineError::invalid_plan(format!(
+                    "variant {name:?}: format listed twice"
+                )));
+            }
+        }
+        if let Some(q) = self.quality {
+            if !(1..=100).contains(&q) {
+                return Err(EngineError::invalid_plan(format!(
+                    "variant {name:?}: quality must be 1..=100, got {q}"
+                )));
+            }
+        }
+        if let Gravity::Focal(x, y) = self.gravity {
+            if !(0.0..=1.0).contains(&x) || !(0.0..=1.0).contains(&y) {
+                return Err(EngineError::invalid_plan(format!(
+                    "variant {name:?}: focal point must be within 0..=1"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Encoder settings shared by all variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Progressive JPEG (smaller above ~10 KB, renders early); default true.
+    pub jpeg_progressive: bool,
+    /// ravif speed 1 (slow, small) ..= 10 (fast); default 7.
+    pub avif_speed: u8,
+    /// libwebp method 0 (fast) ..= 6 (slow, small); default 4 (sharp's).
+    pub webp_method: u8,
+    /// PNG zlib effort 0..=9 mapped to the png crate's levels; default 6.
+    pub png_compression: u8,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        Self {
+            jpeg_progressive: true,
+            avif_speed: 7,
+            webp_method: 4,
+            png_compression: 6,
+        }
+    }
+}
+
+/// Everything the engine needs to turn one source into its outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    limits: Limits,
+    variants: Vec<Variant>,
+    encode: EncodeOptions,
+    placeholder: bool,
+}
+
+impl Plan {
+    /// Validates and builds a plan. Errors name the offending variant and field.
+    pub fn new(limits: Limits, variants: Vec<Variant>, encode: EncodeOptions) -> Result<Plan> {
+        if variants.is_empty() {
+            return Err(EngineError::invalid_plan("at least one variant is required"));
+        }
+        if limits.max_input_bytes == 0 || limits.max_pixels == 0 || limits.max_frames == 0 {
+            return Err(EngineError::invalid_plan("limits must be greater than zero"));
+        }
+        for (i, v) in variants.iter().enumerate() {
+            v.validate()?;
+            if variants[..i].iter().any(|o| o.name == v.name) {
+                return Err(EngineError::invalid_plan(format!(
+                    "variant name {:?} is used twice",
+                    v.name
+                )));
+            }
+        }
+        if !(1..=10).contains(&encode.avif_speed) {
+            return Err(EngineError::invalid_plan("avif_speed must be 1..=10"));
+        }
+        if encode.webp_method > 6 {
+            return Err(EngineError::invalid_plan("webp_method must be 0..=6"));
+        }
+        if encode.png_compression > 9 {
+            return Err(EngineError::invalid_plan("png_compression must be 0..=9"));
+        }
+        Ok(Plan {
+            limits,
+            variants,
+            encode,
+            placeholder: true,
+        })
+    }
+
+    /// The built-in plan used when no configuration is given: four widths in
+    /// JPEG and WebP, as a typical responsive-images setup wants.
+    pub fn builtin() -> Plan {
+        let both = [
+            FormatChoice::Fixed(OutputFormat::Jpeg),
+            FormatChoice::Fixed(OutputFormat::Webp),
+        ];
+        let variants = [("w2048", 2048), ("w1024", 1024), ("w512", 512), ("w256", 256)]
+            .into_iter()
+            .map(|(n, w)| Variant::new(n, Some(w), None).with_formats(both))
+            .collect();
+        Plan::new(Limits::default(), variants, EncodeOptions::default())
+            .expect("built-in plan is valid")
+    }
+
+    /// Turns placeholder (BlurHash, dominant colour) computation on or off.
+    pub fn with_placeholder(mut self, on: bool) -> Plan {
+        self.placeholder = on;
+        self
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+    pub fn variants(&self) -> &[Variant] {
+        &self.variants
+    }
+    pub fn encode_options(&self) -> &EncodeOptions {
+        &self.encode
+    }
+    pub fn placeholder(&self) -> bool {
+        self.placeholder
+    }
+
+    /// A stable fingerprint of everything that affects the outputs (engine
+    /// version included), for idempotency checks: same source + same
+    /// fingerprint = same outputs.
+    pub fn fingerprint(&self) -> String {
+        // FNV-1a over the canonical debug form: deterministic for a given build
+        // and changes whenever any setting or the engine version changes.
+        let text = format!("{}|{:?}", crate::ENGINE_VERSION, self);
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_plan_is_valid() {
+        let p = Plan::builtin();
+        assert_eq!(p.variants().len(), 4);
+        assert_eq!(p.fingerprint(), Plan::builtin().fingerprint());
+    }
+
+    #[test]
+    fn rejects_bad_variants() {
+        let bad = |v: Variant| Plan::new(Limits::default(), vec![v], EncodeOptions::default());
+        assert!(bad(Variant::new("Big", Some(10), None)).is_err());
+        assert!(bad(Variant::new("a", None, None)).is_err());
+        assert!(bad(Variant::new("a", Some(0), None)).is_err());
+        assert!(bad(Variant::new("a", Some(MAX_OUTPUT_SIDE + 1), None)).is_err());
+        assert!(bad(Variant::new("a", Some(10), None).with_formats([])).is_err());
+        let mut q = Variant::new("a", Some(10), None);
+        q.quality = Some(0);
+        assert!(bad(q).is_err());
+        let dup = Plan::new(
+            Limits::default(),
+            vec![Variant::new("a", Some(1), None), Variant::new("a", Some(2), None)],
+            EncodeOptions::default(),
+        )
+        .unwrap_err();
+        assert!(dup.message().contains("used twice"), "{dup}");
+    }
+
+    #[test]
+    fn fingerprint_changes_with_settings() {
+        let a = Plan::builtin();
+        let b = Plan::new(
+            Limits::default(),
+            vec![Variant::new("w1", Some(1), None)],
+            EncodeOptions::default(),
+        )
+        .unwrap();
+        assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
+    fn colours_parse() {
+        assert_eq!(Color::parse_hex("#fff"), Some(Color::WHITE));
+        assert_eq!(Color::parse_hex("#102030"), Some(Color::rgb(16, 32, 48)));
+        assert_eq!(Color::parse_hex("#10203040").unwrap().a, 0x40);
+        assert_eq!(Color::parse_hex("102030"), None);
+        assert_eq!(Color::parse_hex("#10203"), None);
+        assert_eq!(Color::parse_hex("#gg0000"), None);
+        assert_eq!(Color::rgb(1, 2, 3).to_hex(), "#010203");
+    }
+}
