@@ -81,7 +81,8 @@ impl Bitmap {
         let mut data = Vec::with_capacity(self.width as usize * self.height as usize * 3);
         for p in self.data.chunks_exact(4) {
             let a = u32::from(p[3]);
-            let blend = |c: u8, b: u8| ((u32::from(c) * a + u32::from(b) * (255 - a) + 127) / 255) as u8;
+            let blend =
+                |c: u8, b: u8| ((u32::from(c) * a + u32::from(b) * (255 - a) + 127) / 255) as u8;
             data.extend_from_slice(&[blend(p[0], bg.r), blend(p[1], bg.g), blend(p[2], bg.b)]);
         }
         Bitmap::new(self.width, self.height, 3, data)

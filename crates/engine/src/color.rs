@@ -127,8 +127,15 @@ pub fn cmyk_to_srgb(
         let description = describe(&profile);
         let srgb = ColorProfile::new_srgb();
         let transform = profile
-            .create_transform_8bit(Layout::Rgba, &srgb, Layout::Rgb, TransformOptions::default())
-            .map_err(|e| EngineError::unsupported(format!("CMYK ICC profile {description:?}: {e}")))?;
+            .create_transform_8bit(
+                Layout::Rgba,
+                &srgb,
+                Layout::Rgb,
+                TransformOptions::default(),
+            )
+            .map_err(|e| {
+                EngineError::unsupported(format!("CMYK ICC profile {description:?}: {e}"))
+            })?;
         let mut out = vec![0u8; width as usize * height as usize * 3];
         transform
             .transform(&data, &mut out)

@@ -88,7 +88,9 @@ fn image_error(format: SourceFormat, e: image::ImageError) -> EngineError {
         E::Limits(l) => EngineError::limits(format!("{format}: {l}")),
         E::Unsupported(u) => EngineError::unsupported(format!("{format}: {u}")),
         E::Decoding(d) => EngineError::corrupt(format!("{format} decode failed: {d}")),
-        E::IoError(io) => EngineError::corrupt(format!("{format} is truncated or unreadable: {io}")),
+        E::IoError(io) => {
+            EngineError::corrupt(format!("{format} is truncated or unreadable: {io}"))
+        }
         E::Parameter(p) => EngineError::corrupt(format!("{format}: {p}")),
         E::Encoding(x) => EngineError::internal(format!("{format}: {x}")),
     }
@@ -101,7 +103,11 @@ pub fn decode_with_image(bytes: &[u8], format: SourceFormat, limits: &Limits) ->
         SourceFormat::Gif => image::ImageFormat::Gif,
         SourceFormat::Tiff => image::ImageFormat::Tiff,
         SourceFormat::Webp => image::ImageFormat::WebP,
-        _ => return Err(EngineError::internal(format!("{format} is not decoded by image"))),
+        _ => {
+            return Err(EngineError::internal(format!(
+                "{format} is not decoded by image"
+            )))
+        }
     };
     let err = |e| image_error(format, e);
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), fmt);
@@ -161,7 +167,10 @@ pub fn decode_avif(bytes: &[u8]) -> Result<Decoded> {
         }
         avif_decode::Image::Rgb16(img) => {
             let (w, h) = (img.width() as u32, img.height() as u32);
-            let data = img.pixels().flat_map(|p| [hi(p.r), hi(p.g), hi(p.b)]).collect();
+            let data = img
+                .pixels()
+                .flat_map(|p| [hi(p.r), hi(p.g), hi(p.b)])
+                .collect();
             (Bitmap::new(w, h, 3, data), "rgb")
         }
         avif_decode::Image::Rgba8(img) => {

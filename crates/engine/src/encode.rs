@@ -31,7 +31,9 @@ pub fn encode(
 
 fn jpeg(bitmap: &Bitmap, quality: u8, progressive: bool) -> Result<Vec<u8>> {
     if bitmap.channels != 3 {
-        return Err(EngineError::internal("JPEG encoder needs a flattened RGB image"));
+        return Err(EngineError::internal(
+            "JPEG encoder needs a flattened RGB image",
+        ));
     }
     let err = |e: turbojpeg::Error| EngineError::encode(format!("JPEG: {e}"));
     let mut c = turbojpeg::Compressor::new().map_err(err)?;
@@ -83,7 +85,11 @@ fn webp(bitmap: &Bitmap, params: EncodeParams, method: u8) -> Result<Vec<u8>> {
     let mut config =
         webp::WebPConfig::new().map_err(|()| EngineError::encode("WebP: bad libwebp version"))?;
     config.lossless = i32::from(params.lossless);
-    config.quality = if params.lossless { 75.0 } else { f32::from(params.quality) };
+    config.quality = if params.lossless {
+        75.0
+    } else {
+        f32::from(params.quality)
+    };
     config.method = i32::from(method);
     config.alpha_compression = i32::from(!params.lossless);
     let mem = encoder
@@ -118,7 +124,10 @@ mod tests {
         let rgb = Bitmap::new(8, 6, 3, (0..8 * 6 * 3).map(|i| i as u8).collect());
         let rgba = rgb.with_alpha();
         let opts = EncodeOptions::default();
-        let p = EncodeParams { quality: 80, lossless: false };
+        let p = EncodeParams {
+            quality: 80,
+            lossless: false,
+        };
         let j = encode(&rgb, OutputFormat::Jpeg, p, &opts).unwrap();
         assert!(j.starts_with(&[0xFF, 0xD8, 0xFF]));
         for b in [&rgb, &rgba] {

@@ -5,7 +5,7 @@
 use crate::bitmap::Bitmap;
 use crate::decode::{self, Decoded};
 use crate::encode::{self, EncodeParams};
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, ErrorKind, Result};
 use crate::geometry::{self, Region, VariantGeometry, DECODE_MARGIN};
 use crate::output::{EncodedVariant, Output, SourceFacts, Timings};
 use crate::plan::{Color, Filter, Fit, FormatChoice, Limits, OutputFormat, Plan};
@@ -46,6 +46,76 @@ pub fn process(bytes: &[u8], plan: &Plan) -> Result<Output> {
     guard(|| run(bytes, plan))
 }
 
+/// A decoded, upright, sRGB image (8 bits per channel, RGB or RGBA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    /// 3 or 4.
+    pub channels: u8,
+    pub data: Vec<u8>,
+}
+
+/// Decodes a source at full resolution, applies orientation and converts to
+/// sRGB — the reference the engine's outputs are compared against in tests
+/// and quality scores. Same limits and errors as [`process`].
+pub fn decode_upright(bytes: &[u8], limits: &Limits) -> Result<RgbImage> {
+    guard(|| {
+        let header = probe(bytes, limits)?;
+        let decoded = decode_full(bytes, header.format, limits, |_, _| (1, 1))?;
+        let b = orient::apply(decoded.bitmap, decoded.orientation);
+        Ok(RgbImage {
+            width: b.width,
+            height: b.height,
+            channels: b.channels,
+            data: b.data,
+        })
+    })
+}
+
+/// Decodes any supported format; `jpeg_scale` picks the DCT scale from the
+/// displayed full-resolution size.
+///
+/// A decoder that panics on an input will do so on every retry: that is
+/// reported as a permanent `Corrupt` error naming the decoder's complaint.
+fn decode_full(
+    bytes: &[u8],
+    format: SourceFormat,
+    lim: &Limits,
+    jpeg_scale: impl FnOnce(u32, u32) -> (u32, u32),
+) -> Result<Decoded> {
+    guard(|| decode_any(bytes, format, lim, jpeg_scale)).map_err(|e| match e.kind() {
+        ErrorKind::Internal if e.message().starts_with(PANIC_PREFIX) => {
+            EngineError::corrupt(format!(
+                "{format} decoder rejected the input ({})",
+                &e.message()[PANIC_PREFIX.len()..]
+            ))
+        }
+        _ => e,
+    })
+}
+
+fn decode_any(
+    bytes: &[u8],
+    format: SourceFormat,
+    lim: &Limits,
+    jpeg_scale: impl FnOnce(u32, u32) -> (u32, u32),
+) -> Result<Decoded> {
+    match format {
+        SourceFormat::Jpeg => {
+            let meta = jpeg::read_meta(bytes);
+            let jh = jpeg::read_header(bytes)?;
+            let o = decode::jpeg_orientation(&meta);
+            let (dw, dh) = orient::displayed_dims(jh.width, jh.height, o);
+            decode::decode_jpeg(bytes, &jh, &meta, jpeg_scale(dw, dh))
+        }
+        SourceFormat::Avif => decode::decode_avif(bytes),
+        other => decode::decode_with_image(bytes, other, lim),
+    }
+}
+
+const PANIC_PREFIX: &str = "codec panicked: ";
+
 fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let msg = panic
@@ -53,7 +123,7 @@ fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        Err(EngineError::internal(format!("codec panicked: {msg}")))
+        Err(EngineError::internal(format!("{PANIC_PREFIX}{msg}")))
     })
 }
 
@@ -92,22 +162,14 @@ fn run(bytes: &[u8], plan: &Plan) -> Result<Output> {
 
     // Decode once, at the smallest JPEG scale every variant allows.
     let t_dec = Instant::now();
-    let decoded: Decoded = match header.format {
-        SourceFormat::Jpeg => {
-            let meta = jpeg::read_meta(bytes);
-            let jh = jpeg::read_header(bytes)?;
-            let o = decode::jpeg_orientation(&meta);
-            let (dw, dh) = orient::displayed_dims(sw, sh, o);
-            let needed = plan
-                .variants()
-                .iter()
-                .map(|v| geometry::plan_variant(v, dw, dh).needed_scale())
-                .fold(0.0_f64, f64::max);
-            decode::decode_jpeg(bytes, &jh, &meta, geometry::jpeg_scale(needed))?
-        }
-        SourceFormat::Avif => decode::decode_avif(bytes)?,
-        other => decode::decode_with_image(bytes, other, lim)?,
-    };
+    let decoded = decode_full(bytes, header.format, lim, |dw, dh| {
+        let needed = plan
+            .variants()
+            .iter()
+            .map(|v| geometry::plan_variant(v, dw, dh).needed_scale())
+            .fold(0.0_f64, f64::max);
+        geometry::jpeg_scale(needed)
+    })?;
     t.decode_ms = ms(t_dec);
     let Decoded {
         mut bitmap,
@@ -143,7 +205,9 @@ fn run(bytes: &[u8], plan: &Plan) -> Result<Output> {
         .map(|v| geometry::plan_variant(v, dw, dh))
         .collect();
     let mut order: Vec<usize> = (0..geoms.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(u64::from(geoms[i].resize_w) * u64::from(geoms[i].resize_h)));
+    order.sort_by_key(|&i| {
+        std::cmp::Reverse(u64::from(geoms[i].resize_w) * u64::from(geoms[i].resize_h))
+    });
 
     let mut frames: Vec<Frame> = Vec::new();
     let mut results: Vec<Vec<EncodedVariant>> = vec![Vec::new(); geoms.len()];

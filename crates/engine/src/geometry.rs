@@ -84,7 +84,9 @@ pub fn plan_variant(variant: &Variant, w: u32, h: u32) -> VariantGeometry {
     // Scale that fits inside the box (missing sides do not constrain).
     let inside_scale = || {
         let sx = variant.width.map_or(f64::INFINITY, |bw| f64::from(bw) / wf);
-        let sy = variant.height.map_or(f64::INFINITY, |bh| f64::from(bh) / hf);
+        let sy = variant
+            .height
+            .map_or(f64::INFINITY, |bh| f64::from(bh) / hf);
         let s = sx.min(sy);
         if variant.upscale {
             s
@@ -194,7 +196,15 @@ mod tests {
     fn cover_crops_with_gravity() {
         let g = plan_variant(&v(Some(200), Some(200), Fit::Cover), 400, 200);
         assert_eq!((g.canvas_w, g.canvas_h), (200, 200));
-        assert_eq!(g.region, Region { left: 100.0, top: 0.0, width: 200.0, height: 200.0 });
+        assert_eq!(
+            g.region,
+            Region {
+                left: 100.0,
+                top: 0.0,
+                width: 200.0,
+                height: 200.0
+            }
+        );
         let mut west = v(Some(200), Some(200), Fit::Cover);
         west.gravity = Gravity::East;
         assert_eq!(plan_variant(&west, 400, 200).region.left, 200.0);

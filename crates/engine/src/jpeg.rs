@@ -59,7 +59,12 @@ pub fn read_meta(bytes: &[u8]) -> JpegMeta {
     }
     if !icc_chunks.is_empty() {
         icc_chunks.sort_by_key(|(seq, _)| *seq);
-        meta.icc = Some(icc_chunks.iter().flat_map(|(_, d)| d.iter().copied()).collect());
+        meta.icc = Some(
+            icc_chunks
+                .iter()
+                .flat_map(|(_, d)| d.iter().copied())
+                .collect(),
+        );
     }
     meta
 }
@@ -88,7 +93,11 @@ pub fn read_header(bytes: &[u8]) -> Result<JpegHeader> {
 pub enum JpegPixels {
     Rgb(Bitmap),
     /// 4 bytes per pixel, as stored (Adobe files are inverted).
-    Cmyk { width: u32, height: u32, data: Vec<u8> },
+    Cmyk {
+        width: u32,
+        height: u32,
+        data: Vec<u8>,
+    },
 }
 
 /// Decodes at `scale` (1/8, 1/4, 1/2 or 1), in one pass of libjpeg-turbo.

@@ -31,7 +31,7 @@ mod plan;
 mod resize;
 mod sniff;
 
-pub use engine::{probe, process, Probe};
+pub use engine::{decode_upright, probe, process, Probe, RgbImage};
 pub use error::{EngineError, ErrorKind, Result};
 pub use geometry::{DECODE_MARGIN, JPEG_SCALES};
 pub use manifest::{key_stem, manifest_key, output_key, Manifest, SourceRef};

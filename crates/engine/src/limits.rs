@@ -20,9 +20,8 @@ pub fn header_dims(bytes: &[u8], format: SourceFormat) -> Result<(u32, u32)> {
         let h = crate::jpeg::read_header(bytes)?;
         return Ok((h.width, h.height));
     }
-    let size = imagesize::blob_size(bytes).map_err(|e| {
-        EngineError::corrupt(format!("cannot read the {format} header: {e}"))
-    })?;
+    let size = imagesize::blob_size(bytes)
+        .map_err(|e| EngineError::corrupt(format!("cannot read the {format} header: {e}")))?;
     let (w, h) = (size.width, size.height);
     if w == 0 || h == 0 {
         return Err(EngineError::corrupt(format!(

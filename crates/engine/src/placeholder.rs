@@ -36,7 +36,8 @@ pub fn compute(img: &Bitmap) -> Result<Placeholder> {
 fn dominant(rgba: &Bitmap) -> Color {
     let mut bins = vec![(0u32, [0u32; 3]); 4096];
     for p in rgba.data.chunks_exact(4).filter(|p| p[3] >= 128) {
-        let i = (usize::from(p[0] >> 4) << 8) | (usize::from(p[1] >> 4) << 4) | usize::from(p[2] >> 4);
+        let i =
+            (usize::from(p[0] >> 4) << 8) | (usize::from(p[1] >> 4) << 4) | usize::from(p[2] >> 4);
         bins[i].0 += 1;
         for c in 0..3 {
             bins[i].1[c] += u32::from(p[c]);
@@ -62,7 +63,11 @@ mod tests {
     fn dominant_is_the_majority_colour() {
         let mut data = Vec::new();
         for i in 0..100 {
-            data.extend_from_slice(if i < 70 { &[200, 10, 10] } else { &[10, 10, 200] });
+            data.extend_from_slice(if i < 70 {
+                &[200, 10, 10]
+            } else {
+                &[10, 10, 200]
+            });
         }
         let p = compute(&Bitmap::new(10, 10, 3, data)).unwrap();
         assert_eq!(p.dominant, Color::rgb(200, 10, 10));

@@ -398,10 +398,14 @@ impl Plan {
     /// Validates and builds a plan. Errors name the offending variant and field.
     pub fn new(limits: Limits, variants: Vec<Variant>, encode: EncodeOptions) -> Result<Plan> {
         if variants.is_empty() {
-            return Err(EngineError::invalid_plan("at least one variant is required"));
+            return Err(EngineError::invalid_plan(
+                "at least one variant is required",
+            ));
         }
         if limits.max_input_bytes == 0 || limits.max_pixels == 0 || limits.max_frames == 0 {
-            return Err(EngineError::invalid_plan("limits must be greater than zero"));
+            return Err(EngineError::invalid_plan(
+                "limits must be greater than zero",
+            ));
         }
         for (i, v) in variants.iter().enumerate() {
             v.validate()?;
@@ -436,10 +440,15 @@ impl Plan {
             FormatChoice::Fixed(OutputFormat::Jpeg),
             FormatChoice::Fixed(OutputFormat::Webp),
         ];
-        let variants = [("w2048", 2048), ("w1024", 1024), ("w512", 512), ("w256", 256)]
-            .into_iter()
-            .map(|(n, w)| Variant::new(n, Some(w), None).with_formats(both))
-            .collect();
+        let variants = [
+            ("w2048", 2048),
+            ("w1024", 1024),
+            ("w512", 512),
+            ("w256", 256),
+        ]
+        .into_iter()
+        .map(|(n, w)| Variant::new(n, Some(w), None).with_formats(both))
+        .collect();
         Plan::new(Limits::default(), variants, EncodeOptions::default())
             .expect("built-in plan is valid")
     }
@@ -503,7 +512,10 @@ mod tests {
         assert!(bad(q).is_err());
         let dup = Plan::new(
             Limits::default(),
-            vec![Variant::new("a", Some(1), None), Variant::new("a", Some(2), None)],
+            vec![
+                Variant::new("a", Some(1), None),
+                Variant::new("a", Some(2), None),
+            ],
             EncodeOptions::default(),
         )
         .unwrap_err();

@@ -169,7 +169,12 @@ mod tests {
         assert!(exts.contains(&CpuExtension::None));
         for ch in [3u8, 4] {
             let src = gradient(97, 61, ch);
-            let full = Region { left: 0.0, top: 0.0, width: 97.0, height: 61.0 };
+            let full = Region {
+                left: 0.0,
+                top: 0.0,
+                width: 97.0,
+                height: 61.0,
+            };
             let mut results = Vec::new();
             for &e in &exts {
                 assert!(force_cpu_extension(Some(e)));
@@ -184,8 +189,19 @@ mod tests {
                     .iter()
                     .find(|(b, f, _)| *b == CpuExtension::None && f == filter)
                     .unwrap();
-                let max = img.data.iter().zip(&base.data).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
-                assert!(max <= 2, "{} {:?} ch{ch}: differs from scalar by {max}", e.name(), filter);
+                let max = img
+                    .data
+                    .iter()
+                    .zip(&base.data)
+                    .map(|(a, b)| a.abs_diff(*b))
+                    .max()
+                    .unwrap();
+                assert!(
+                    max <= 2,
+                    "{} {:?} ch{ch}: differs from scalar by {max}",
+                    e.name(),
+                    filter
+                );
             }
         }
     }
@@ -197,11 +213,20 @@ mod tests {
         let mut data = Vec::new();
         for _y in 0..8 {
             for x in 0..16 {
-                data.extend_from_slice(if x < 8 { &[255, 0, 0, 255] } else { &[0, 255, 0, 0] });
+                data.extend_from_slice(if x < 8 {
+                    &[255, 0, 0, 255]
+                } else {
+                    &[0, 255, 0, 0]
+                });
             }
         }
         let src = Bitmap::new(16, 8, 4, data);
-        let full = Region { left: 0.0, top: 0.0, width: 16.0, height: 8.0 };
+        let full = Region {
+            left: 0.0,
+            top: 0.0,
+            width: 16.0,
+            height: 8.0,
+        };
         let out = resize(&src, full, 8, 4, Filter::Lanczos3).unwrap();
         for y in 0..4 {
             let p = out.pixel(3, y);

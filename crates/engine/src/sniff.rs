@@ -104,7 +104,9 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
         "BigTIFF"
     } else if bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
         "WebM/Matroska video"
-    } else if bytes.starts_with(&[0x00, 0x00, 0x00, 0x0C, b'j', b'P']) || bytes.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]) {
+    } else if bytes.starts_with(&[0x00, 0x00, 0x00, 0x0C, b'j', b'P'])
+        || bytes.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
+    {
         "JPEG 2000"
     } else if bytes.starts_with(b"\xFF\x0A") || bytes.starts_with(b"\0\0\0\x0CJXL ") {
         "JPEG XL"
@@ -162,6 +164,9 @@ mod tests {
         assert!(e.message().contains("HTML"), "{e}");
         assert!(sniff(b"BM....").unwrap_err().message().contains("BMP"));
         assert_eq!(sniff(b"").unwrap_err().kind(), ErrorKind::Corrupt);
-        assert_eq!(sniff(&[0u8, 1, 2, 3, 250, 7]).unwrap_err().kind(), ErrorKind::Unsupported);
+        assert_eq!(
+            sniff(&[0u8, 1, 2, 3, 250, 7]).unwrap_err().kind(),
+            ErrorKind::Unsupported
+        );
     }
 }
