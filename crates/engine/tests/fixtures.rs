@@ -45,9 +45,9 @@ fn every_orientation_displays_upright() {
         assert_eq!((out.source.stored_width, out.source.stored_height), stored);
     }
     for name in [
-        "orientation-6.png",
-        "orientation-6.webp",
-        "orientation-8.tiff",
+        "orientation-6-png.png",
+        "orientation-6-webp.webp",
+        "orientation-8-tiff.tiff",
     ] {
         assert_base(&displayed(name), 0, name);
     }
@@ -78,7 +78,7 @@ fn cmyk_and_ycck_have_correct_colours() {
 
 #[test]
 fn icc_profiles_are_converted_to_srgb() {
-    for name in ["icc-prophoto.jpg", "icc-prophoto.png", "icc-swapped-rg.jpg"] {
+    for name in ["icc-prophoto.jpg", "icc-prophoto-png.png", "icc-swapped-rg.jpg"] {
         let img = displayed(name);
         let tol = 8;
         assert_rgb(&img, 16, 16, [220, 40, 40], tol, name);
@@ -104,8 +104,8 @@ fn every_input_kind_decodes() {
         ("lossy.webp", 20),
         ("lossless.webp", 0),
         ("animated.gif", 0),
-        ("image.tiff", 0),
-        ("image.avif", 24),
+        ("tiff.tiff", 0),
+        ("avif.avif", 24),
     ] {
         assert_base(&displayed(name), tol, name);
     }
@@ -166,8 +166,8 @@ fn outputs_carry_no_metadata() {
     for name in [
         "orientation-6.jpg",
         "icc-prophoto.jpg",
-        "orientation-6.png",
-        "orientation-6.webp",
+        "orientation-6-png.png",
+        "orientation-6-webp.webp",
     ] {
         let out = process(&fixture(name), &plan).unwrap();
         for o in &out.variants {

@@ -61,8 +61,8 @@ fn pixel_limit_applies_to_every_format() {
         "rgba.png",
         "lossy.webp",
         "animated.gif",
-        "image.tiff",
-        "image.avif",
+        "tiff.tiff",
+        "avif.avif",
     ] {
         let err = process(&fixture(name), &plan).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Limits, "{name}: {err}");
@@ -102,8 +102,8 @@ fn mutated_inputs_never_panic() {
         "lossy.webp",
         "alpha.webp",
         "animated.gif",
-        "image.tiff",
-        "image.avif",
+        "tiff.tiff",
+        "avif.avif",
         "orientation-6.jpg",
     ];
     for name in names {
