@@ -17,7 +17,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: time_upload FILE [RUNS]");
-    let runs: usize = args.next().map_or(15, |r| r.parse().expect("RUNS is a number"));
+    let runs: usize = args
+        .next()
+        .map_or(15, |r| r.parse().expect("RUNS is a number"));
     let bytes = std::fs::read(&path).expect("readable file");
     let variants = [2048, 1024, 512, 256]
         .iter()
@@ -53,13 +55,25 @@ fn main() {
         mediaflow_engine::cpu_extension_name()
     );
     for v in &out.variants {
-        println!("  {} {}x{} {} bytes", v.name, v.width, v.height, v.data.len());
+        println!(
+            "  {} {}x{} {} bytes",
+            v.name,
+            v.width,
+            v.height,
+            v.data.len()
+        );
     }
     let t = out.timings;
     println!(
         "last run stages (ms): decode {:.1}, orient {:.1}, resize {:.1}, encode {:.1}, placeholder {:.1}",
         t.decode_ms, t.orient_ms, t.resize_ms, t.encode_ms, t.placeholder_ms
     );
-    println!("engine, four JPEG widths: median {:.1} ms over {runs} runs", median(engine));
-    println!("libjpeg-turbo full decode alone: median {:.1} ms", median(decode));
+    println!(
+        "engine, four JPEG widths: median {:.1} ms over {runs} runs",
+        median(engine)
+    );
+    println!(
+        "libjpeg-turbo full decode alone: median {:.1} ms",
+        median(decode)
+    );
 }

@@ -39,8 +39,8 @@ fn dominant(rgba: &Bitmap) -> Color {
         let i =
             (usize::from(p[0] >> 4) << 8) | (usize::from(p[1] >> 4) << 4) | usize::from(p[2] >> 4);
         bins[i].0 += 1;
-        for c in 0..3 {
-            bins[i].1[c] += u32::from(p[c]);
+        for (acc, &v) in bins[i].1.iter_mut().zip(&p[..3]) {
+            *acc += u32::from(v);
         }
     }
     // Ties resolve to the lowest bin index, deterministically.

@@ -78,7 +78,11 @@ fn cmyk_and_ycck_have_correct_colours() {
 
 #[test]
 fn icc_profiles_are_converted_to_srgb() {
-    for name in ["icc-prophoto.jpg", "icc-prophoto-png.png", "icc-swapped-rg.jpg"] {
+    for name in [
+        "icc-prophoto.jpg",
+        "icc-prophoto-png.png",
+        "icc-swapped-rg.jpg",
+    ] {
         let img = displayed(name);
         let tol = 8;
         assert_rgb(&img, 16, 16, [220, 40, 40], tol, name);

@@ -57,8 +57,8 @@ pub fn grid(img: &RgbImage, n: u32) -> Vec<f64> {
             for y in y0..y1.min(img.height) {
                 for x in x0..x1.min(img.width) {
                     let i = (y as usize * img.width as usize + x as usize) * ch;
-                    for c in 0..3 {
-                        sum[c] += f64::from(img.data[i + c]);
+                    for (acc, &v) in sum.iter_mut().zip(&img.data[i..i + 3]) {
+                        *acc += f64::from(v);
                     }
                     count += 1.0;
                 }

@@ -1,0 +1,92 @@
+//! The logic behind the `mediaflow` command line, as a library so that the
+//! binary stays a thin clap front end and tests can call it directly.
+//!
+//! Each subcommand lives in its own module with a clap `Args` struct and a
+//! `run` function (`process` today; `dev`, `bench` and `backfill` slot in the
+//! same way).
+
+pub mod process;
+
+use mediaflow_config::ConfigError;
+use mediaflow_engine::Plan;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A failure caused by how the command was invoked (bad arguments, an
+/// unusable output directory): the binary exits with status 2 for these.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Where the plan came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanSource {
+    /// A configuration file: given with `--config`, or `./mediaflow.toml`.
+    File(PathBuf),
+    /// No configuration file: the built-in default.
+    Builtin,
+}
+
+impl fmt::Display for PlanSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanSource::File(p) => write!(f, "{}", p.display()),
+            PlanSource::Builtin => f.write_str("built-in default"),
+        }
+    }
+}
+
+/// Loads the plan: `config` if given, else `./mediaflow.toml` if it exists in
+/// the current directory, else the built-in default. Errors name the file.
+pub fn resolve_config(config: Option<&Path>) -> Result<(Plan, PlanSource), ConfigError> {
+    let path = match config {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let default = PathBuf::from(mediaflow_config::DEFAULT_FILE_NAME);
+            if !default.is_file() {
+                tracing::debug!("no ./{} found: using the built-in plan", default.display());
+                return Ok((mediaflow_config::builtin(), PlanSource::Builtin));
+            }
+            default
+        }
+    };
+    let plan = mediaflow_config::load(&path)?;
+    tracing::debug!(config = %path.display(), "loaded configuration");
+    Ok((plan, PlanSource::File(path)))
+}
+
+/// Sets up tracing to stderr: `RUST_LOG` if set, else `-v` (debug) / `-vv`
+/// (trace) for mediaflow's own crates, else off.
+pub fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => EnvFilter::new(spec),
+        _ => EnvFilter::new(match verbose {
+            0 => "off",
+            1 => {
+                "mediaflow=debug,mediaflow_cli=debug,mediaflow_config=debug,mediaflow_engine=debug"
+            }
+            _ => {
+                "mediaflow=trace,mediaflow_cli=trace,mediaflow_config=trace,mediaflow_engine=trace"
+            }
+        }),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// True when logging is on (then the progress bar stays off, so that log
+/// lines and the bar do not garble each other).
+pub fn logging_enabled(verbose: u8) -> bool {
+    verbose > 0 || std::env::var("RUST_LOG").is_ok_and(|s| !s.trim().is_empty())
+}

@@ -1,0 +1,69 @@
+//! `mediaflow`: the command line front end. The logic lives in the
+//! `mediaflow_cli` library; this file parses arguments and maps outcomes to
+//! exit codes: 0 success, 1 some source failed, 2 usage or configuration error.
+
+use clap::{Parser, Subcommand};
+use mediaflow_cli::process::{self, ProcessArgs, RunOptions};
+use mediaflow_cli::UsageError;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "mediaflow", version, about = "mediaflow image pipeline", long_about = None)]
+struct Cli {
+    /// Log more to stderr (-v debug, -vv trace); RUST_LOG takes precedence.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Process local image files into variants and manifests.
+    Process(ProcessArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    mediaflow_cli::init_tracing(cli.verbose);
+    match cli.command {
+        Command::Process(args) => run_process(&args, cli.verbose),
+    }
+}
+
+fn run_process(args: &ProcessArgs, verbose: u8) -> ExitCode {
+    let (plan, source) = match mediaflow_cli::resolve_config(args.config.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing::debug!(config = %source, fingerprint = %plan.fingerprint(), "plan ready");
+    let options = RunOptions {
+        progress: std::io::stderr().is_terminal() && !mediaflow_cli::logging_enabled(verbose),
+        print_errors: true,
+    };
+    let summary = match process::run(args, &plan, options) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let usage = e.downcast_ref::<UsageError>().is_some();
+            return ExitCode::from(if usage { 2 } else { 1 });
+        }
+    };
+    let text = if args.json {
+        summary.to_json()
+    } else {
+        summary.to_human()
+    };
+    // A closed stdout (e.g. piped into `head`) is not worth a panic.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if summary.failed() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

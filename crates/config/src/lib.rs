@@ -1,0 +1,507 @@
+//! Parses mediaflow's TOML configuration (`mediaflow.toml`) into a validated
+//! engine [`Plan`].
+//!
+//! The engine's types carry no serde; this crate owns the file format. Parsing
+//! happens in two stages so that every error names where it happened:
+//!
+//! 1. the text is parsed as TOML into the top-level sections (syntax errors and
+//!    unknown top-level keys are reported by `toml`, with line and column);
+//! 2. each section is checked key by key, and errors name the key path, e.g.
+//!    `variant[2] ("w800").fit: unknown value "strech", expected one of inside,
+//!    cover, contain, fill`.
+//!
+//! Finally [`Plan::new`] checks the plan as a whole (e.g. duplicate variant
+//! names) and its message is passed through.
+//!
+//! ```
+//! let plan = mediaflow_config::parse(r#"
+//!     [[variant]]
+//!     name = "thumb"
+//!     width = 256
+//!     height = 256
+//!     fit = "cover"
+//!     formats = ["webp", "jpeg"]
+//! "#).unwrap();
+//! assert_eq!(plan.variants()[0].name, "thumb");
+//! ```
+
+use mediaflow_engine::{
+    Color, EncodeOptions, EngineError, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat,
+    Plan, Variant, MAX_OUTPUT_SIDE,
+};
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// The built-in configuration as TOML text: four widths (w2048, w1024, w512,
+/// w256), JPEG and WebP, `fit = "inside"`. Parses to [`builtin()`].
+pub const BUILTIN_TOML: &str = include_str!("builtin.toml");
+
+/// The default file name looked up in the current directory.
+pub const DEFAULT_FILE_NAME: &str = "mediaflow.toml";
+
+/// Why a configuration was rejected. The `Display` form is one human-readable
+/// reason that names the offending key (TOML syntax errors span a few lines:
+/// toml's own report with line, column and the offending line).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Not valid TOML, or an unknown or mistyped top-level key.
+    #[error("{}", .0.to_string().trim_end())]
+    Toml(toml::de::Error),
+    /// A key is missing, unknown, of the wrong type or out of range.
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    /// A key that the section does not have (typically a typo).
+    #[error("unknown field {field:?} in {section}{hint}")]
+    UnknownField {
+        field: String,
+        section: String,
+        /// ", expected one of ..." as serde words it.
+        hint: String,
+    },
+    /// The engine rejected the plan as a whole (e.g. a variant name used twice).
+    #[error("{}", .0.message())]
+    Plan(EngineError),
+    /// The file could not be read.
+    #[error("{}: cannot read: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// An error in the named file.
+    #[error("{}: {error}", path.display())]
+    File {
+        path: PathBuf,
+        error: Box<ConfigError>,
+    },
+}
+
+impl ConfigError {
+    fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+/// The built-in plan ([`Plan::builtin`]), which [`BUILTIN_TOML`] describes.
+pub fn builtin() -> Plan {
+    Plan::builtin()
+}
+
+/// Reads and parses a configuration file; errors start with the file's path.
+pub fn load(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse(&text).map_err(|error| ConfigError::File {
+        path: path.to_path_buf(),
+        error: Box::new(error),
+    })
+}
+
+/// Parses configuration text into a validated plan.
+pub fn parse(text: &str) -> Result<Plan> {
+    let raw: RawConfig = toml::from_str(text).map_err(ConfigError::Toml)?;
+    let limits = match raw.limits {
+        Some(t) => parse_limits(t)?,
+        None => Limits::default(),
+    };
+    let (encode, placeholder) = match raw.output {
+        Some(t) => parse_output(t)?,
+        None => (EncodeOptions::default(), true),
+    };
+    let tables = raw.variant.unwrap_or_default();
+    if tables.is_empty() {
+        return Err(ConfigError::invalid(
+            "variant",
+            "at least one [[variant]] table is required",
+        ));
+    }
+    let variants = tables
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| parse_variant(i, t))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Plan::new(limits, variants, encode)
+        .map_err(ConfigError::Plan)?
+        .with_placeholder(placeholder))
+}
+
+// ---------------------------------------------------------------------------
+// Serde DTOs (private). Sections are first read as plain tables so that the
+// second stage knows which section (and which variant) it is looking at; every
+// field is then read as a raw TOML value and checked by hand, so that each
+// message names its key path and lists the accepted values.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    limits: Option<Table>,
+    output: Option<Table>,
+    variant: Option<Vec<Table>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsDto {
+    max_input_bytes: Option<Value>,
+    max_pixels: Option<Value>,
+    max_frames: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputDto {
+    jpeg_progressive: Option<Value>,
+    avif_speed: Option<Value>,
+    webp_method: Option<Value>,
+    png_compression: Option<Value>,
+    placeholder: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantDto {
+    name: Option<Value>,
+    width: Option<Value>,
+    height: Option<Value>,
+    fit: Option<Value>,
+    gravity: Option<Value>,
+    focal: Option<Value>,
+    formats: Option<Value>,
+    quality: Option<Value>,
+    upscale: Option<Value>,
+    background: Option<Value>,
+    filter: Option<Value>,
+    lossless: Option<Value>,
+}
+
+/// Deserialises a section's table into its DTO; unknown keys are reported
+/// with the section's path.
+fn section<T: for<'de> Deserialize<'de>>(table: Table, path: &str) -> Result<T> {
+    Value::Table(table).try_into::<T>().map_err(|e| {
+        let message = e.message().trim_end();
+        // serde's wording: "unknown field `widht`, expected one of `name`, ...".
+        match message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+        {
+            Some((field, hint)) => ConfigError::UnknownField {
+                field: field.to_string(),
+                section: path.to_string(),
+                hint: hint.replace('`', ""),
+            },
+            None => ConfigError::invalid(path, message),
+        }
+    })
+}
+
+fn parse_limits(table: Table) -> Result<Limits> {
+    let dto: LimitsDto = section(table, "limits")?;
+    let d = Limits::default();
+    Ok(Limits {
+        max_input_bytes: opt(dto.max_input_bytes, "limits.max_input_bytes", |v, p| {
+            int(v, p, 1, i64::MAX).map(|n| n as u64)
+        })?
+        .unwrap_or(d.max_input_bytes),
+        max_pixels: opt(dto.max_pixels, "limits.max_pixels", |v, p| {
+            int(v, p, 1, i64::MAX).map(|n| n as u64)
+        })?
+        .unwrap_or(d.max_pixels),
+        max_frames: opt(dto.max_frames, "limits.max_frames", |v, p| {
+            int(v, p, 1, u32::MAX.into()).map(|n| n as u32)
+        })?
+        .unwrap_or(d.max_frames),
+    })
+}
+
+fn parse_output(table: Table) -> Result<(EncodeOptions, bool)> {
+    let dto: OutputDto = section(table, "output")?;
+    let d = EncodeOptions::default();
+    let small = |lo: i64, hi: i64| move |v: &Value, p: &str| int(v, p, lo, hi).map(|n| n as u8);
+    let encode = EncodeOptions {
+        jpeg_progressive: opt(dto.jpeg_progressive, "output.jpeg_progressive", boolean)?
+            .unwrap_or(d.jpeg_progressive),
+        avif_speed: opt(dto.avif_speed, "output.avif_speed", small(1, 10))?.unwrap_or(d.avif_speed),
+        webp_method: opt(dto.webp_method, "output.webp_method", small(0, 6))?
+            .unwrap_or(d.webp_method),
+        png_compression: opt(dto.png_compression, "output.png_compression", small(0, 9))?
+            .unwrap_or(d.png_compression),
+    };
+    let placeholder = opt(dto.placeholder, "output.placeholder", boolean)?.unwrap_or(true);
+    Ok((encode, placeholder))
+}
+
+const FITS: [(&str, Fit); 4] = [
+    ("inside", Fit::Inside),
+    ("cover", Fit::Cover),
+    ("contain", Fit::Contain),
+    ("fill", Fit::Fill),
+];
+
+const GRAVITIES: [(&str, Gravity); 10] = [
+    ("center", Gravity::Center),
+    ("centre", Gravity::Center),
+    ("north", Gravity::North),
+    ("northeast", Gravity::NorthEast),
+    ("east", Gravity::East),
+    ("southeast", Gravity::SouthEast),
+    ("south", Gravity::South),
+    ("southwest", Gravity::SouthWest),
+    ("west", Gravity::West),
+    ("northwest", Gravity::NorthWest),
+];
+
+fn parse_variant(index: usize, table: Table) -> Result<Variant> {
+    // Name the variant in every path once its name is known to be a string.
+    let base = match table.get("name") {
+        Some(Value::String(name)) => format!("variant[{index}] ({name:?})"),
+        _ => format!("variant[{index}]"),
+    };
+    let dto: VariantDto = section(table, &base)?;
+    let key = |k: &str| format!("{base}.{k}");
+
+    let name = match dto.name {
+        Some(v) => string(&v, &format!("variant[{index}].name"))?,
+        None => return Err(ConfigError::invalid(base, "missing required key \"name\"")),
+    };
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !valid_name {
+        return Err(ConfigError::invalid(
+            key("name"),
+            format!("{name:?} must match [a-z0-9_-]+ (lowercase letters, digits, '_' and '-')"),
+        ));
+    }
+
+    let side = |v: &Value, p: &str| int(v, p, 1, MAX_OUTPUT_SIDE.into()).map(|n| n as u32);
+    let width = opt(dto.width, &key("width"), side)?;
+    let height = opt(dto.height, &key("height"), side)?;
+    if width.is_none() && height.is_none() {
+        return Err(ConfigError::invalid(
+            base,
+            "set at least one of width and height",
+        ));
+    }
+
+    let mut variant = Variant::new(name, width, height);
+    if let Some(fit) = opt(dto.fit, &key("fit"), |v, p| one_of(v, p, &FITS))? {
+        variant.fit = fit;
+    }
+    let gravity_given = dto.gravity.is_some();
+    if let Some(gravity) = opt(dto.gravity, &key("gravity"), |v, p| {
+        one_of(v, p, &GRAVITIES)
+    })? {
+        variant.gravity = gravity;
+    }
+    if let Some(focal) = dto.focal {
+        let path = key("focal");
+        if gravity_given {
+            return Err(ConfigError::invalid(
+                path,
+                "set either gravity or focal, not both",
+            ));
+        }
+        variant.gravity = parse_focal(&focal, &path)?;
+    }
+    if let Some(v) = dto.formats {
+        variant.formats = parse_formats(&v, &key("formats"))?;
+    }
+    if let Some(q) = opt(dto.quality, &key("quality"), |v, p| int(v, p, 1, 100))? {
+        variant.quality = Some(q as u8);
+    }
+    if let Some(b) = opt(dto.upscale, &key("upscale"), boolean)? {
+        variant.upscale = b;
+    }
+    variant.background = opt(dto.background, &key("background"), |v, p| {
+        let s = string(v, p)?;
+        Color::parse_hex(&s).ok_or_else(|| {
+            ConfigError::invalid(
+                p,
+                format!("invalid colour {s:?}, expected \"#rgb\", \"#rrggbb\" or \"#rrggbbaa\""),
+            )
+        })
+    })?;
+    if let Some(filter) = opt(dto.filter, &key("filter"), |v, p| {
+        let s = string(v, p)?;
+        Filter::parse(&s).ok_or_else(|| {
+            let names: Vec<_> = Filter::ALL.iter().map(|f| f.as_str()).collect();
+            unknown_value(p, &s, &names)
+        })
+    })? {
+        variant.filter = filter;
+    }
+    if let Some(b) = opt(dto.lossless, &key("lossless"), boolean)? {
+        variant.lossless = b;
+    }
+    Ok(variant)
+}
+
+fn parse_focal(v: &Value, path: &str) -> Result<Gravity> {
+    let bad = || {
+        ConfigError::invalid(
+            path,
+            format!(
+                "expected [x, y] with fractions 0..1 of the width and height, got {}",
+                describe(v)
+            ),
+        )
+    };
+    let Value::Array(items) = v else {
+        return Err(bad());
+    };
+    if items.len() != 2 {
+        return Err(bad());
+    }
+    let mut xy = [0.0f64; 2];
+    for (slot, item) in xy.iter_mut().zip(items) {
+        let f = match item {
+            Value::Float(f) => *f,
+            Value::Integer(i) => *i as f64,
+            _ => return Err(bad()),
+        };
+        if !(0.0..=1.0).contains(&f) {
+            return Err(bad());
+        }
+        *slot = f;
+    }
+    Ok(Gravity::Focal(xy[0], xy[1]))
+}
+
+const FORMAT_NAMES: [&str; 5] = ["jpeg", "png", "webp", "avif", "source"];
+
+fn parse_formats(v: &Value, path: &str) -> Result<Vec<FormatChoice>> {
+    let Value::Array(items) = v else {
+        return Err(ConfigError::invalid(
+            path,
+            format!(
+                "expected an array of formats such as [\"jpeg\", \"webp\"], got {}",
+                describe(v)
+            ),
+        ));
+    };
+    if items.is_empty() {
+        return Err(ConfigError::invalid(
+            path,
+            "must list at least one format (jpeg, png, webp, avif, source)",
+        ));
+    }
+    let mut formats: Vec<FormatChoice> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let s = string(item, &item_path)?;
+        let choice = if s == "source" {
+            FormatChoice::Source
+        } else {
+            FormatChoice::Fixed(
+                OutputFormat::parse(&s)
+                    .ok_or_else(|| unknown_value(&item_path, &s, &FORMAT_NAMES))?,
+            )
+        };
+        if let Some(first) = formats.iter().position(|f| *f == choice) {
+            return Err(ConfigError::invalid(
+                item_path,
+                format!("{s:?} is listed twice (same as {path}[{first}])"),
+            ));
+        }
+        formats.push(choice);
+    }
+    Ok(formats)
+}
+
+// ---------------------------------------------------------------------------
+// Typed access to raw values, with messages naming the key path.
+
+fn opt<T>(
+    value: Option<Value>,
+    path: &str,
+    f: impl FnOnce(&Value, &str) -> Result<T>,
+) -> Result<Option<T>> {
+    value.map(|v| f(&v, path)).transpose()
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("string {s:?}"),
+        Value::Integer(i) => format!("integer {i}"),
+        Value::Float(f) => format!("float {f}"),
+        Value::Boolean(b) => format!("boolean {b}"),
+        Value::Datetime(d) => format!("datetime {d}"),
+        Value::Array(_) => "an array".to_string(),
+        Value::Table(_) => "a table".to_string(),
+    }
+}
+
+fn int(v: &Value, path: &str, lo: i64, hi: i64) -> Result<i64> {
+    let expected = if hi == i64::MAX {
+        format!("an integer of at least {lo}")
+    } else {
+        format!("an integer in {lo}..={hi}")
+    };
+    match v {
+        Value::Integer(i) if (lo..=hi).contains(i) => Ok(*i),
+        Value::Integer(i) => Err(ConfigError::invalid(
+            path,
+            format!("{i} is out of range, expected {expected}"),
+        )),
+        other => Err(ConfigError::invalid(
+            path,
+            format!("expected {expected}, got {}", describe(other)),
+        )),
+    }
+}
+
+fn boolean(v: &Value, path: &str) -> Result<bool> {
+    match v {
+        Value::Boolean(b) => Ok(*b),
+        other => Err(ConfigError::invalid(
+            path,
+            format!("expected true or false, got {}", describe(other)),
+        )),
+    }
+}
+
+fn string(v: &Value, path: &str) -> Result<String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(ConfigError::invalid(
+            path,
+            format!("expected a string, got {}", describe(other)),
+        )),
+    }
+}
+
+fn unknown_value(path: &str, got: &str, names: &[&str]) -> ConfigError {
+    let mut message = format!("unknown value {got:?}, expected one of ");
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            message.push_str(", ");
+        }
+        let _ = write!(message, "{n}");
+    }
+    ConfigError::invalid(path, message)
+}
+
+fn one_of<T: Copy>(v: &Value, path: &str, table: &[(&str, T)]) -> Result<T> {
+    let s = string(v, path)?;
+    table
+        .iter()
+        .find(|(n, _)| *n == s)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+            unknown_value(path, &s, &names)
+        })
+}
+
+#[cfg(test)]
+mod tests;
