@@ -28,9 +28,28 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     mediaflow_cli::init_tracing(cli.verbose);
+    quiet_dependency_panics();
     match cli.command {
         Command::Process(args) => run_process(&args, cli.verbose),
     }
+}
+
+/// The engine catches panics inside codecs (dependencies) and reports them as
+/// the source's one-line error; the default hook would print them again over
+/// several lines. Those go to the debug log; any other panic is a bug and is
+/// still printed.
+fn quiet_dependency_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_dependency = info
+            .location()
+            .is_some_and(|l| l.file().contains(".cargo/registry") || l.file().contains("/rustc/"));
+        if in_dependency {
+            tracing::debug!(%info, "panic inside a codec (caught by the engine)");
+        } else {
+            default(info);
+        }
+    }));
 }
 
 fn run_process(args: &ProcessArgs, verbose: u8) -> ExitCode {
