@@ -103,8 +103,15 @@ pub enum JpegPixels {
 /// Decodes at `scale` (1/8, 1/4, 1/2 or 1), in one pass of libjpeg-turbo.
 pub fn decode(bytes: &[u8], header: &JpegHeader, scale: ScalingFactor) -> Result<JpegPixels> {
     let mut d = Decompressor::new().map_err(tj_err)?;
-    d.read_header(bytes)
+    let full = d
+        .read_header(bytes)
         .map_err(|e| EngineError::corrupt(format!("invalid JPEG header: {}", tj_msg(&e))))?;
+    // Lossless JPEGs (rare, medical) cannot be DCT-scaled.
+    let scale = if full.is_lossless {
+        ScalingFactor::ONE
+    } else {
+        scale
+    };
     d.set_scan_limit(MAX_SCANS).map_err(tj_err)?;
     d.set_scaling_factor(scale).map_err(tj_err)?;
     let w = scale.scale(header.width as usize);
@@ -168,6 +175,27 @@ mod tests {
         assert_eq!(m.exif.as_deref(), Some(&b"MM\0*"[..]));
         assert_eq!(m.icc.as_deref(), Some(&b"hello world"[..]));
         assert!(m.adobe);
+    }
+
+    #[test]
+    fn lossless_jpeg_is_decoded_unscaled() {
+        let pixels: Vec<u8> = (0..32 * 16 * 3).map(|i| (i % 251) as u8).collect();
+        let mut c = turbojpeg::Compressor::new().unwrap();
+        c.set_lossless(true).unwrap();
+        let image = Image {
+            pixels: pixels.as_slice(),
+            width: 32,
+            pitch: 32 * 3,
+            height: 16,
+            format: PixelFormat::RGB,
+        };
+        let jpeg = c.compress_to_vec(image).unwrap();
+        let header = read_header(&jpeg).unwrap();
+        let JpegPixels::Rgb(b) = decode(&jpeg, &header, ScalingFactor::ONE_EIGHTH).unwrap() else {
+            panic!("expected RGB");
+        };
+        assert_eq!((b.width, b.height), (32, 16));
+        assert_eq!(b.data, pixels, "lossless round trip");
     }
 
     #[test]
