@@ -153,10 +153,22 @@ fn alpha_is_kept_where_the_format_allows_and_flattened_for_jpeg() {
 
 #[test]
 fn opaque_alpha_is_dropped() {
-    // An RGBA image whose alpha is all 255 takes the 3-channel path.
-    let out = process(&fixture("upright.jpg"), &plan_png(96)).unwrap();
+    // An RGBA PNG whose alpha is all 255 takes the 3-channel path and its
+    // PNG output has no alpha channel.
+    let img = image::RgbaImage::from_fn(40, 20, |x, y| {
+        image::Rgba([x as u8 * 6, y as u8 * 12, 90, 255])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let out = process(png.get_ref(), &plan_png(20)).unwrap();
     assert!(!out.source.has_alpha);
-    assert_eq!(decode(&out.variants[0].data).channels, 3);
+    let decoded = decode(&out.variants[0].data);
+    assert_eq!(decoded.channels, 3);
+    assert_eq!((decoded.width, decoded.height), (20, 10));
+    // A real alpha channel is kept.
+    let out = process(&fixture("rgba.png"), &plan_png(20)).unwrap();
+    assert!(out.source.has_alpha);
+    assert_eq!(decode(&out.variants[0].data).channels, 4);
 }
 
 #[test]
