@@ -11,6 +11,7 @@ use crate::output::{EncodedVariant, Output, SourceFacts, Timings};
 use crate::plan::{Color, Filter, Fit, FormatChoice, Limits, OutputFormat, Plan};
 use crate::sniff::{sniff, SourceFormat};
 use crate::{jpeg, limits, orient, placeholder, resize};
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
@@ -310,14 +311,15 @@ fn run(bytes: &[u8], plan: &Plan) -> Result<Output> {
 }
 
 /// Builds the final image for one format: `contain` padding, then flattening
-/// of alpha for formats without it.
-fn compose(
-    resized: &Bitmap,
+/// of alpha for formats without it. Borrows `resized` when nothing changes,
+/// so the common case copies no pixels.
+fn compose<'a>(
+    resized: &'a Bitmap,
     g: &VariantGeometry,
     fit: Fit,
     background: Option<Color>,
     format: OutputFormat,
-) -> Bitmap {
+) -> Cow<'a, Bitmap> {
     let alpha_ok = format.supports_alpha();
     let flatten_bg = background.map_or(Color::WHITE, |c| Color { a: 255, ..c });
     let padded = fit == Fit::Contain && (g.canvas_w != g.resize_w || g.canvas_h != g.resize_h);
@@ -334,18 +336,17 @@ fn compose(
         };
         let bg = if channels == 3 { flatten_bg } else { bg };
         let mut canvas = Bitmap::filled(g.canvas_w, g.canvas_h, channels, bg);
-        let inner = if channels == 4 {
-            resized.with_alpha()
+        if channels == resized.channels {
+            canvas.paste(resized, g.offset_x, g.offset_y);
         } else {
-            resized.clone()
-        };
-        canvas.paste(&inner, g.offset_x, g.offset_y);
-        canvas
+            canvas.paste(&resized.with_alpha(), g.offset_x, g.offset_y);
+        }
+        Cow::Owned(canvas)
     } else {
-        resized.clone()
+        Cow::Borrowed(resized)
     };
     if !alpha_ok && img.has_alpha() {
-        img.flattened(flatten_bg)
+        Cow::Owned(img.flattened(flatten_bg))
     } else {
         img
     }

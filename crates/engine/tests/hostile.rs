@@ -27,18 +27,23 @@ fn hostile_files_fail_in_the_right_category() {
     }
 }
 
+/// The built-in variants under other limits.
+fn builtin_with(limits: Limits) -> Plan {
+    Plan::new(
+        limits,
+        Plan::builtin().variants().to_vec(),
+        Default::default(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn byte_limit_is_checked_first() {
     let limits = Limits {
         max_input_bytes: 100,
         ..Limits::default()
     };
-    let plan = Plan::new(
-        limits,
-        Plan::builtin().variants().to_vec(),
-        Default::default(),
-    )
-    .unwrap();
+    let plan = builtin_with(limits);
     let err = process(&fixture("upright.jpg"), &plan).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Limits);
     assert!(err.message().contains("over the limit"), "{err}");
@@ -50,12 +55,7 @@ fn pixel_limit_applies_to_every_format() {
         max_pixels: 96 * 64 - 1,
         ..Limits::default()
     };
-    let plan = Plan::new(
-        limits,
-        Plan::builtin().variants().to_vec(),
-        Default::default(),
-    )
-    .unwrap();
+    let plan = builtin_with(limits);
     for name in [
         "upright.jpg",
         "rgba.png",
