@@ -1,0 +1,211 @@
+//! The S3 service `LocalS3` serves: `s3s-fs` with real S3's bucket rules and
+//! an upload observer.
+//!
+//! `s3s-fs` creates missing parent directories, so on its own a PUT to a
+//! bucket that does not exist would create it; S3 answers `NoSuchBucket`,
+//! and so does this wrapper. After each completed upload it tells the
+//! [`UploadObserver`] (this is how `mediaflow dev` turns uploads into S3
+//! notification events).
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One completed upload, with what an S3 event notification carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub bucket: String,
+    /// The plain (decoded) key.
+    pub key: String,
+    pub size: u64,
+    /// The ETag without quotes.
+    pub etag: String,
+    /// `ObjectCreated:Put`, `ObjectCreated:CompleteMultipartUpload` or `ObjectCreated:Copy`.
+    pub event_name: &'static str,
+    /// Increases with every upload, as S3's `sequencer` does per key (hex).
+    pub sequencer: String,
+}
+
+/// Told about every completed upload, after its response is ready. Must not
+/// block: hand the work to a channel or task.
+pub trait UploadObserver: Send + Sync + 'static {
+    fn uploaded(&self, upload: Upload);
+}
+
+/// `s3s-fs` with bucket checks and an optional upload observer.
+pub struct LocalService {
+    inner: s3s_fs::FileSystem,
+    root: PathBuf,
+    observer: Option<Arc<dyn UploadObserver>>,
+    sequence: AtomicU64,
+}
+
+impl std::fmt::Debug for LocalService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalService")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+impl LocalService {
+    pub fn new(
+        root: &Path,
+        observer: Option<Arc<dyn UploadObserver>>,
+    ) -> Result<LocalService, crate::Error> {
+        Ok(LocalService {
+            inner: crate::file_store(root)?,
+            root: root.to_path_buf(),
+            observer,
+            sequence: AtomicU64::new(0),
+        })
+    }
+
+    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        let ok = !bucket.is_empty()
+            && !bucket.contains(['/', '\\'])
+            && bucket != "."
+            && bucket != ".."
+            && self.root.join(bucket).is_dir();
+        if ok {
+            Ok(())
+        } else {
+            Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            ))
+        }
+    }
+
+    fn notify(&self, bucket: &str, key: &str, etag: Option<&ETag>, event_name: &'static str) {
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        let size = std::fs::metadata(self.root.join(bucket).join(key))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+        observer.uploaded(Upload {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size,
+            etag: etag.map(|e| e.value().to_string()).unwrap_or_default(),
+            event_name,
+            sequencer: format!("{n:018X}"),
+        });
+    }
+}
+
+/// Writes the `S3` impl: the listed operations forwarded to `s3s-fs` as
+/// they are, then the hand-written ones (`async_trait` must see them all in
+/// one impl block, after this macro has expanded).
+macro_rules! s3_impl {
+    (delegate { $($name:ident: $input:ty => $output:ty;)* } $($custom:tt)*) => {
+        #[async_trait::async_trait]
+        impl S3 for LocalService {
+            $(
+                async fn $name(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.inner.$name(req).await
+                }
+            )*
+            $($custom)*
+        }
+    };
+}
+
+s3_impl! {
+    delegate {
+        create_bucket: CreateBucketInput => CreateBucketOutput;
+        delete_bucket: DeleteBucketInput => DeleteBucketOutput;
+        delete_object: DeleteObjectInput => DeleteObjectOutput;
+        delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
+        get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
+        get_object: GetObjectInput => GetObjectOutput;
+        head_bucket: HeadBucketInput => HeadBucketOutput;
+        head_object: HeadObjectInput => HeadObjectOutput;
+        list_buckets: ListBucketsInput => ListBucketsOutput;
+        list_objects: ListObjectsInput => ListObjectsOutput;
+        upload_part: UploadPartInput => UploadPartOutput;
+        upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
+        list_parts: ListPartsInput => ListPartsOutput;
+        abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let resp = self.inner.put_object(req).await?;
+        self.notify(&bucket, &key, resp.output.e_tag.as_ref(), "ObjectCreated:Put");
+        Ok(resp)
+    }
+
+    /// `s3s-fs` leaves ETags out of listings; S3 always has them, and
+    /// backfills rely on them, so fill them in from each object's HEAD.
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let bucket = req.input.bucket.clone();
+        let template = req.clone().map_input(|_| ());
+        let mut resp = self.inner.list_objects_v2(req).await?;
+        for object in resp.output.contents.iter_mut().flatten() {
+            if object.e_tag.is_some() {
+                continue;
+            }
+            let Some(key) = object.key.clone() else { continue };
+            let input = HeadObjectInput::builder()
+                .bucket(bucket.clone())
+                .key(key)
+                .build()
+                .map_err(|e| s3_error!(InternalError, "{e}"))?;
+            let head = self.inner.head_object(template.clone().map_input(|()| input)).await?;
+            object.e_tag = head.output.e_tag;
+        }
+        Ok(resp)
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        self.inner.create_multipart_upload(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let resp = self.inner.complete_multipart_upload(req).await?;
+        self.notify(
+            &bucket,
+            &key,
+            resp.output.e_tag.as_ref(),
+            "ObjectCreated:CompleteMultipartUpload",
+        );
+        Ok(resp)
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let resp = self.inner.copy_object(req).await?;
+        let etag = resp
+            .output
+            .copy_object_result
+            .as_ref()
+            .and_then(|r| r.e_tag.as_ref());
+        self.notify(&bucket, &key, etag, "ObjectCreated:Copy");
+        Ok(resp)
+    }
+}

@@ -1,0 +1,343 @@
+//! The S3 [`ObjectStore`], on `aws-sdk-s3`. This is the only crate of
+//! mediaflow that links the AWS SDK.
+//!
+//! Build one [`S3Store`] at cold start and share it: the SDK client keeps a
+//! connection pool and caches credentials.
+//!
+//! - [`S3Store::from_env`] reads the standard AWS configuration (region,
+//!   credentials, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`), and switches to
+//!   path-style addressing when an endpoint override is set (S3-compatible
+//!   servers rarely do virtual hosts) unless `MEDIAFLOW_S3_PATH_STYLE=false`.
+//! - [`S3Store::with_static_credentials`] targets a given endpoint with fixed
+//!   keys, for local servers and tests.
+//!
+//! GETs check `Content-Length` against the caller's limit before reading the
+//! body, then stream it into a buffer that may never grow past the limit.
+//! Errors map to [`StoreError`]: 404/NoSuchKey/NoSuchBucket → `NotFound`,
+//! 403/AccessDenied → `Denied`, throttling/timeouts/5xx/connection failures →
+//! `Transient`, the rest → `Other`.
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use bytes::{Bytes, BytesMut};
+use mediaflow_store::{
+    check_metadata, ListEntry, ListPage, Object, ObjectInfo, ObjectStore, PutOptions, Result,
+    StoreError, MAX_LIST_PAGE,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// Environment variable that forces (`true`) or disables (`false`) path-style
+/// addressing. Unset: path-style exactly when an endpoint override is set.
+pub const PATH_STYLE_ENV: &str = "MEDIAFLOW_S3_PATH_STYLE";
+
+/// An [`ObjectStore`] backed by Amazon S3 or an S3-compatible server.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+}
+
+/// Reads a boolean setting: `true/1/yes` or `false/0/no` (any case).
+fn parse_bool(name: &str, value: &str) -> std::result::Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!(
+            "{name}={value:?} is not a boolean (use true or false)"
+        )),
+    }
+}
+
+impl S3Store {
+    /// Builds the client from the standard AWS environment (see the crate docs).
+    /// Fails only on an invalid [`PATH_STYLE_ENV`] value; missing credentials
+    /// show up on the first request, as with any SDK client.
+    pub async fn from_env() -> std::result::Result<S3Store, String> {
+        let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let endpoint_set = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        let path_style = match std::env::var(PATH_STYLE_ENV) {
+            Ok(v) => parse_bool(PATH_STYLE_ENV, &v)?,
+            Err(_) => endpoint_set,
+        };
+        let config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(path_style)
+            .build();
+        tracing::debug!(endpoint_set, path_style, "S3 client built");
+        Ok(S3Store {
+            client: Client::from_conf(config),
+        })
+    }
+
+    /// A client for `endpoint` (e.g. `http://127.0.0.1:9000`) with fixed
+    /// credentials and path-style addressing.
+    pub fn with_static_credentials(
+        endpoint: &str,
+        access_key: &str,
+        secret_key: &str,
+        region: &str,
+    ) -> S3Store {
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new(region.to_string()))
+            .credentials_provider(Credentials::new(
+                access_key,
+                secret_key,
+                None,
+                None,
+                "mediaflow-static",
+            ))
+            .force_path_style(true)
+            .build();
+        S3Store {
+            client: Client::from_conf(config),
+        }
+    }
+
+    /// The underlying SDK client, for operations outside [`ObjectStore`].
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn unquote(etag: Option<String>) -> Option<String> {
+    etag.map(|e| e.trim_matches('"').to_string())
+}
+
+fn metadata_map(m: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
+    m.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+/// S3 error codes worth retrying.
+const TRANSIENT_CODES: &[&str] = &[
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestLimitExceeded",
+];
+
+/// Maps an SDK error to a [`StoreError`], naming the operation and object.
+fn map_err<E>(op: &str, bucket: &str, key: &str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let what = format!("{op} s3://{bucket}/{key}");
+    let detail = DisplayErrorContext(&err).to_string();
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Transient(format!("{what}: {detail}"))
+        }
+        SdkError::ServiceError(_) => {
+            let code = err.code().unwrap_or_default();
+            let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+            if matches!(code, "NoSuchKey" | "NoSuchBucket" | "NotFound") || status == 404 {
+                StoreError::NotFound(what)
+            } else if matches!(
+                code,
+                "AccessDenied"
+                    | "AllAccessDisabled"
+                    | "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+            ) || status == 403
+            {
+                StoreError::Denied(format!("{what}: {detail}"))
+            } else if TRANSIENT_CODES.contains(&code) || status == 429 || status >= 500 {
+                StoreError::Transient(format!("{what}: {detail}"))
+            } else {
+                StoreError::Other(format!("{what}: {detail}"))
+            }
+        }
+        _ => StoreError::Other(format!("{what}: {detail}")),
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn get(&self, bucket: &str, key: &str, max_bytes: u64) -> Result<Object> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| map_err("GET", bucket, key, e))?;
+        let declared = out.content_length().and_then(|n| u64::try_from(n).ok());
+        if let Some(size) = declared {
+            if size > max_bytes {
+                // Dropping `out` closes the body without reading it.
+                return Err(StoreError::TooLarge {
+                    size,
+                    limit: max_bytes,
+                });
+            }
+        }
+        let info = ObjectInfo {
+            key: key.to_string(),
+            size: declared.unwrap_or(0),
+            etag: unquote(out.e_tag),
+            version_id: out.version_id,
+            content_type: out.content_type,
+            cache_control: out.cache_control,
+            metadata: metadata_map(out.metadata),
+        };
+        let capacity = declared.unwrap_or(0).min(max_bytes) as usize;
+        let mut buf = BytesMut::with_capacity(capacity);
+        let mut body: ByteStream = out.body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                StoreError::Transient(format!("GET s3://{bucket}/{key}: reading the body: {e}"))
+            })?;
+            let total = buf.len() as u64 + chunk.len() as u64;
+            if total > max_bytes {
+                return Err(StoreError::TooLarge {
+                    size: declared.unwrap_or(total),
+                    limit: max_bytes,
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if let Some(size) = declared {
+            if buf.len() as u64 != size {
+                return Err(StoreError::Transient(format!(
+                    "GET s3://{bucket}/{key}: body ended after {} of {size} bytes",
+                    buf.len()
+                )));
+            }
+        }
+        let body: Bytes = buf.freeze();
+        Ok(Object {
+            info: ObjectInfo {
+                size: body.len() as u64,
+                ..info
+            },
+            body,
+        })
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ObjectInfo {
+                key: key.to_string(),
+                size: out
+                    .content_length()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+                etag: unquote(out.e_tag),
+                version_id: out.version_id,
+                content_type: out.content_type,
+                cache_control: out.cache_control,
+                metadata: metadata_map(out.metadata),
+            })),
+            Err(e) => match map_err("HEAD", bucket, key, e) {
+                StoreError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        options: &PutOptions,
+    ) -> Result<Option<String>> {
+        check_metadata(&options.metadata)?;
+        let metadata: HashMap<String, String> = options
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let out = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_length(body.len() as i64)
+            .body(ByteStream::from(body))
+            .set_content_type(options.content_type.clone())
+            .set_cache_control(options.cache_control.clone())
+            .set_metadata((!metadata.is_empty()).then_some(metadata))
+            .send()
+            .await
+            .map_err(|e| map_err("PUT", bucket, key, e))?;
+        Ok(unquote(out.e_tag))
+    }
+
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        let limit = limit.clamp(1, MAX_LIST_PAGE);
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(continuation.map(str::to_string))
+            .max_keys(limit as i32)
+            .send()
+            .await
+            .map_err(|e| map_err("LIST", bucket, prefix, e))?;
+        let entries = out
+            .contents
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|o| {
+                Some(ListEntry {
+                    size: o.size.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                    etag: unquote(o.e_tag),
+                    key: o.key?,
+                })
+            })
+            .collect();
+        let next = if out.is_truncated == Some(true) {
+            out.next_continuation_token
+        } else {
+            None
+        };
+        Ok(ListPage { entries, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans() {
+        assert_eq!(parse_bool("X", "TRUE"), Ok(true));
+        assert_eq!(parse_bool("X", "0"), Ok(false));
+        assert!(parse_bool("X", "maybe")
+            .unwrap_err()
+            .contains("X=\"maybe\""));
+    }
+
+    #[test]
+    fn etags_lose_their_quotes() {
+        assert_eq!(unquote(Some("\"abc-2\"".into())).as_deref(), Some("abc-2"));
+        assert_eq!(unquote(None), None);
+    }
+}

@@ -1,0 +1,53 @@
+//! The shared store conformance suite against S3, served on loopback by the
+//! in-process `s3s` + `s3s-fs` server (started and stopped here).
+
+use mediaflow_s3_local::{LocalS3, ACCESS_KEY, REGION, SECRET_KEY};
+use mediaflow_store::{conformance, ObjectStore, StoreError};
+use mediaflow_store_s3::S3Store;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalS3::start(dir.path(), "127.0.0.1:0".parse().unwrap(), &["media"])
+        .await
+        .expect("start local S3");
+    let store =
+        S3Store::with_static_credentials(&server.endpoint(), ACCESS_KEY, SECRET_KEY, REGION);
+    conformance::run_all(&store, "media", "no-such-bucket", "").await;
+    conformance::run_all(&store, "media", "no-such-bucket", "again/").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalS3::start(dir.path(), "127.0.0.1:0".parse().unwrap(), &["media"])
+        .await
+        .expect("start local S3");
+    let store = S3Store::with_static_credentials(&server.endpoint(), ACCESS_KEY, "wrong", REGION);
+    match store.get("media", "a.jpg", 10).await {
+        Err(StoreError::Denied(msg)) => assert!(msg.contains("s3://media/a.jpg"), "{msg}"),
+        other => panic!("expected Denied, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_endpoint_is_transient() {
+    // Bind and drop a listener so the port is (almost certainly) closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = S3Store::with_static_credentials(
+        &format!("http://127.0.0.1:{port}"),
+        ACCESS_KEY,
+        SECRET_KEY,
+        REGION,
+    );
+    match store.head("media", "a.jpg").await {
+        Err(e @ StoreError::Transient(_)) => assert!(e.is_retryable()),
+        other => panic!("expected Transient, got {other:?}"),
+    }
+}

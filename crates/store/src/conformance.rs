@@ -1,0 +1,301 @@
+//! The conformance suite every [`ObjectStore`] must pass.
+//!
+//! Each store's tests call [`run_all`] with a bucket that exists (and is
+//! empty below the given prefix) and the name of one that does not. A failed
+//! check panics with a message naming the operation and key.
+
+use crate::{md5_etag, ObjectStore, PutOptions, StoreError};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Keys that break naive encoders: spaces, parentheses, '+', '%', non-ASCII.
+pub const AWKWARD_KEYS: &[&str] = &[
+    "my photo (1).jpg",
+    "ünï/фото.jpg",
+    "a+b.jpg",
+    "100% real;=&?.png",
+    "deep/er/still/deeper/x.webp",
+];
+
+/// Runs every check under `prefix` in `bucket`.
+pub async fn run_all(store: &dyn ObjectStore, bucket: &str, missing_bucket: &str, prefix: &str) {
+    round_trip(store, bucket, prefix).await;
+    missing(store, bucket, missing_bucket, prefix).await;
+    size_limit(store, bucket, prefix).await;
+    overwrite(store, bucket, prefix).await;
+    awkward_keys(store, bucket, prefix).await;
+    listing(store, bucket, prefix).await;
+    metadata_rules(store, bucket, prefix).await;
+}
+
+fn options(ct: &str) -> PutOptions {
+    PutOptions {
+        content_type: Some(ct.into()),
+        cache_control: Some("public, max-age=31536000".into()),
+        metadata: BTreeMap::from([
+            ("mediaflow-source-key".to_string(), "a%20b.jpg".to_string()),
+            ("mediaflow-plan".to_string(), "0123abcd".to_string()),
+        ]),
+    }
+}
+
+pub async fn round_trip(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
+    let key = format!("{prefix}rt/photo.webp");
+    let body = Bytes::from_static(b"RIFF\0\0\0\0WEBPVP8 not really");
+    let opts = options("image/webp");
+    let etag = store
+        .put(bucket, &key, body.clone(), &opts)
+        .await
+        .expect("put");
+    if let Some(etag) = &etag {
+        assert_eq!(etag, &md5_etag(&body), "put {key}: ETag is the body's MD5");
+    }
+    let got = store.get(bucket, &key, 1 << 20).await.expect("get");
+    assert_eq!(got.body, body, "get {key}: body");
+    assert_eq!(got.info.key, key);
+    assert_eq!(got.info.size, body.len() as u64, "get {key}: size");
+    assert_eq!(
+        got.info.etag.as_deref(),
+        Some(md5_etag(&body).as_str()),
+        "get {key}: etag"
+    );
+    assert_eq!(
+        got.info.content_type.as_deref(),
+        Some("image/webp"),
+        "get {key}: content type"
+    );
+    assert_eq!(
+        got.info.cache_control.as_deref(),
+        Some("public, max-age=31536000"),
+        "get {key}: cache control"
+    );
+    assert_eq!(got.info.metadata, opts.metadata, "get {key}: metadata");
+    let head = store
+        .head(bucket, &key)
+        .await
+        .expect("head")
+        .expect("head finds it");
+    assert_eq!(head.size, got.info.size, "head {key}: size");
+    assert_eq!(head.etag, got.info.etag, "head {key}: etag");
+    assert_eq!(
+        head.content_type, got.info.content_type,
+        "head {key}: content type"
+    );
+    assert_eq!(
+        head.cache_control, got.info.cache_control,
+        "head {key}: cache control"
+    );
+    assert_eq!(head.metadata, opts.metadata, "head {key}: metadata");
+
+    let empty = format!("{prefix}rt/empty.bin");
+    store
+        .put(bucket, &empty, Bytes::new(), &PutOptions::default())
+        .await
+        .expect("put empty");
+    let got = store
+        .get(bucket, &empty, 0)
+        .await
+        .expect("get empty with limit 0");
+    assert!(got.body.is_empty());
+    assert_eq!(got.info.size, 0);
+}
+
+pub async fn missing(store: &dyn ObjectStore, bucket: &str, missing_bucket: &str, prefix: &str) {
+    let key = format!("{prefix}missing/nothing.jpg");
+    assert_eq!(
+        store.head(bucket, &key).await.expect("head missing"),
+        None,
+        "head {key}"
+    );
+    match store.get(bucket, &key, 1 << 20).await {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("get {key}: expected NotFound, got {other:?}"),
+    }
+    match store.get(missing_bucket, "a.jpg", 1 << 20).await {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("get from missing bucket: expected NotFound, got {other:?}"),
+    }
+    match store
+        .put(
+            missing_bucket,
+            "a.jpg",
+            Bytes::from_static(b"x"),
+            &PutOptions::default(),
+        )
+        .await
+    {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("put to missing bucket: expected NotFound, got {other:?}"),
+    }
+}
+
+pub async fn size_limit(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
+    let key = format!("{prefix}limit/big.bin");
+    let body = Bytes::from(vec![7u8; 100_000]);
+    store
+        .put(bucket, &key, body.clone(), &PutOptions::default())
+        .await
+        .expect("put");
+    match store.get(bucket, &key, 99_999).await {
+        Err(StoreError::TooLarge { size, limit }) => {
+            assert_eq!(
+                (size, limit),
+                (100_000, 99_999),
+                "get {key}: TooLarge fields"
+            );
+        }
+        other => panic!("get {key} over the limit: expected TooLarge, got {other:?}"),
+    }
+    let got = store
+        .get(bucket, &key, 100_000)
+        .await
+        .expect("get at exactly the limit");
+    assert_eq!(got.body, body);
+}
+
+pub async fn overwrite(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
+    let key = format!("{prefix}over/x.jpg");
+    store
+        .put(
+            bucket,
+            &key,
+            Bytes::from_static(b"first"),
+            &options("image/jpeg"),
+        )
+        .await
+        .expect("put 1");
+    let second = PutOptions {
+        content_type: Some("image/png".into()),
+        ..PutOptions::default()
+    };
+    store
+        .put(bucket, &key, Bytes::from_static(b"second!"), &second)
+        .await
+        .expect("put 2");
+    let got = store.get(bucket, &key, 1 << 20).await.expect("get");
+    assert_eq!(&got.body[..], b"second!", "overwrite {key}: body replaced");
+    assert_eq!(got.info.content_type.as_deref(), Some("image/png"));
+    assert!(
+        got.info.metadata.is_empty(),
+        "overwrite {key}: metadata replaced, not merged"
+    );
+    assert_eq!(
+        got.info.etag.as_deref(),
+        Some(md5_etag(b"second!").as_str())
+    );
+}
+
+pub async fn awkward_keys(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
+    for name in AWKWARD_KEYS {
+        let key = format!("{prefix}awk/{name}");
+        let body = Bytes::from(key.clone().into_bytes());
+        store
+            .put(bucket, &key, body.clone(), &options("image/jpeg"))
+            .await
+            .unwrap_or_else(|e| panic!("put {key:?}: {e}"));
+        let got = store
+            .get(bucket, &key, 1 << 20)
+            .await
+            .unwrap_or_else(|e| panic!("get {key:?}: {e}"));
+        assert_eq!(got.body, body, "get {key:?}");
+        assert!(
+            store.head(bucket, &key).await.expect("head").is_some(),
+            "head {key:?}"
+        );
+    }
+    let listed: BTreeSet<String> = list_all(store, bucket, &format!("{prefix}awk/"), 1000)
+        .await
+        .into_iter()
+        .collect();
+    let expected: BTreeSet<String> = AWKWARD_KEYS
+        .iter()
+        .map(|n| format!("{prefix}awk/{n}"))
+        .collect();
+    assert_eq!(listed, expected, "list returns the exact awkward keys");
+}
+
+pub async fn listing(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
+    let base = format!("{prefix}list/");
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let key = format!(
+            "{base}{}/img-{i}.jpg",
+            if i % 2 == 0 { "even" } else { "odd" }
+        );
+        store
+            .put(
+                bucket,
+                &key,
+                Bytes::from(vec![b'x'; i + 1]),
+                &PutOptions::default(),
+            )
+            .await
+            .expect("put");
+        expected.push(key);
+    }
+    // A neighbour that shares the prefix text but not the folder.
+    store
+        .put(
+            bucket,
+            &format!("{prefix}listing-not.jpg"),
+            Bytes::from_static(b"n"),
+            &PutOptions::default(),
+        )
+        .await
+        .expect("put neighbour");
+    expected.sort();
+    let all = list_all(store, bucket, &base, 2).await;
+    assert_eq!(all, expected, "paged listing (2 per page) under {base}");
+    let page = store.list(bucket, &base, None, 1000).await.expect("list");
+    assert!(page.next.is_none(), "a complete page has no continuation");
+    let sizes: Vec<u64> = page.entries.iter().map(|e| e.size).collect();
+    assert_eq!(sizes.len(), 7);
+    assert!(
+        page.entries.iter().all(|e| e.etag.is_some()),
+        "listing has ETags"
+    );
+    let odd = list_all(store, bucket, &format!("{base}odd/"), 1000).await;
+    assert_eq!(odd.len(), 3, "prefix filter");
+    let none = store
+        .list(bucket, &format!("{prefix}nothing-here/"), None, 10)
+        .await
+        .expect("list");
+    assert!(none.entries.is_empty() && none.next.is_none());
+}
+
+pub async fn metadata_rules(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
+    let key = format!("{prefix}meta/x.jpg");
+    let mut opts = PutOptions::default();
+    opts.metadata.insert("source".into(), "фото.jpg".into());
+    assert!(
+        store
+            .put(bucket, &key, Bytes::from_static(b"x"), &opts)
+            .await
+            .is_err(),
+        "non-ASCII metadata values are refused (S3 sends them as headers)"
+    );
+}
+
+/// Every key under `prefix`, following continuations with pages of `limit`.
+pub async fn list_all(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    prefix: &str,
+    limit: usize,
+) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..10_000 {
+        let page = store
+            .list(bucket, prefix, next.as_deref(), limit)
+            .await
+            .expect("list");
+        assert!(page.entries.len() <= limit, "page larger than the limit");
+        keys.extend(page.entries.into_iter().map(|e| e.key));
+        match page.next {
+            Some(n) => next = Some(n),
+            None => return keys,
+        }
+    }
+    panic!("listing never ended");
+}

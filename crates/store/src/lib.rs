@@ -1,0 +1,180 @@
+//! One narrow async object-store interface for mediaflow.
+//!
+//! [`ObjectStore`] is what the pipeline needs from S3 and nothing more: a
+//! bounded `get`, `head`, `put` with HTTP headers and user metadata, and a
+//! paged `list` (for backfills). Implementations:
+//!
+//! - [`MemoryStore`]: a map in memory, for handler tests;
+//! - [`FsStore`]: a directory per bucket on the local filesystem;
+//! - `mediaflow_store_s3::S3Store` (its own crate, the only one that links the
+//!   AWS SDK).
+//!
+//! All of them pass the same conformance suite (`conformance` feature), so
+//! the pipeline behaves the same against each.
+
+mod fs;
+mod memory;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use fs::FsStore;
+pub use memory::MemoryStore;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why a store operation failed, in categories the pipeline can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The bucket or object does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The credentials may not do this (or the bucket belongs to someone else).
+    #[error("access denied: {0}")]
+    Denied(String),
+    /// The object is larger than the caller allows; nothing (or only the
+    /// first `limit` bytes) was read.
+    #[error("object is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: u64, limit: u64 },
+    /// Worth retrying: throttling, a timeout, a dropped connection, a 5xx.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Anything else (an invalid key, an unexpected response).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// True when retrying the same call later may succeed. `Other` counts as
+    /// retryable: an unknown failure is not a reason to drop work.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Transient(_) | StoreError::Other(_))
+    }
+
+    /// Short stable name, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::NotFound(_) => "not_found",
+            StoreError::Denied(_) => "denied",
+            StoreError::TooLarge { .. } => "limits",
+            StoreError::Transient(_) => "transient",
+            StoreError::Other(_) => "other",
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What a store knows about one object, without its body.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    /// The entity tag without quotes (for single-part S3 uploads, the MD5 in hex).
+    pub etag: Option<String>,
+    /// The version id, on versioned buckets.
+    pub version_id: Option<String>,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    /// User metadata (`x-amz-meta-*` on S3), keys lower-case.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// An object read whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub info: ObjectInfo,
+    pub body: Bytes,
+}
+
+/// HTTP headers and metadata stored with an object.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PutOptions {
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    /// User metadata. Keys are lower-case `[a-z0-9-]`; values must be ASCII
+    /// (S3 sends them as HTTP headers), so percent-encode anything else.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+/// One page of a listing, in key order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListPage {
+    pub entries: Vec<ListEntry>,
+    /// Pass to the next `list` call to continue; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// The storage operations mediaflow needs. Keys are plain (decoded) UTF-8.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + fmt::Debug {
+    /// Reads a whole object into memory, refusing (with
+    /// [`StoreError::TooLarge`]) one larger than `max_bytes` before reading
+    /// it when the size is known up front, and as soon as it is exceeded otherwise.
+    async fn get(&self, bucket: &str, key: &str, max_bytes: u64) -> Result<Object>;
+
+    /// The object's size, ETag, headers and metadata, or `None` if it does not exist.
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>>;
+
+    /// Writes (or replaces) an object whole; readers see the old or the new
+    /// object, never a part. Returns the new object's ETag when known.
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        options: &PutOptions,
+    ) -> Result<Option<String>>;
+
+    /// Lists keys starting with `prefix` in key order, one page at a time
+    /// (at most `limit` entries, capped at 1000): pass the returned
+    /// `next` back as `continuation` until it is `None`.
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage>;
+}
+
+/// Lower-case hex MD5 of `data`: the ETag S3 gives a single-part upload.
+pub fn md5_etag(data: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(data))
+}
+
+/// The page size cap every store applies, as S3 does.
+pub const MAX_LIST_PAGE: usize = 1000;
+
+/// Checks a user-metadata map the way S3 would accept it. Shared by the
+/// stores so that a test against memory fails where S3 would.
+pub fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<()> {
+    for (k, v) in metadata {
+        let key_ok = !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !key_ok {
+            return Err(StoreError::Other(format!(
+                "metadata key {k:?} must be lower-case [a-z0-9-]"
+            )));
+        }
+        if !v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(StoreError::Other(format!(
+                "metadata value for {k:?} must be printable ASCII (percent-encode it)"
+            )));
+        }
+    }
+    Ok(())
+}
