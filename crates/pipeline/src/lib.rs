@@ -1,0 +1,28 @@
+//! Events in, variants and manifest out.
+//!
+//! - [`event`]: S3 notifications (direct or as SQS message bodies), S3 test
+//!   events and EventBridge "Object Created" events, parsed leniently into
+//!   [`SourceObject`]s (keys decoded, non-create events and folder markers
+//!   ignored).
+//! - [`Pipeline`]: per object, the recursion guard, the idempotency check
+//!   (a manifest for this ETag and plan means done), a bounded fetch, the
+//!   engine on the blocking thread pool, variants written first and the
+//!   manifest last, all within the caller's deadline.
+//! - [`metrics`]: one CloudWatch Embedded Metric Format line per object.
+//!
+//! This crate knows nothing of Lambda: the functions unwrap their event
+//! envelopes and call it.
+
+pub mod event;
+pub mod metrics;
+mod run;
+
+pub use event::{
+    decode_s3_key, encode_s3_key, parse_body, parse_payload, EventError, Notification,
+    S3Notification, SourceObject,
+};
+pub use run::{
+    ObjectError, ObjectReport, Outcome, Pipeline, PipelineConfig, Retry, Skip, StageTimes,
+    MANIFEST_CACHE_CONTROL, META_OUTPUT, META_PLAN, META_SOURCE_ETAG, META_SOURCE_KEY,
+    META_SOURCE_VERSION, VARIANT_CACHE_CONTROL,
+};

@@ -1,0 +1,457 @@
+//! The pipeline against in-memory stores and real sample images.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use mediaflow_engine::Plan;
+use mediaflow_pipeline::{
+    Outcome, Pipeline, PipelineConfig, Retry, Skip, SourceObject, MANIFEST_CACHE_CONTROL,
+    META_OUTPUT, META_PLAN, META_SOURCE_ETAG, META_SOURCE_KEY, VARIANT_CACHE_CONTROL,
+};
+use mediaflow_store::{
+    md5_etag, ListPage, MemoryStore, Object, ObjectInfo, ObjectStore, PutOptions, Result,
+    StoreError,
+};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn sample(name: &str) -> Bytes {
+    let path = format!("{}/../../sample-media/{name}", env!("CARGO_MANIFEST_DIR"));
+    Bytes::from(std::fs::read(path).unwrap())
+}
+
+/// Builds the error a failing store returns.
+type MakeError = fn(String) -> StoreError;
+
+/// A store that records the order of writes and can be told to fail them.
+#[derive(Debug)]
+struct Recording {
+    inner: MemoryStore,
+    puts: Mutex<Vec<String>>,
+    fail_puts_with: Mutex<Option<MakeError>>,
+    slow_gets: Mutex<Option<Duration>>,
+}
+
+impl Recording {
+    fn new(buckets: &[&str]) -> Arc<Recording> {
+        Arc::new(Recording {
+            inner: MemoryStore::new(buckets),
+            puts: Mutex::default(),
+            fail_puts_with: Mutex::default(),
+            slow_gets: Mutex::default(),
+        })
+    }
+    fn puts(&self) -> Vec<String> {
+        self.puts.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Recording {
+    async fn get(&self, bucket: &str, key: &str, max_bytes: u64) -> Result<Object> {
+        let delay = *self.slow_gets.lock().unwrap();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        self.inner.get(bucket, key, max_bytes).await
+    }
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
+        self.inner.head(bucket, key).await
+    }
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        options: &PutOptions,
+    ) -> Result<Option<String>> {
+        if let Some(fail) = *self.fail_puts_with.lock().unwrap() {
+            return Err(fail(format!("{bucket}/{key}")));
+        }
+        self.puts.lock().unwrap().push(format!("{bucket}/{key}"));
+        self.inner.put(bucket, key, body, options).await
+    }
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.inner.list(bucket, prefix, continuation, limit).await
+    }
+}
+
+/// Uploads `body` as a source and returns the event's view of it.
+async fn upload(store: &dyn ObjectStore, bucket: &str, key: &str, body: Bytes) -> SourceObject {
+    let etag = md5_etag(&body);
+    let size = body.len() as u64;
+    store
+        .put(bucket, key, body, &PutOptions::default())
+        .await
+        .unwrap();
+    SourceObject {
+        bucket: bucket.into(),
+        key: key.into(),
+        size: Some(size),
+        etag: Some(etag),
+        version_id: None,
+        event_name: "ObjectCreated:Put".into(),
+        sequencer: None,
+    }
+}
+
+fn pipeline(store: Arc<Recording>, bucket: &str, prefix: &str) -> Pipeline {
+    Pipeline::new(store, Plan::builtin(), PipelineConfig::new(bucket, prefix))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_a_photo_into_every_variant_and_a_manifest_last() {
+    let store = Recording::new(&["uploads", "media"]);
+    let src = upload(
+        &*store,
+        "uploads",
+        "ünï/my photo (1).jpg",
+        sample("rocket.jpg"),
+    )
+    .await;
+    let p = pipeline(store.clone(), "media", "out/");
+    let report = p.process(&src, None).await;
+    let Outcome::Processed {
+        manifest_key,
+        variants,
+        bytes_out,
+    } = &report.outcome
+    else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(manifest_key, "out/manifest/ünï/my photo (1).jpg.json");
+    assert_eq!(*variants, 8);
+    let listed_bytes: u64 = {
+        let m = store
+            .inner
+            .get("media", manifest_key, 1 << 20)
+            .await
+            .unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+        m["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["bytes"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(*bytes_out, listed_bytes);
+    assert_eq!(report.bytes_in, 112_525);
+    assert!(report.times.fetch_ms >= 0.0 && report.times.total_ms > 0.0);
+
+    let puts = store.puts();
+    assert_eq!(puts.len(), 1 + 8 + 1, "{puts:?}");
+    assert_eq!(
+        puts.last().unwrap(),
+        "media/out/manifest/ünï/my photo (1).jpg.json",
+        "manifest last"
+    );
+
+    let manifest = store
+        .inner
+        .get("media", manifest_key, 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        manifest.info.content_type.as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        manifest.info.cache_control.as_deref(),
+        Some(MANIFEST_CACHE_CONTROL)
+    );
+    let m: serde_json::Value = serde_json::from_slice(&manifest.body).unwrap();
+    assert_eq!(m["source"]["key"], "ünï/my photo (1).jpg");
+    assert_eq!(m["source"]["etag"], src.etag.clone().unwrap());
+    assert_eq!(m["source"]["width"], 640);
+    let listed = m["variants"].as_array().unwrap();
+    assert_eq!(listed.len(), 8);
+    for v in listed {
+        let key = v["key"].as_str().unwrap();
+        assert!(
+            key.starts_with("out/w") && key.contains("/ünï/my photo (1)."),
+            "{key}"
+        );
+        let obj = store.inner.get("media", key, 1 << 24).await.unwrap();
+        assert_eq!(obj.info.content_type.as_deref(), v["content_type"].as_str());
+        assert_eq!(
+            obj.info.cache_control.as_deref(),
+            Some(VARIANT_CACHE_CONTROL)
+        );
+        assert_eq!(obj.body.len() as u64, v["bytes"].as_u64().unwrap());
+        let size = imagesize::blob_size(&obj.body).unwrap();
+        assert_eq!(
+            (size.width as u64, size.height as u64),
+            (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap())
+        );
+        let meta = &obj.info.metadata;
+        assert_eq!(meta[META_OUTPUT], "1");
+        assert_eq!(meta[META_SOURCE_ETAG], src.etag.clone().unwrap());
+        assert_eq!(
+            meta[META_SOURCE_KEY],
+            "%C3%BCn%C3%AF%2Fmy%20photo%20%281%29%2Ejpg"
+        );
+        assert_eq!(meta[META_PLAN], Plan::builtin().fingerprint());
+    }
+    let w256 = listed
+        .iter()
+        .find(|v| v["name"] == "w256" && v["format"] == "jpeg")
+        .unwrap();
+    assert_eq!(
+        (w256["width"].as_u64(), w256["height"].as_u64()),
+        (Some(256), Some(171))
+    );
+    // The original is untouched.
+    let original = store.inner.get("uploads", &src.key, 1 << 24).await.unwrap();
+    assert_eq!(original.body, sample("rocket.jpg"));
+    assert!(original.info.metadata.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_the_same_event_writes_nothing() {
+    let store = Recording::new(&["uploads", "media"]);
+    let src = upload(&*store, "uploads", "a+b.png", sample("horse.png")).await;
+    let p = pipeline(store.clone(), "media", "");
+    assert!(matches!(
+        p.process(&src, None).await.outcome,
+        Outcome::Processed { .. }
+    ));
+    let writes = store.puts().len();
+    for _ in 0..3 {
+        assert_eq!(
+            p.process(&src, None).await.outcome,
+            Outcome::Skipped(Skip::AlreadyDone)
+        );
+    }
+    assert_eq!(store.puts().len(), writes);
+
+    // A new config (another plan fingerprint) reprocesses.
+    let plan = mediaflow_config::parse(
+        "[[variant]]\nname = \"small\"\nwidth = 64\nformats = [\"webp\"]\n",
+    )
+    .unwrap();
+    let p2 = Pipeline::new(store.clone(), plan, PipelineConfig::new("media", ""));
+    assert!(matches!(
+        p2.process(&src, None).await.outcome,
+        Outcome::Processed { variants: 1, .. }
+    ));
+
+    // So does a new upload under the same key (another ETag).
+    let src2 = upload(&*store, "uploads", "a+b.png", sample("chelsea.png")).await;
+    assert_ne!(src2.etag, src.etag);
+    assert!(matches!(
+        p.process(&src2, None).await.outcome,
+        Outcome::Processed { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_for_an_older_version_still_skips_when_the_current_one_is_done() {
+    let store = Recording::new(&["uploads", "media"]);
+    let old = upload(&*store, "uploads", "x.jpg", sample("rocket.jpg")).await;
+    let new = upload(&*store, "uploads", "x.jpg", sample("fixtures/upright.jpg")).await;
+    let p = pipeline(store.clone(), "media", "");
+    assert!(matches!(
+        p.process(&new, None).await.outcome,
+        Outcome::Processed { .. }
+    ));
+    let writes = store.puts().len();
+    // The late event for the replaced upload reads the current bytes, which are done.
+    assert_eq!(
+        p.process(&old, None).await.outcome,
+        Outcome::Skipped(Skip::AlreadyDone)
+    );
+    assert_eq!(store.puts().len(), writes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_in_the_source_bucket_are_never_processed_again() {
+    let store = Recording::new(&["photos"]);
+    let src = upload(&*store, "photos", "cat.png", sample("chelsea.png")).await;
+    let p = pipeline(store.clone(), "photos", "media/");
+    assert!(matches!(
+        p.process(&src, None).await.outcome,
+        Outcome::Processed { .. }
+    ));
+    let before = store.puts().len();
+    for key in store
+        .inner
+        .keys("photos")
+        .into_iter()
+        .filter(|k| k.starts_with("media/"))
+    {
+        let info = store.inner.head("photos", &key).await.unwrap().unwrap();
+        let ev = SourceObject {
+            bucket: "photos".into(),
+            key: key.clone(),
+            size: Some(info.size),
+            etag: info.etag,
+            version_id: None,
+            event_name: "ObjectCreated:Put".into(),
+            sequencer: None,
+        };
+        assert_eq!(
+            p.process(&ev, None).await.outcome,
+            Outcome::Skipped(Skip::OutputKey),
+            "{key}"
+        );
+    }
+    // With no prefix, the metadata marker still stops the loop.
+    let p = pipeline(store.clone(), "photos", "");
+    let ev = SourceObject {
+        key: "media/w256/cat.webp".into(),
+        ..src.clone()
+    };
+    assert_eq!(
+        p.process(&ev, None).await.outcome,
+        Outcome::Skipped(Skip::OutputObject)
+    );
+    assert_eq!(store.puts().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_upload_fails_permanently_and_its_neighbours_succeed() {
+    let store = Recording::new(&["uploads", "media"]);
+    let mut truncated = sample("rocket.jpg").to_vec();
+    truncated.truncate(2000);
+    let objects = vec![
+        upload(&*store, "uploads", "good 1.jpg", sample("rocket.jpg")).await,
+        upload(&*store, "uploads", "broken.jpg", Bytes::from(truncated)).await,
+        upload(
+            &*store,
+            "uploads",
+            "notes.txt",
+            Bytes::from_static(b"hello, not an image"),
+        )
+        .await,
+        upload(&*store, "uploads", "good 2.png", sample("horse.png")).await,
+    ];
+    let reports = pipeline(store.clone(), "media", "")
+        .process_all(&objects, None)
+        .await;
+    assert_eq!(reports.len(), 4);
+    assert_eq!(
+        reports.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+        ["good 1.jpg", "broken.jpg", "notes.txt", "good 2.png"]
+    );
+    assert!(matches!(reports[0].outcome, Outcome::Processed { .. }));
+    assert!(matches!(reports[3].outcome, Outcome::Processed { .. }));
+    let e = reports[1].failure().unwrap();
+    assert_eq!((e.category, e.retry), ("corrupt", Retry::Permanent), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("s3://uploads/broken.jpg: corrupt: "),
+        "{e}"
+    );
+    let e = reports[2].failure().unwrap();
+    assert_eq!(
+        (e.category, e.retry),
+        ("unsupported", Retry::Permanent),
+        "{e}"
+    );
+    let keys = store.inner.keys("media");
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains("broken") || k.contains("notes")),
+        "{keys:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_missing_sources_and_denied_writes() {
+    let store = Recording::new(&["uploads", "media"]);
+    let big = upload(&*store, "uploads", "big.jpg", sample("rocket.jpg")).await;
+    let plan = mediaflow_config::parse(
+        "[limits]\nmax_input_bytes = 100000\n[[variant]]\nname = \"s\"\nwidth = 64\n",
+    )
+    .unwrap();
+    let p = Pipeline::new(store.clone(), plan, PipelineConfig::new("media", ""));
+    let e = p.process(&big, None).await.failure().cloned().unwrap();
+    assert_eq!((e.category, e.retry), ("limits", Retry::Permanent), "{e}");
+    assert!(
+        e.reason.contains("112525") && e.reason.contains("100000"),
+        "{e}"
+    );
+
+    let gone = SourceObject {
+        key: "never uploaded.jpg".into(),
+        ..big.clone()
+    };
+    assert_eq!(
+        p.process(&gone, None).await.outcome,
+        Outcome::Skipped(Skip::Gone)
+    );
+
+    let p = pipeline(store.clone(), "media", "");
+    *store.fail_puts_with.lock().unwrap() = Some(StoreError::Denied);
+    let e = p.process(&big, None).await.failure().cloned().unwrap();
+    assert_eq!((e.category, e.retry), ("denied", Retry::Permanent), "{e}");
+    *store.fail_puts_with.lock().unwrap() = Some(StoreError::Transient);
+    let e = p.process(&big, None).await.failure().cloned().unwrap();
+    assert_eq!(
+        (e.category, e.retry),
+        ("transient", Retry::Retryable),
+        "{e}"
+    );
+    *store.fail_puts_with.lock().unwrap() = None;
+    // Nothing half-done was recorded as done: the retry processes it.
+    assert!(matches!(
+        p.process(&big, None).await.outcome,
+        Outcome::Processed { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_the_deadline_records_fail_as_retryable_without_writing() {
+    let store = Recording::new(&["uploads", "media"]);
+    let src = upload(
+        &*store,
+        "uploads",
+        "late.jpg",
+        sample("seeding_by_Clements_Engelhardt.jpg"),
+    )
+    .await;
+    let p = pipeline(store.clone(), "media", "");
+    let before = store.puts().len();
+
+    let e = p
+        .process(&src, Some(Instant::now() + Duration::from_millis(600)))
+        .await
+        .failure()
+        .cloned()
+        .unwrap();
+    assert_eq!((e.category, e.retry), ("timeout", Retry::Retryable), "{e}");
+    assert!(e.reason.contains("not starting"), "{e}");
+
+    // Enough time to start but not to finish (the source takes 5 s to
+    // read): stopped at deadline - 500 ms, before any manifest.
+    *store.slow_gets.lock().unwrap() = Some(Duration::from_secs(5));
+    let started = Instant::now();
+    let e = p
+        .process(&src, Some(Instant::now() + Duration::from_millis(1100)))
+        .await
+        .failure()
+        .cloned()
+        .unwrap();
+    assert_eq!((e.category, e.retry), ("timeout", Retry::Retryable), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "gave up at the reserve, not after the slow read"
+    );
+    assert_eq!(store.puts().len(), before, "nothing written");
+    *store.slow_gets.lock().unwrap() = None;
+    let late = p
+        .process(&src, Some(Instant::now() + Duration::from_secs(60)))
+        .await;
+    assert!(
+        matches!(late.outcome, Outcome::Processed { .. }),
+        "{:?}",
+        late.outcome
+    );
+}
