@@ -1,0 +1,256 @@
+//! The plain async handler, called directly with the fixture events of
+//! `crates/pipeline/tests/events/` against an in-memory store.
+
+use bytes::Bytes;
+use mediaflow_store::{MemoryStore, ObjectStore, PutOptions};
+use on_upload::{handle, App, HandlerError, Settings};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/../../crates/pipeline/tests/events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn sample(name: &str) -> Bytes {
+    let path = format!("{}/../../sample-media/{name}", env!("CARGO_MANIFEST_DIR"));
+    Bytes::from(std::fs::read(path).unwrap())
+}
+
+struct Harness {
+    store: Arc<MemoryStore>,
+    app: App,
+    metrics: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
+        let metrics: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let sink = {
+            let metrics = Arc::clone(&metrics);
+            Arc::new(move |line: &str| {
+                metrics
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_str(line).unwrap())
+            })
+        };
+        let settings = Settings::from_lookup(|k| {
+            (k == "MEDIAFLOW_OUTPUT_BUCKET").then(|| "media".to_string())
+        })
+        .unwrap();
+        let app = App::new(settings, store.clone(), "on-upload", sink, Instant::now());
+        Harness {
+            store,
+            app,
+            metrics,
+        }
+    }
+
+    async fn upload(&self, key: &str, body: Bytes) {
+        self.store
+            .put("uploads", key, body, &PutOptions::default())
+            .await
+            .unwrap();
+    }
+
+    fn object_metrics(&self) -> Vec<Value> {
+        self.metrics
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.get("key").is_some())
+            .cloned()
+            .collect()
+    }
+
+    fn media_keys(&self) -> Vec<String> {
+        self.store.keys("media")
+    }
+}
+
+fn corrupt() -> Bytes {
+    Bytes::copy_from_slice(&sample("rocket.jpg")[..3000])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_batch_from_moto_processes_awkward_keys_and_reports_only_the_corrupt_message() {
+    let h = Harness::new();
+    h.upload("my photo (1).jpg", sample("rocket.jpg")).await;
+    h.upload("ünï/фото.jpg", sample("fixtures/orientation-6.jpg"))
+        .await;
+    h.upload("a+b.jpg", corrupt()).await;
+    h.upload("plain.jpg", sample("fixtures/cmyk-adobe.jpg"))
+        .await;
+    let event = fixture("moto-sqs-keys.json");
+    let corrupt_id = event["Records"][3]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let reply = handle(&h.app, event.clone(), None).await.unwrap();
+    assert_eq!(
+        reply,
+        json!({"batchItemFailures": [{"itemIdentifier": corrupt_id}]})
+    );
+    let keys = h.media_keys();
+    for m in [
+        "manifest/my photo (1).jpg.json",
+        "manifest/ünï/фото.jpg.json",
+        "manifest/plain.jpg.json",
+    ] {
+        assert!(keys.contains(&m.to_string()), "{m} missing from {keys:?}");
+    }
+    assert!(!keys.iter().any(|k| k.contains("a+b")), "{keys:?}");
+    assert_eq!(keys.len(), 3 * 9);
+
+    let m = h.object_metrics();
+    assert_eq!(m.len(), 4, "one EMF line per object");
+    let failed: Vec<_> = m.iter().filter(|l| l["Failed"] == 1).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["key"], "a+b.jpg");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://uploads/a+b.jpg: corrupt: "),
+        "{}",
+        failed[0]
+    );
+    let cold: Vec<_> = h
+        .metrics
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.get("ColdStartMs").is_some())
+        .cloned()
+        .collect();
+    assert_eq!(cold.len(), 1);
+
+    // Redelivery of the whole batch: nothing new is written; only the corrupt one fails again.
+    let before = h.store.put_count();
+    let reply = handle(&h.app, event, None).await.unwrap();
+    assert_eq!(reply["batchItemFailures"].as_array().unwrap().len(), 1);
+    assert_eq!(h.store.put_count(), before);
+    let cold = h
+        .metrics
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.get("ColdStartMs").is_some())
+        .count();
+    assert_eq!(cold, 1, "cold start reported once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_test_events_are_acknowledged_and_bad_bodies_fail_alone() {
+    let h = Harness::new();
+    let reply = handle(&h.app, fixture("sqs-s3-test-event.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(reply, json!({"batchItemFailures": []}));
+
+    h.upload("a+b.jpg", sample("rocket.jpg")).await;
+    let mut event = fixture("sqs-s3-put.json");
+    event["Records"][0]["body"] = json!("{\"not\": \"an S3 event\"}");
+    let bad_id = event["Records"][0]["messageId"].clone();
+    let reply = handle(&h.app, event, None).await.unwrap();
+    assert_eq!(
+        reply,
+        json!({"batchItemFailures": [{"itemIdentifier": bad_id}]})
+    );
+    assert!(h
+        .media_keys()
+        .contains(&"manifest/a+b.jpg.json".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_s3_event_processes_then_replays_as_a_no_op() {
+    let h = Harness::new();
+    h.upload("my photo (1).jpg", sample("rocket.jpg")).await;
+    h.upload("ünï/фото.jpg", sample("horse.png")).await;
+    h.upload("a+b.jpg", sample("fixtures/upright.jpg")).await;
+    let reply = handle(&h.app, fixture("s3-put.json"), None).await.unwrap();
+    assert_eq!(
+        reply,
+        json!({"processed": 3, "skipped": 0, "failed": 0, "ignored": 0})
+    );
+    let before = h.store.put_count();
+    let reply = handle(&h.app, fixture("s3-put.json"), None).await.unwrap();
+    assert_eq!(
+        reply,
+        json!({"processed": 0, "skipped": 3, "failed": 0, "ignored": 0})
+    );
+    assert_eq!(h.store.put_count(), before, "replay wrote nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_failures_carry_a_permanent_or_retryable_error_type() {
+    let h = Harness::new();
+    h.upload("my photo (1).jpg", sample("rocket.jpg")).await;
+    h.upload("ünï/фото.jpg", corrupt()).await;
+    h.upload("a+b.jpg", sample("rocket.jpg")).await;
+    let e: HandlerError = handle(&h.app, fixture("s3-put.json"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_type(), "Mediaflow.PermanentError");
+    assert!(
+        e.message
+            .starts_with("s3://uploads/ünï/фото.jpg: corrupt: "),
+        "{e}"
+    );
+    assert!(
+        h.media_keys()
+            .contains(&"manifest/a+b.jpg.json".to_string()),
+        "neighbours done"
+    );
+
+    // Too little time left: retryable.
+    let h = Harness::new();
+    h.upload("ünï/фото.jpg", sample("rocket.jpg")).await;
+    let e = handle(
+        &h.app,
+        fixture("eventbridge-object-created.json"),
+        Some(Instant::now() + Duration::from_millis(200)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.error_type(), "Mediaflow.RetryableError", "{e}");
+    assert!(e.message.contains("timeout"), "{e}");
+
+    let e = handle(&h.app, json!({"hello": "world"}), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_type(), "Mediaflow.PermanentError");
+    assert!(e.message.contains("not an S3 notification"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventbridge_and_ignored_events() {
+    let h = Harness::new();
+    h.upload("ünï/фото.jpg", sample("chelsea.png")).await;
+    let reply = handle(&h.app, fixture("eventbridge-object-created.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(reply["processed"], 1);
+    let reply = handle(&h.app, fixture("eventbridge-object-deleted.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        reply,
+        json!({"processed": 0, "skipped": 0, "failed": 0, "ignored": 1})
+    );
+    let reply = handle(&h.app, fixture("s3-mixed.json"), None)
+        .await
+        .unwrap();
+    // Two ignored (delete, folder); the two created objects were never uploaded here.
+    assert_eq!(
+        reply,
+        json!({"processed": 0, "skipped": 2, "failed": 0, "ignored": 2})
+    );
+}
