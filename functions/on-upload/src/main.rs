@@ -39,6 +39,11 @@ async fn main() -> anyhow::Result<()> {
         metrics,
         started,
     ));
+    let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        init_ms,
+        "ready for events {init_ms:.1} ms after process start"
+    );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = Arc::clone(&app);
         async move {
