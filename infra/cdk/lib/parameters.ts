@@ -1,0 +1,211 @@
+/**
+ * The stack's parameters: the same names, defaults and constraints as the
+ * Parameters of infra/sam/template.yaml (test/consistency.test.ts checks it).
+ *
+ * In the CDK app they are CDK context values with the SAM parameter's name,
+ * e.g. `npx cdk deploy -c MemorySize=3008 -c OutputPrefix=media/`, or entries
+ * of the "context" object in cdk.json. The stack's props use the same names in
+ * camelCase (MemorySize -> memorySize).
+ */
+
+export type BucketMode = 'separate' | 'single';
+export type ArchitectureName = 'arm64' | 'x86_64';
+export type LogLevelName = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'FATAL';
+
+export interface MediaflowParameters {
+  /** "separate": a source and an output bucket; "single": one bucket, prefixes keep them apart. */
+  readonly bucketMode: BucketMode;
+  /** Bucket names are <prefix>-source-<stack uuid> and <prefix>-output-<stack uuid>. */
+  readonly bucketNamePrefix: string;
+  /** Only keys with this prefix trigger the function ("" for all; required in single mode). */
+  readonly sourcePrefix: string;
+  /** Only keys with this suffix trigger the function ("" for all). */
+  readonly sourceSuffix: string;
+  /** MEDIAFLOW_OUTPUT_PREFIX: "" or ending in "/" (required in single mode). */
+  readonly outputPrefix: string;
+  /** Days an overwritten or deleted upload's old version is kept. */
+  readonly noncurrentVersionDays: number;
+  /** Lambda instruction set. */
+  readonly architecture: ArchitectureName;
+  /** Function memory in MB (CPU share grows with it: 1769 MB = 1 vCPU). */
+  readonly memorySize: number;
+  /** Function timeout in seconds; the queue's visibility timeout is 6x this. */
+  readonly timeout: number;
+  /** Reserved concurrency for the function; undefined for none. */
+  readonly reservedConcurrency?: number;
+  /** MEDIAFLOW_CONFIG: variants config as mediaflow.toml text; "" for the built-in default. */
+  readonly variantsConfig: string;
+  /** Application log level (logs are JSON). */
+  readonly logLevel: LogLevelName;
+  /** Log retention in days. */
+  readonly logRetentionDays: number;
+  /** Most SQS messages (uploads) per invocation. */
+  readonly batchSize: number;
+  /** Most concurrent invocations driven by the queue. */
+  readonly maximumConcurrency: number;
+  /** Receives before a message moves to the dead-letter queue. */
+  readonly maxReceiveCount: number;
+  /** Queue-age alarm threshold in seconds. */
+  readonly queueAgeAlarmSeconds: number;
+  /** Optional email subscribed to a new alarm topic (ignored when alarmTopicArn is set). */
+  readonly alarmEmail?: string;
+  /** Optional existing SNS topic for the alarms. */
+  readonly alarmTopicArn?: string;
+}
+
+type Spec =
+  | { kind: 'enum'; values: readonly (string | number)[]; number?: boolean }
+  | { kind: 'number'; min: number; max?: number }
+  /** pattern: a CloudFormation AllowedPattern (the whole value must match). */
+  | { kind: 'string'; pattern?: string; maxLength?: number };
+
+/** Constraints per parameter, keyed by the SAM parameter name. */
+export const PARAMETER_SPECS: Record<string, Spec> = {
+  BucketMode: { kind: 'enum', values: ['separate', 'single'] },
+  BucketNamePrefix: { kind: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,18}$' },
+  SourcePrefix: { kind: 'string', pattern: '^([^/*?][^*?]*)?$' },
+  SourceSuffix: { kind: 'string', pattern: '^[^*?]*$' },
+  OutputPrefix: { kind: 'string', pattern: '^([^/*?][^*?]*/)?$' },
+  NoncurrentVersionDays: { kind: 'number', min: 1, max: 3650 },
+  Architecture: { kind: 'enum', values: ['arm64', 'x86_64'] },
+  MemorySize: { kind: 'number', min: 512, max: 10240 },
+  Timeout: { kind: 'enum', values: [15, 30, 60, 120, 180, 300, 600, 900], number: true },
+  ReservedConcurrency: { kind: 'string', pattern: '^([1-9][0-9]{0,3})?$' },
+  VariantsConfig: { kind: 'string', maxLength: 3500 },
+  LogLevel: { kind: 'enum', values: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] },
+  LogRetentionDays: {
+    kind: 'enum',
+    number: true,
+    values: [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653],
+  },
+  BatchSize: { kind: 'number', min: 1, max: 10 },
+  MaximumConcurrency: { kind: 'number', min: 2, max: 1000 },
+  MaxReceiveCount: { kind: 'number', min: 1, max: 1000 },
+  QueueAgeAlarmSeconds: { kind: 'number', min: 60 },
+  AlarmEmail: { kind: 'string', pattern: '^([^@\\s]+@[^@\\s]+)?$' },
+  AlarmTopicArn: { kind: 'string', pattern: '^(arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+)?$' },
+};
+
+/** Defaults, keyed by the SAM parameter name, as the SAM template writes them. */
+export const DEFAULTS: Record<string, string | number> = {
+  BucketMode: 'separate',
+  BucketNamePrefix: 'mediaflow',
+  SourcePrefix: '',
+  SourceSuffix: '',
+  OutputPrefix: '',
+  NoncurrentVersionDays: 30,
+  Architecture: 'arm64',
+  // Estimates (infra/README.md, to be revisited with the benchmark): 2048 MB is
+  // 1.16 vCPU; a 20 MP JPEG takes 0.3-0.5 s for all eight default variants on one
+  // x86 core, and a 100 MP decode (300 MB of RGB) plus intermediates fits easily.
+  MemorySize: 2048,
+  // A batch of 4 x 100 MP photos (a few seconds each on one vCPU) leaves 3x headroom.
+  Timeout: 60,
+  ReservedConcurrency: '',
+  VariantsConfig: '',
+  LogLevel: 'INFO',
+  LogRetentionDays: 30,
+  BatchSize: 4,
+  MaximumConcurrency: 10,
+  MaxReceiveCount: 5,
+  QueueAgeAlarmSeconds: 900,
+  AlarmEmail: '',
+  AlarmTopicArn: '',
+};
+
+/** MemorySize -> memorySize */
+export function propName(parameter: string): string {
+  return parameter.charAt(0).toLowerCase() + parameter.slice(1);
+}
+
+function check(name: string, raw: unknown): string | number {
+  const spec = PARAMETER_SPECS[name];
+  const fail = (why: string): never => {
+    throw new Error(`mediaflow: parameter ${name}=${JSON.stringify(raw)}: ${why}`);
+  };
+  switch (spec.kind) {
+    case 'enum': {
+      const value = spec.number ? Number(raw) : String(raw);
+      if (!spec.values.includes(value)) fail(`must be one of ${spec.values.join(', ')}`);
+      return value;
+    }
+    case 'number': {
+      const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
+      if (!Number.isInteger(value)) fail('must be a whole number');
+      if (value < spec.min) fail(`must be at least ${spec.min}`);
+      if (spec.max !== undefined && value > spec.max) fail(`must be at most ${spec.max}`);
+      return value;
+    }
+    case 'string': {
+      const value = String(raw);
+      if (spec.pattern !== undefined && !new RegExp(spec.pattern).test(value)) fail(`must match ${spec.pattern}`);
+      if (spec.maxLength !== undefined && value.length > spec.maxLength) {
+        fail(`is longer than ${spec.maxLength} characters`);
+      }
+      return value;
+    }
+  }
+}
+
+/**
+ * Resolves every parameter from `lookup` (by SAM name; undefined for "use the
+ * default"), validates it like CloudFormation would, and applies the
+ * single-bucket rules of the SAM template's `Rules` section.
+ */
+export function resolveParameters(lookup: (name: string) => unknown): MediaflowParameters {
+  const values: Record<string, string | number> = {};
+  for (const name of Object.keys(PARAMETER_SPECS)) {
+    const raw = lookup(name);
+    values[name] = check(name, raw === undefined || raw === null ? DEFAULTS[name] : raw);
+  }
+  const parameters: MediaflowParameters = {
+    bucketMode: values.BucketMode as BucketMode,
+    bucketNamePrefix: values.BucketNamePrefix as string,
+    sourcePrefix: values.SourcePrefix as string,
+    sourceSuffix: values.SourceSuffix as string,
+    outputPrefix: values.OutputPrefix as string,
+    noncurrentVersionDays: values.NoncurrentVersionDays as number,
+    architecture: values.Architecture as ArchitectureName,
+    memorySize: values.MemorySize as number,
+    timeout: values.Timeout as number,
+    reservedConcurrency: values.ReservedConcurrency === '' ? undefined : Number(values.ReservedConcurrency),
+    variantsConfig: values.VariantsConfig as string,
+    logLevel: values.LogLevel as LogLevelName,
+    logRetentionDays: values.LogRetentionDays as number,
+    batchSize: values.BatchSize as number,
+    maximumConcurrency: values.MaximumConcurrency as number,
+    maxReceiveCount: values.MaxReceiveCount as number,
+    queueAgeAlarmSeconds: values.QueueAgeAlarmSeconds as number,
+    alarmEmail: values.AlarmEmail === '' ? undefined : (values.AlarmEmail as string),
+    alarmTopicArn: values.AlarmTopicArn === '' ? undefined : (values.AlarmTopicArn as string),
+  };
+  validateParameters(parameters);
+  return parameters;
+}
+
+/** The cross-parameter checks (the SAM template's Rules, and the recursion guard). */
+export function validateParameters(p: MediaflowParameters): void {
+  if (p.bucketMode === 'single') {
+    if (p.sourcePrefix === '' || p.outputPrefix === '') {
+      throw new Error(
+        'mediaflow: BucketMode=single needs both SourcePrefix (e.g. "uploads/") and OutputPrefix ' +
+          '(e.g. "media/"), or the function\'s own outputs would trigger it',
+      );
+    }
+    // Stricter than the SAM template's Rules (CloudFormation rules cannot
+    // compare prefixes): neither prefix may contain the other.
+    if (p.sourcePrefix.startsWith(p.outputPrefix) || p.outputPrefix.startsWith(p.sourcePrefix)) {
+      throw new Error(
+        `mediaflow: BucketMode=single: SourcePrefix "${p.sourcePrefix}" and OutputPrefix ` +
+          `"${p.outputPrefix}" overlap, so outputs would trigger the function`,
+      );
+    }
+  }
+  if (p.reservedConcurrency !== undefined && p.reservedConcurrency < p.maximumConcurrency) {
+    // Allowed (it is only a warning in the README for SAM), but worth a note at synth time.
+    process.emitWarning(
+      `mediaflow: ReservedConcurrency ${p.reservedConcurrency} < MaximumConcurrency ` +
+        `${p.maximumConcurrency}: throttled batches return to the queue and count as receives`,
+    );
+  }
+}

@@ -1,0 +1,178 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+import type { ArchitectureName, LogLevelName } from './parameters';
+
+/** SQS visibility timeout = this x the function timeout (AWS's recommendation for Lambda). */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+export interface QueueWorkerProps {
+  /** What the function does, for its description and the alarms. */
+  readonly description: string;
+  /** The function crate's Cargo.toml (in a workspace, the member's manifest). */
+  readonly manifestPath: string;
+  /** The binary to build with `cargo lambda build --bin`. */
+  readonly binaryName: string;
+  readonly architecture: ArchitectureName;
+  readonly memorySize: number;
+  /** Seconds. */
+  readonly timeout: number;
+  readonly reservedConcurrency?: number;
+  readonly environment: Record<string, string>;
+  readonly logLevel: LogLevelName;
+  readonly logRetentionDays: number;
+  readonly batchSize: number;
+  readonly maximumConcurrency: number;
+  readonly maxReceiveCount: number;
+  readonly queueAgeAlarmSeconds: number;
+  /** Where the alarms notify, if anywhere. */
+  readonly alarmTopic?: sns.ITopic;
+}
+
+/**
+ * One queue-driven worker: a queue with a dead-letter queue, a least-privilege
+ * role (logs and this queue only; the caller grants the data access), a Rust
+ * Lambda function fed by the queue with batch item failures, and its alarms.
+ *
+ * The stack makes one for `on-upload`; a later video `transcode` worker is a
+ * second instance with its own binary, queue and S3 notification filter.
+ */
+export class QueueWorker extends Construct {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+  readonly function: lambda.Function;
+  readonly alarms: cloudwatch.Alarm[];
+
+  constructor(scope: Construct, id: string, props: QueueWorkerProps) {
+    super(scope, id);
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      // 14 days, the maximum: time to find and fix the cause before redriving.
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.queue = new sqs.Queue(this, 'Queue', {
+      visibilityTimeout: Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * props.timeout),
+      retentionPeriod: Duration.days(4),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: props.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `mediaflow ${props.binaryName} function (least privilege)`,
+    });
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+
+    this.function = new RustFunction(this, 'Function', {
+      description: props.description,
+      manifestPath: props.manifestPath,
+      binaryName: props.binaryName,
+      // RustFunction defaults to provided.al2023; spelled out because the SAM
+      // template says the same and the tests compare them.
+      runtime: 'provided.al2023',
+      architecture: props.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,
+      memorySize: props.memorySize,
+      timeout: Duration.seconds(props.timeout),
+      role: this.role,
+      reservedConcurrentExecutions: props.reservedConcurrency,
+      environment: props.environment,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: props.logLevel as lambda.ApplicationLogLevel,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      logGroup: this.logGroup,
+    });
+
+    // Grants ReceiveMessage, DeleteMessage, ChangeMessageVisibility,
+    // GetQueueAttributes (and GetQueueUrl) on this queue only.
+    this.function.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: props.batchSize,
+        maxConcurrency: props.maximumConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
+
+    // lambda.Function adds "DependsOn: <role>" next to its "Role: GetAtt <role>",
+    // which cfn-lint reports as redundant (W3005). Keep only the dependency that
+    // matters: the role's policy (logs, queue, buckets) must exist before the
+    // function and its event source mapping are created.
+    const policy = this.role.node.tryFindChild('DefaultPolicy') as iam.Policy;
+    (this.function.node.defaultChild as lambda.CfnFunction).addOverride('DependsOn', [
+      (policy.node.defaultChild as iam.CfnPolicy).logicalId,
+    ]);
+
+    const what = `mediaflow ${props.binaryName}`;
+    this.alarms = [
+      new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
+        alarmDescription:
+          `${what}: messages failed ${props.maxReceiveCount} times and are in the dead-letter ` +
+          'queue. Read them with `aws sqs receive-message`, fix the cause, then redrive them (infra/README.md).',
+        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          statistic: cloudwatch.Stats.MAXIMUM,
+          period: Duration.minutes(1),
+        }),
+        threshold: 0,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'ErrorsAlarm', {
+        alarmDescription:
+          `${what}: the function failed whole invocations (crash, timeout, out of memory). ` +
+          'Per-message failures are reported as batch item failures and end in the DLQ.',
+        metric: this.function.metricErrors({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5) }),
+        threshold: 0,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'QueueAgeAlarm', {
+        alarmDescription:
+          `${what}: messages are waiting longer than ${props.queueAgeAlarmSeconds} s (the function is ` +
+          'failing, throttled, or MaximumConcurrency is too low for the load).',
+        metric: this.queue.metricApproximateAgeOfOldestMessage({
+          statistic: cloudwatch.Stats.MAXIMUM,
+          period: Duration.minutes(1),
+        }),
+        threshold: props.queueAgeAlarmSeconds,
+        evaluationPeriods: 5,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    if (props.alarmTopic) {
+      const action = new cw_actions.SnsAction(props.alarmTopic);
+      for (const alarm of this.alarms) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+    }
+  }
+}

@@ -1,0 +1,402 @@
+/**
+ * Test helpers: load the SAM template (YAML with CloudFormation's short-form
+ * tags), evaluate its parameters and conditions like CloudFormation would,
+ * synthesize the CDK stack, and reduce both to one canonical model that can be
+ * compared field by field.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll } from 'vitest';
+import { parse, type Tags } from 'yaml';
+import { buildApp } from '../lib/app';
+import { REPO_ROOT } from '../lib/stack';
+
+export { REPO_ROOT };
+export const SAM_TEMPLATE_PATH = path.join(REPO_ROOT, 'infra', 'sam', 'template.yaml');
+export const ENVIRONMENT_JSON_PATH = path.join(REPO_ROOT, 'functions', 'on-upload', 'environment.json');
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
+// ---------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------
+
+const FUNCTIONS: Record<string, string> = {
+  '!Base64': 'Fn::Base64',
+  '!Cidr': 'Fn::Cidr',
+  '!FindInMap': 'Fn::FindInMap',
+  '!GetAZs': 'Fn::GetAZs',
+  '!ImportValue': 'Fn::ImportValue',
+  '!Join': 'Fn::Join',
+  '!Select': 'Fn::Select',
+  '!Split': 'Fn::Split',
+  '!Sub': 'Fn::Sub',
+  '!Transform': 'Fn::Transform',
+  '!And': 'Fn::And',
+  '!Equals': 'Fn::Equals',
+  '!If': 'Fn::If',
+  '!Not': 'Fn::Not',
+  '!Or': 'Fn::Or',
+  '!Condition': 'Condition',
+};
+
+/** yaml custom tags for CloudFormation's short forms (scalar, sequence and mapping). */
+export const CFN_TAGS: Tags = [
+  { tag: '!Ref', resolve: (value: string) => ({ Ref: value }) },
+  { tag: '!GetAtt', resolve: (value: string) => ({ 'Fn::GetAtt': value.split(/\.(.*)/s, 2) }) },
+  { tag: '!GetAtt', collection: 'seq', resolve: (value: Json) => ({ 'Fn::GetAtt': value.toJSON() }) },
+  ...Object.entries(FUNCTIONS).flatMap(([tag, name]) => [
+    { tag, resolve: (value: string) => ({ [name]: value }) },
+    { tag, collection: 'seq' as const, resolve: (value: Json) => ({ [name]: value.toJSON() }) },
+    { tag, collection: 'map' as const, resolve: (value: Json) => ({ [name]: value.toJSON() }) },
+  ]),
+];
+
+export function loadSamTemplate(file = SAM_TEMPLATE_PATH): Json {
+  return parse(readFileSync(file, 'utf8'), { customTags: CFN_TAGS });
+}
+
+export function loadEnvironmentJson(): Json {
+  return JSON.parse(readFileSync(ENVIRONMENT_JSON_PATH, 'utf8'));
+}
+
+/** One directory for the cloud assemblies a test file synthesizes, removed after the file. */
+let assemblies: string | undefined;
+function assemblyDir(): string {
+  assemblies ??= mkdtempSync(path.join(tmpdir(), 'mediaflow-cdk-test-'));
+  return mkdtempSync(path.join(assemblies, 'app-'));
+}
+afterAll(() => {
+  if (assemblies !== undefined) rmSync(assemblies, { recursive: true, force: true });
+});
+
+/** Synthesizes the CDK stack (bundling skipped) with context values named like SAM parameters. */
+export function synthCdk(context: Record<string, unknown> = {}): Template {
+  const app = new App({ outdir: assemblyDir(), context: { 'aws:cdk:bundling-stacks': [], ...context } });
+  return Template.fromStack(buildApp(app));
+}
+
+// ---------------------------------------------------------------------------
+// Evaluating the SAM template's parameters and conditions
+// ---------------------------------------------------------------------------
+
+const NO_VALUE = Symbol('AWS::NoValue');
+
+/**
+ * The template with parameters substituted (defaults unless overridden),
+ * conditions decided, Fn::If / Fn::FindInMap / AWS::NoValue applied and
+ * resources whose condition is false removed. References to resources and
+ * pseudo parameters other than AWS::NoValue are kept.
+ */
+export function evaluateSam(template: Json, overrides: Record<string, string | number> = {}): Json {
+  const params: Record<string, string> = {};
+  for (const [name, spec] of Object.entries<Json>(template.Parameters ?? {})) {
+    const value = name in overrides ? overrides[name] : spec.Default;
+    if (value === undefined) throw new Error(`parameter ${name} has no value`);
+    params[name] = String(value);
+  }
+  for (const name of Object.keys(overrides)) {
+    if (!(name in params)) throw new Error(`unknown parameter ${name}`);
+  }
+  const numericParams = new Set(
+    Object.entries<Json>(template.Parameters ?? {})
+      .filter(([, spec]) => spec.Type === 'Number')
+      .map(([name]) => name),
+  );
+  const conditions: Record<string, boolean> = {};
+  const condition = (name: string): boolean => {
+    if (!(name in conditions)) {
+      const expr = template.Conditions?.[name];
+      if (expr === undefined) throw new Error(`unknown condition ${name}`);
+      conditions[name] = evalCondition(expr);
+    }
+    return conditions[name];
+  };
+  const evalCondition = (expr: Json): boolean => {
+    if (expr?.Condition !== undefined) return condition(expr.Condition);
+    if (expr?.['Fn::Equals']) {
+      const [a, b] = expr['Fn::Equals'].map((x: Json) => String(evaluate(x)));
+      return a === b;
+    }
+    if (expr?.['Fn::Not']) return !evalCondition(expr['Fn::Not'][0]);
+    if (expr?.['Fn::And']) return expr['Fn::And'].every(evalCondition);
+    if (expr?.['Fn::Or']) return expr['Fn::Or'].some(evalCondition);
+    throw new Error(`cannot evaluate condition ${JSON.stringify(expr)}`);
+  };
+  const evaluate = (node: Json): Json => {
+    if (Array.isArray(node)) {
+      return node.map(evaluate).filter((x) => x !== NO_VALUE);
+    }
+    if (node === null || typeof node !== 'object') return node;
+    const keys = Object.keys(node);
+    if (keys.length === 1) {
+      const [key] = keys;
+      const arg = node[key];
+      if (key === 'Ref') {
+        if (arg === 'AWS::NoValue') return NO_VALUE;
+        if (arg in params) return numericParams.has(arg) ? Number(params[arg]) : params[arg];
+        return node;
+      }
+      if (key === 'Fn::If') {
+        const [name, yes, no] = arg;
+        return evaluate(condition(name) ? yes : no);
+      }
+      if (key === 'Fn::FindInMap') {
+        const [map, top, second] = arg.map(evaluate);
+        const value = template.Mappings?.[map]?.[String(top)]?.[String(second)];
+        if (value === undefined) throw new Error(`no mapping ${map}/${top}/${second}`);
+        return value;
+      }
+      if (key === 'Fn::Sub') {
+        // Substitute parameters; keep resource and pseudo-parameter references.
+        const [text, vars] = typeof arg === 'string' ? [arg, {}] : arg;
+        const replaced = text.replace(/\$\{([^}!.]+)\}/g, (whole: string, name: string) =>
+          name in params && !(name in vars) ? params[name] : whole,
+        );
+        return Object.keys(vars).length === 0
+          ? { 'Fn::Sub': replaced }
+          : { 'Fn::Sub': [replaced, evaluate(vars)] };
+      }
+    }
+    const out: Json = {};
+    for (const [key, value] of Object.entries(node)) {
+      const evaluated = evaluate(value);
+      if (evaluated !== NO_VALUE) out[key] = evaluated;
+    }
+    return out;
+  };
+
+  const resources: Json = {};
+  for (const [id, resource] of Object.entries<Json>(template.Resources)) {
+    if (resource.Condition && !condition(resource.Condition)) continue;
+    resources[id] = evaluate(resource);
+  }
+  const outputs: Json = {};
+  for (const [id, output] of Object.entries<Json>(template.Outputs ?? {})) {
+    if (output.Condition && !condition(output.Condition)) continue;
+    outputs[id] = evaluate(output);
+  }
+  return { ...template, Resources: resources, Outputs: outputs, Conditions: undefined };
+}
+
+// ---------------------------------------------------------------------------
+// The canonical model
+// ---------------------------------------------------------------------------
+
+/** Gives every resource a role-based name so SAM and CDK logical IDs compare equal. */
+function canonicalNames(resources: Json): Record<string, string> {
+  const names: Record<string, string> = {};
+  const byType = (type: string) => Object.entries<Json>(resources).filter(([, r]) => r.Type === type);
+  const refId = (value: Json): string | undefined => value?.Ref ?? value?.['Fn::GetAtt']?.[0];
+
+  for (const [id, r] of byType('AWS::S3::Bucket')) {
+    names[id] = r.Properties?.NotificationConfiguration ? 'SourceBucket' : 'OutputBucket';
+  }
+  const functions = [...byType('AWS::Serverless::Function'), ...byType('AWS::Lambda::Function')];
+  for (const [id] of functions) names[id] = 'Function';
+  for (const [id, r] of byType('AWS::SQS::Queue')) {
+    names[id] = r.Properties?.RedrivePolicy ? 'Queue' : 'DeadLetterQueue';
+  }
+  for (const [id] of byType('AWS::IAM::Role')) names[id] = 'Role';
+  for (const [id] of byType('AWS::IAM::Policy')) names[id] = 'RolePolicy';
+  for (const [id] of byType('AWS::Logs::LogGroup')) names[id] = 'LogGroup';
+  for (const [id] of byType('AWS::SNS::Topic')) names[id] = 'AlarmTopic';
+  for (const [id] of byType('AWS::SNS::TopicPolicy')) names[id] = 'AlarmTopicPolicy';
+  for (const [id] of byType('AWS::SNS::Subscription')) names[id] = 'AlarmSubscription';
+  for (const [id] of byType('AWS::Lambda::EventSourceMapping')) names[id] = 'EventSourceMapping';
+  for (const [id, r] of byType('AWS::S3::BucketPolicy')) names[id] = `${names[refId(r.Properties.Bucket)!]}Policy`;
+  for (const [id, r] of byType('AWS::SQS::QueuePolicy')) names[id] = `${names[refId(r.Properties.Queues[0])!]}Policy`;
+  for (const [id, r] of byType('AWS::CloudWatch::Alarm')) {
+    names[id] = `${r.Properties.MetricName}Alarm`;
+  }
+  const seen = new Map<string, string>();
+  for (const [id, name] of Object.entries(names)) {
+    if (seen.has(name)) throw new Error(`two resources map to ${name}: ${seen.get(name)} and ${id}`);
+    seen.set(name, id);
+  }
+  return names;
+}
+
+/**
+ * Rewrites intrinsic functions that build strings (Ref, GetAtt, Sub, Join and
+ * the stack-UUID idiom) into one flat string with ${Name} placeholders, using
+ * canonical resource names, so "${SourceBucket.Arn}/*" from SAM's Fn::Sub and
+ * CDK's Fn::Join compare equal.
+ */
+function flatten(node: Json, names: Record<string, string>): Json {
+  const canon = (id: string) => names[id] ?? id;
+  const flat = (value: Json): string | undefined => {
+    if (typeof value === 'string') return value;
+    if (typeof value === 'number') return String(value);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    const keys = Object.keys(value);
+    if (keys.length !== 1) return undefined;
+    const arg = value[keys[0]];
+    switch (keys[0]) {
+      case 'Ref':
+        return `\${${canon(arg)}}`;
+      case 'Fn::GetAtt':
+        return `\${${canon(arg[0])}.${arg[1]}}`;
+      case 'Fn::Join': {
+        const parts = arg[1].map(flat);
+        return parts.every((p: string | undefined) => p !== undefined) ? parts.join(arg[0]) : undefined;
+      }
+      case 'Fn::Select': {
+        const split = arg[1]?.['Fn::Split'];
+        if (arg[0] === 2 && split?.[0] === '/' && split?.[1]?.Ref === 'AWS::StackId') return '${StackUuid}';
+        return undefined;
+      }
+      case 'Fn::Sub': {
+        const [text, vars] = typeof arg === 'string' ? [arg, {}] : arg;
+        return text.replace(/\$\{([^}!]+)\}/g, (_: string, name: string) => {
+          if (name in vars) return flat(vars[name]) ?? `\${${name}}`;
+          const [id, attr] = name.split(/\.(.*)/s, 2);
+          return attr ? `\${${canon(id)}.${attr}}` : `\${${canon(id)}}`;
+        });
+      }
+      default:
+        return undefined;
+    }
+  };
+  const walk = (value: Json): Json => {
+    if (typeof value === 'number') return value;
+    const f = flat(value);
+    if (f !== undefined) return f;
+    if (Array.isArray(value)) return value.map(walk);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v)]));
+  };
+  return walk(node);
+}
+
+/** JSON with object keys sorted: a sort key that ignores key order. */
+export function stableStringify(value: Json): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  return `{${Object.keys(value)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${stableStringify(value[k])}`)
+    .join(',')}}`;
+}
+
+/** Policy statements without Sids, actions sorted, "*" principals spelled one way, sorted. */
+export function canonicalStatements(statements: Json[]): Json[] {
+  return statements
+    .map((s) => {
+      const { Sid: _sid, ...rest } = s;
+      const out: Json = { ...rest };
+      out.Action = [s.Action].flat().sort();
+      if (out.Resource !== undefined) out.Resource = [s.Resource].flat().sort();
+      if (out.Principal === '*' || out.Principal?.AWS === '*') out.Principal = '*';
+      return out;
+    })
+    .sort((a, b) => stableStringify(a).localeCompare(stableStringify(b)));
+}
+
+/**
+ * Reduces a template (SAM evaluated with evaluateSam, or CDK synthesized) to
+ * what the stack does: buckets, queues, policies, function, event source
+ * mapping, alarms, topic and outputs, keyed by role rather than logical ID.
+ */
+export function canonicalModel(template: Json): Json {
+  const resources: Json = template.Resources;
+  const names = canonicalNames(resources);
+  const flat: Json = flatten(resources, names);
+  const model: Json = { resources: {}, outputs: {} };
+  const put = (name: string, value: Json) => {
+    model.resources[name] = value;
+  };
+  const functionStatements: Json[] = [];
+  const subscriptions: Json[] = [];
+
+  for (const [id, r] of Object.entries<Json>(flat)) {
+    const name = names[id];
+    const p = r.Properties ?? {};
+    switch (r.Type) {
+      case 'AWS::S3::Bucket':
+        put(name, { ...p, DeletionPolicy: r.DeletionPolicy, UpdateReplacePolicy: r.UpdateReplacePolicy });
+        break;
+      case 'AWS::S3::BucketPolicy':
+      case 'AWS::SQS::QueuePolicy':
+      case 'AWS::SNS::TopicPolicy':
+        put(name, canonicalStatements(p.PolicyDocument.Statement));
+        break;
+      case 'AWS::SQS::Queue':
+      case 'AWS::Logs::LogGroup':
+        put(name, { ...p, DeletionPolicy: r.DeletionPolicy ?? 'Delete' });
+        break;
+      case 'AWS::IAM::Role':
+        put(name, {
+          AssumeRolePolicyDocument: canonicalStatements(p.AssumeRolePolicyDocument.Statement),
+          Description: p.Description,
+          ManagedPolicyArns: p.ManagedPolicyArns ?? [],
+        });
+        for (const policy of p.Policies ?? []) functionStatements.push(...policy.PolicyDocument.Statement);
+        break;
+      case 'AWS::IAM::Policy':
+        functionStatements.push(...p.PolicyDocument.Statement);
+        break;
+      case 'AWS::Serverless::Function': {
+        const events = Object.values<Json>(p.Events ?? {});
+        if (events.length !== 1 || events[0].Type !== 'SQS') throw new Error('expected exactly one SQS event');
+        const e = events[0].Properties;
+        const { Queue, ...rest } = e;
+        put('EventSourceMapping', { EventSourceArn: Queue, FunctionName: '${Function}', ...rest });
+        put(name, functionModel(p));
+        break;
+      }
+      case 'AWS::Lambda::Function':
+        put(name, functionModel(p));
+        break;
+      case 'AWS::Lambda::EventSourceMapping':
+        put(name, p);
+        break;
+      case 'AWS::CloudWatch::Alarm': {
+        const { AlarmDescription: _d, ...rest } = p;
+        put(name, { ...rest, AlarmActions: rest.AlarmActions ?? [], OKActions: rest.OKActions ?? [] });
+        break;
+      }
+      case 'AWS::SNS::Topic':
+        subscriptions.push(...(p.Subscription ?? []));
+        put(name, { DisplayName: p.DisplayName });
+        break;
+      case 'AWS::SNS::Subscription':
+        subscriptions.push({ Protocol: p.Protocol, Endpoint: p.Endpoint });
+        break;
+      case 'AWS::CDK::Metadata':
+        break;
+      default:
+        throw new Error(`no canonical form for ${r.Type} (${id})`);
+    }
+  }
+  if (Object.values(names).includes('Role')) {
+    model.resources.RoleStatements = canonicalStatements(functionStatements);
+  }
+  if (subscriptions.length > 0) model.resources.AlarmSubscriptions = subscriptions;
+  for (const [id, output] of Object.entries<Json>(template.Outputs ?? {})) {
+    model.outputs[id] = flatten(output.Value, names);
+  }
+  return model;
+}
+
+function functionModel(p: Json): Json {
+  return {
+    Runtime: p.Runtime,
+    Handler: p.Handler,
+    Architectures: p.Architectures,
+    MemorySize: p.MemorySize,
+    Timeout: p.Timeout,
+    Role: p.Role,
+    // A SAM String parameter (it may be empty) vs a CDK number.
+    ReservedConcurrentExecutions:
+      p.ReservedConcurrentExecutions === undefined ? undefined : Number(p.ReservedConcurrentExecutions),
+    LoggingConfig: p.LoggingConfig,
+    Environment: p.Environment,
+    Description: p.Description,
+  };
+}
+
