@@ -2,7 +2,6 @@
 
 use crate::event::SourceObject;
 use bytes::Bytes;
-use futures::stream::{self, StreamExt};
 use mediaflow_engine::{manifest_key, output_key, EngineError, Manifest, Output, Plan, SourceRef};
 use mediaflow_store::{ObjectInfo, ObjectStore, PutOptions, StoreError};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -220,11 +219,19 @@ impl Pipeline {
         objects: &[SourceObject],
         deadline: Option<Instant>,
     ) -> Vec<ObjectReport> {
-        stream::iter(objects)
-            .map(|o| self.process(o, deadline))
-            .buffered(self.config.concurrency.max(1))
-            .collect()
-            .await
+        // A semaphore and join_all rather than a buffered stream: stream
+        // combinators' closures make the future not provably `Send` for
+        // callers that spawn it.
+        let permits = tokio::sync::Semaphore::new(self.config.concurrency.max(1));
+        let permits = &permits;
+        let work: Vec<_> = objects
+            .iter()
+            .map(|o| async move {
+                let _permit = permits.acquire().await.expect("never closed");
+                self.process(o, deadline).await
+            })
+            .collect();
+        futures::future::join_all(work).await
     }
 
     /// Processes one object, never panicking and never returning early
@@ -370,22 +377,27 @@ impl Pipeline {
         }
         metadata.insert(META_PLAN.to_string(), self.fingerprint.to_string());
         let bytes_out = output.variants.iter().map(|v| v.data.len() as u64).sum();
-        let puts = output.variants.iter().map(|v| {
-            let key = output_key(&c.output_prefix, &v.name, &object.key, v.format);
-            let options = PutOptions {
-                content_type: Some(v.format.mime_type().to_string()),
-                cache_control: Some(VARIANT_CACHE_CONTROL.to_string()),
-                metadata: metadata.clone(),
-            };
-            let body = Bytes::copy_from_slice(&v.data);
-            async move {
-                self.store
-                    .put(&c.output_bucket, &key, body, &options)
-                    .await
-                    .map_err(|e| store_failure(name, &format!("writing {key}"), e))
-            }
+        let writes: Vec<(String, Bytes, PutOptions)> = output
+            .variants
+            .iter()
+            .map(|v| {
+                let key = output_key(&c.output_prefix, &v.name, &object.key, v.format);
+                let options = PutOptions {
+                    content_type: Some(v.format.mime_type().to_string()),
+                    cache_control: Some(VARIANT_CACHE_CONTROL.to_string()),
+                    metadata: metadata.clone(),
+                };
+                (key, Bytes::copy_from_slice(&v.data), options)
+            })
+            .collect();
+        // All variants at once (a plan has a handful); the manifest after.
+        let puts = writes.into_iter().map(|(key, body, options)| async move {
+            self.store
+                .put(&c.output_bucket, &key, body, &options)
+                .await
+                .map_err(|e| store_failure(name, &format!("writing {key}"), e))
         });
-        let results: Vec<_> = stream::iter(puts).buffer_unordered(4).collect().await;
+        let results = futures::future::join_all(puts).await;
         if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
             return Outcome::Failed(e);
         }

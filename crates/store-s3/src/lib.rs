@@ -102,6 +102,85 @@ impl S3Store {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// Uploads `parts` as one multipart upload (S3 wants every part but the
+    /// last to be at least 5 MiB; local servers may accept smaller ones).
+    /// Aborts the upload if a step fails. Returns the ETag (`…-N`).
+    pub async fn put_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        parts: Vec<Bytes>,
+        options: &PutOptions,
+    ) -> Result<Option<String>> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        check_metadata(&options.metadata)?;
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .set_content_type(options.content_type.clone())
+            .set_cache_control(options.cache_control.clone())
+            .set_metadata(
+                (!options.metadata.is_empty())
+                    .then(|| options.metadata.clone().into_iter().collect()),
+            )
+            .send()
+            .await
+            .map_err(|e| map_err("CreateMultipartUpload", bucket, key, e))?;
+        let upload_id = created.upload_id.unwrap_or_default();
+        let mut completed = Vec::with_capacity(parts.len());
+        for (i, part) in parts.into_iter().enumerate() {
+            let number = i as i32 + 1;
+            let sent = self
+                .client
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .content_length(part.len() as i64)
+                .body(ByteStream::from(part))
+                .send()
+                .await;
+            match sent {
+                Ok(out) => completed.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(out.e_tag)
+                        .build(),
+                ),
+                Err(e) => {
+                    let err = map_err("UploadPart", bucket, key, e);
+                    let _ = self
+                        .client
+                        .abort_multipart_upload()
+                        .bucket(bucket)
+                        .key(key)
+                        .upload_id(&upload_id)
+                        .send()
+                        .await;
+                    return Err(err);
+                }
+            }
+        }
+        let out = self
+            .client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| map_err("CompleteMultipartUpload", bucket, key, e))?;
+        Ok(unquote(out.e_tag))
+    }
 }
 
 fn unquote(etag: Option<String>) -> Option<String> {
