@@ -3,6 +3,7 @@
 //! exit codes: 0 success, 1 some source failed, 2 usage or configuration error.
 
 use clap::{Parser, Subcommand};
+use mediaflow_cli::dev::{self, DevArgs};
 use mediaflow_cli::process::{self, ProcessArgs, RunOptions};
 use mediaflow_cli::UsageError;
 use std::io::{IsTerminal, Write};
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Process local image files into variants and manifests.
     Process(ProcessArgs),
+    /// Run a local S3 endpoint whose uploads trigger the pipeline.
+    Dev(DevArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,7 +34,49 @@ fn main() -> ExitCode {
     quiet_dependency_panics();
     match cli.command {
         Command::Process(args) => run_process(&args, cli.verbose),
+        Command::Dev(args) => run_dev(&args),
     }
+}
+
+fn run_dev(args: &DevArgs) -> ExitCode {
+    let (plan, source) = match mediaflow_cli::resolve_config(args.config.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(dev::run(args, plan, &source.to_string(), stop_signal()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }
 
 /// The engine catches panics inside codecs (dependencies) and reports them as

@@ -1,0 +1,478 @@
+//! `mediaflow dev`: a local S3 endpoint whose uploads trigger the pipeline.
+//!
+//! An `s3s` + `s3s-fs` server on 127.0.0.1 holds two buckets, `uploads` and
+//! `media`, under `--data`. Every completed upload to `uploads` (PutObject,
+//! CompleteMultipartUpload, CopyObject) becomes the S3 notification event AWS
+//! would send, which is handed, after the upload's response, either to the
+//! same pipeline code the Lambda function runs (reading and writing through
+//! the S3 API, as in Lambda) or to a Lambda runtime emulator
+//! (`--invoke-url`). Failures are logged with the key and the reason and
+//! appended to `<data>/dead-letter.jsonl`.
+
+use anyhow::{bail, Context as _};
+use bytes::Bytes;
+use mediaflow_engine::Plan;
+use mediaflow_pipeline::{
+    parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, S3Notification,
+};
+use mediaflow_s3_local::{LocalS3, Upload, UploadObserver, ACCESS_KEY, REGION, SECRET_KEY};
+use mediaflow_store::PutOptions;
+use mediaflow_store_s3::S3Store;
+use serde_json::{json, Value};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, Semaphore};
+
+/// The bucket whose uploads trigger the pipeline.
+pub const UPLOADS: &str = "uploads";
+/// The bucket the outputs go to.
+pub const MEDIA: &str = "media";
+/// The dead-letter file under `--data`.
+pub const DEAD_LETTER_FILE: &str = "dead-letter.jsonl";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevArgs {
+    /// Port of the S3 endpoint on 127.0.0.1.
+    #[arg(long, default_value_t = 9000)]
+    pub port: u16,
+    /// Where buckets and the dead-letter file are kept (persists across runs).
+    #[arg(long, default_value = ".mediaflow")]
+    pub data: PathBuf,
+    /// Variants configuration (default: ./mediaflow.toml, else built-in).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Upload every image and video file in DIR (recursively, through the
+    /// S3 API) at start and print what became of each.
+    #[arg(long, value_name = "DIR")]
+    pub seed: Option<PathBuf>,
+    /// Send each event to this Lambda Invoke URL (e.g. `cargo lambda watch`'s
+    /// http://127.0.0.1:9001/2015-03-31/functions/on-upload/invocations)
+    /// instead of running the pipeline in this process.
+    #[arg(long, value_name = "URL")]
+    pub invoke_url: Option<String>,
+}
+
+/// Hands uploads to the dispatcher without blocking the server.
+struct Forward(mpsc::UnboundedSender<Upload>);
+
+impl UploadObserver for Forward {
+    fn uploaded(&self, upload: Upload) {
+        if upload.bucket == UPLOADS {
+            let _ = self.0.send(upload);
+        }
+    }
+}
+
+/// What happened to one upload, for the seed table and the tests.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    pub key: String,
+    pub reports: Vec<ObjectReport>,
+    /// Set when the event itself failed (invoke URL unreachable, say).
+    pub error: Option<String>,
+}
+
+fn rfc3339_now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// The S3 event AWS sends for `upload`.
+pub fn event_for(upload: &Upload) -> S3Notification {
+    S3Notification::object_created(
+        upload.event_name,
+        REGION,
+        &rfc3339_now(),
+        &upload.bucket,
+        &upload.key,
+        upload.size,
+        &upload.etag,
+        &upload.sequencer,
+    )
+}
+
+struct Dispatcher {
+    pipeline: Pipeline,
+    invoke_url: Option<String>,
+    dead_letter: PathBuf,
+    done: mpsc::UnboundedSender<Handled>,
+    permits: Arc<Semaphore>,
+}
+
+impl Dispatcher {
+    async fn handle(&self, upload: Upload) {
+        let event = event_for(&upload);
+        let body = serde_json::to_string(&event).expect("event serialises");
+        let handled = match &self.invoke_url {
+            None => {
+                let notification = parse_body(&body).expect("our own event parses");
+                let reports = self.pipeline.process_all(&notification.objects, None).await;
+                for r in &reports {
+                    if let Some(e) = r.failure() {
+                        self.dead_letter(&upload, &event, &e.to_string(), e.is_retryable());
+                    }
+                }
+                Handled {
+                    key: upload.key.clone(),
+                    reports,
+                    error: None,
+                }
+            }
+            Some(url) => {
+                let error = invoke(url, body).await.err();
+                if let Some(e) = &error {
+                    tracing::error!(object = %format!("s3://{}/{}", upload.bucket, upload.key), "{e}");
+                    self.dead_letter(&upload, &event, e, true);
+                } else {
+                    tracing::info!(object = %format!("s3://{}/{}", upload.bucket, upload.key), "invoked");
+                }
+                Handled {
+                    key: upload.key.clone(),
+                    reports: vec![],
+                    error,
+                }
+            }
+        };
+        let _ = self.done.send(handled);
+    }
+
+    fn dead_letter(&self, upload: &Upload, event: &S3Notification, error: &str, retryable: bool) {
+        let line = json!({
+            "time": rfc3339_now(),
+            "bucket": upload.bucket,
+            "key": upload.key,
+            "error": error,
+            "retryable": retryable,
+            "event": event,
+        });
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.dead_letter)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = written {
+            tracing::error!(path = %self.dead_letter.display(), "cannot write the dead-letter file: {e}");
+        }
+    }
+}
+
+/// POSTs the event to a Lambda Invoke URL; a function error (the
+/// `X-Amz-Function-Error` header, or an `errorType` reply) is an error.
+async fn invoke(url: &str, body: String) -> Result<(), String> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(900)))
+            .build()
+            .into();
+        let mut resp = agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(body.as_str())
+            .map_err(|e| format!("invoking {url}: {e}"))?;
+        let status = resp.status().as_u16();
+        let function_error = resp.headers().get("x-amz-function-error").is_some();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status != 200 || function_error || reply.get("errorType").is_some() {
+            return Err(format!("the function failed (HTTP {status}): {text}"));
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| format!("invoke task: {e}"))?
+}
+
+fn content_type_for(path: &Path) -> Option<&'static str> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "jpg" | "jpeg" | "jpe" | "jfif" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "tif" | "tiff" => "image/tiff",
+        "avif" => "image/avif",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "webm" => "video/webm",
+        _ => return None,
+    })
+}
+
+/// Uploads every image or video file under `dir` (by extension; hidden
+/// files and folders skipped) to `uploads`, keyed by its path relative to
+/// `dir`. Returns the keys.
+async fn seed(store: &S3Store, dir: &Path) -> anyhow::Result<Vec<String>> {
+    use mediaflow_store::ObjectStore as _;
+    if !dir.is_dir() {
+        bail!("--seed {}: not a directory", dir.display());
+    }
+    let mut keys = Vec::new();
+    let walker = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        if !entry.file_type().is_file() || content_type_for(entry.path()).is_none() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .expect("walkdir stays under its root");
+        let key = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let body = std::fs::read(entry.path())
+            .with_context(|| format!("reading {}", entry.path().display()))?;
+        let options = PutOptions {
+            content_type: content_type_for(entry.path()).map(str::to_string),
+            ..PutOptions::default()
+        };
+        store
+            .put(UPLOADS, &key, Bytes::from(body), &options)
+            .await
+            .with_context(|| format!("uploading {}", entry.path().display()))?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MB", n as f64 / (1 << 20) as f64)
+    } else {
+        format!("{:.1} kB", n as f64 / 1024.0)
+    }
+}
+
+/// The seed table: one row per source.
+pub fn seed_table(handled: &[Handled]) -> String {
+    let mut out = format!(
+        "{:<44} {:>8} {:>10} {:>10} {:>9}  {}\n",
+        "source", "variants", "in", "out", "ms", "result"
+    );
+    for h in handled {
+        if let Some(e) = &h.error {
+            out.push_str(&format!(
+                "{:<44} {:>8} {:>10} {:>10} {:>9}  failed: {e}\n",
+                h.key, "-", "-", "-", "-"
+            ));
+            continue;
+        }
+        for r in &h.reports {
+            let (variants, bytes_out, result) = match &r.outcome {
+                Outcome::Processed {
+                    variants,
+                    bytes_out,
+                    ..
+                } => (
+                    variants.to_string(),
+                    human_bytes(*bytes_out),
+                    "ok".to_string(),
+                ),
+                Outcome::Skipped(why) => {
+                    ("-".into(), "-".into(), format!("skipped: {}", why.as_str()))
+                }
+                Outcome::Failed(e) => (
+                    "-".into(),
+                    "-".into(),
+                    format!("failed: {}: {}", e.category, e.reason),
+                ),
+            };
+            out.push_str(&format!(
+                "{:<44} {:>8} {:>10} {:>10} {:>9.0}  {}\n",
+                h.key,
+                variants,
+                human_bytes(r.bytes_in),
+                bytes_out,
+                r.times.total_ms,
+                result
+            ));
+        }
+        if h.reports.is_empty() {
+            out.push_str(&format!(
+                "{:<44} {:>8} {:>10} {:>10} {:>9}  sent to the function\n",
+                h.key, "-", "-", "-", "-"
+            ));
+        }
+    }
+    out
+}
+
+fn banner(endpoint: &str, data: &Path, plan_source: &str) -> String {
+    format!(
+        "\
+mediaflow dev: S3 endpoint {endpoint} (path-style), data in {data}
+  buckets:      s3://{UPLOADS} (uploads trigger the pipeline) -> s3://{MEDIA} (variants and manifests)
+  credentials:  access key {ACCESS_KEY}, secret key {SECRET_KEY}, region {REGION}
+  config:       {plan_source}
+  failures:     logged, and appended to {dead}
+
+Upload from another terminal:
+  export AWS_ACCESS_KEY_ID={ACCESS_KEY} AWS_SECRET_ACCESS_KEY={SECRET_KEY} AWS_REGION={REGION}
+  aws --endpoint-url {endpoint} s3 cp photo.jpg s3://{UPLOADS}/
+  aws --endpoint-url {endpoint} s3 ls s3://{MEDIA}/ --recursive
+Any AWS SDK: set AWS_ENDPOINT_URL={endpoint} (and path-style addressing) with the keys above.
+Ctrl-C stops the server; the data stays.
+",
+        data = data.display(),
+        dead = data.join(DEAD_LETTER_FILE).display(),
+    )
+}
+
+/// Runs until `shutdown` completes (Ctrl-C in the binary), then stops the
+/// server and lets uploads in progress finish (bounded).
+pub async fn run(
+    args: &DevArgs,
+    plan: Plan,
+    plan_source: &str,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
+    let data = args
+        .data
+        .canonicalize()
+        .with_context(|| format!("opening {}", args.data.display()))?;
+    let (tx, mut uploads) = mpsc::unbounded_channel();
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let server =
+        LocalS3::start_observed(&data, addr, &[UPLOADS, MEDIA], Some(Arc::new(Forward(tx))))
+            .await
+            .with_context(|| format!("starting the S3 endpoint on {addr}"))?;
+    let endpoint = server.endpoint();
+    let store = S3Store::with_static_credentials(&endpoint, ACCESS_KEY, SECRET_KEY, REGION);
+    let pipeline = Pipeline::new(
+        Arc::new(store.clone()),
+        plan,
+        PipelineConfig::new(MEDIA, ""),
+    );
+    let cores = pipeline.config().concurrency;
+    let (done_tx, mut done) = mpsc::unbounded_channel();
+    let dispatcher = Arc::new(Dispatcher {
+        pipeline,
+        invoke_url: args.invoke_url.clone(),
+        dead_letter: data.join(DEAD_LETTER_FILE),
+        done: done_tx,
+        permits: Arc::new(Semaphore::new(cores)),
+    });
+    print!("{}", banner(&endpoint, &data, plan_source));
+    let _ = std::io::stdout().flush();
+
+    // Uploads are handled after their response, at most `cores` at once.
+    let tasks = tokio::task::JoinSet::new();
+    let tasks = Arc::new(tokio::sync::Mutex::new(tasks));
+    let pump = {
+        let dispatcher = Arc::clone(&dispatcher);
+        let tasks = Arc::clone(&tasks);
+        tokio::spawn(async move {
+            while let Some(upload) = uploads.recv().await {
+                let permit = Arc::clone(&dispatcher.permits)
+                    .acquire_owned()
+                    .await
+                    .expect("never closed");
+                let d = Arc::clone(&dispatcher);
+                tasks.lock().await.spawn(async move {
+                    d.handle(upload).await;
+                    drop(permit);
+                });
+            }
+        })
+    };
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    if let Some(dir) = &args.seed {
+        let started = Instant::now();
+        let keys = seed(&store, dir).await?;
+        println!(
+            "\nseeded {} file(s) from {} through the S3 API; processing…",
+            keys.len(),
+            dir.display()
+        );
+        let mut handled: Vec<Handled> = Vec::new();
+        let limit = tokio::time::sleep(Duration::from_secs(600));
+        tokio::pin!(limit);
+        while handled.len() < keys.len() {
+            tokio::select! {
+                Some(h) = done.recv() => handled.push(h),
+                _ = &mut limit => { tracing::warn!("seed: gave up waiting after 600 s"); break; }
+                _ = &mut shutdown => { return stop(server, pump, tasks).await; }
+            }
+        }
+        handled.sort_by(|a, b| a.key.cmp(&b.key));
+        println!("\n{}", seed_table(&handled));
+        println!(
+            "{} source(s) in {:.1} s. Outputs: aws --endpoint-url {endpoint} s3 ls s3://{MEDIA}/ --recursive  (or look in {})",
+            handled.len(),
+            started.elapsed().as_secs_f64(),
+            data.join(MEDIA).display()
+        );
+        let _ = std::io::stdout().flush();
+    }
+    // Keep draining reports (nothing waits on them outside seeding).
+    let drain = tokio::spawn(async move { while done.recv().await.is_some() {} });
+    shutdown.await;
+    drain.abort();
+    stop(server, pump, tasks).await
+}
+
+async fn stop(
+    server: LocalS3,
+    pump: tokio::task::JoinHandle<()>,
+    tasks: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
+) -> anyhow::Result<()> {
+    eprintln!("stopping: finishing uploads in progress (at most 30 s)…");
+    server.stop().await;
+    pump.abort();
+    let mut tasks = tasks.lock().await;
+    let finished = tokio::time::timeout(Duration::from_secs(30), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tasks.abort_all();
+        eprintln!("stopped with work still in progress (it will be redone on the next upload of those keys)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_what_s3_sends() {
+        let upload = Upload {
+            bucket: UPLOADS.into(),
+            key: "ünï/my photo+1.jpg".into(),
+            size: 42,
+            etag: "abc-2".into(),
+            event_name: "ObjectCreated:CompleteMultipartUpload",
+            sequencer: "000000000000000001".into(),
+        };
+        let v = serde_json::to_value(event_for(&upload)).unwrap();
+        let r = &v["Records"][0];
+        assert_eq!(r["eventName"], "ObjectCreated:CompleteMultipartUpload");
+        assert_eq!(r["eventSource"], "aws:s3");
+        assert_eq!(r["s3"]["bucket"]["name"], "uploads");
+        assert_eq!(r["s3"]["object"]["key"], "%C3%BCn%C3%AF/my+photo%2B1.jpg");
+        assert_eq!(r["s3"]["object"]["size"], 42);
+        assert_eq!(r["s3"]["object"]["eTag"], "abc-2");
+        assert_eq!(r["s3"]["object"]["sequencer"], "000000000000000001");
+        assert!(r["eventTime"].as_str().unwrap().ends_with('Z'));
+        assert!(r["userIdentity"]["principalId"].is_string());
+    }
+
+    #[test]
+    fn content_types_by_extension() {
+        assert_eq!(content_type_for(Path::new("a/B.JPG")), Some("image/jpeg"));
+        assert_eq!(content_type_for(Path::new("x.txt")), None);
+    }
+}

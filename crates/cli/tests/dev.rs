@@ -1,0 +1,336 @@
+//! `mediaflow dev` as a user runs it: the binary on a free port, uploads
+//! through the AWS SDK (single-part and multipart, awkward keys, a corrupt
+//! file), bounded waits for the manifests, then Ctrl-C (SIGINT).
+
+use bytes::Bytes;
+use mediaflow_s3_local::{ACCESS_KEY, REGION, SECRET_KEY};
+use mediaflow_store::{ObjectStore, PutOptions};
+use mediaflow_store_s3::S3Store;
+use serde_json::Value;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sample(name: &str) -> Bytes {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-media");
+    Bytes::from(std::fs::read(root.join(name)).unwrap())
+}
+
+/// The dev server, killed by PID if the test fails before stopping it.
+struct Dev {
+    child: Option<Child>,
+    port: u16,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Dev {
+    fn start(dir: &Path, extra: &[&str]) -> Dev {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = dir.join("data");
+        let (stdout, stderr) = (dir.join("dev.out"), dir.join("dev.err"));
+        let child = Command::new(env!("CARGO_BIN_EXE_mediaflow"))
+            .args(["dev", "--port", &port.to_string(), "--data"])
+            .arg(&data)
+            .args(extra)
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start mediaflow dev");
+        let dev = Dev {
+            child: Some(child),
+            port,
+            stdout,
+            stderr,
+        };
+        let until = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < until,
+                "mediaflow dev did not listen within 60 s: {}",
+                dev.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        dev
+    }
+
+    fn store(&self) -> S3Store {
+        S3Store::with_static_credentials(
+            &format!("http://127.0.0.1:{}", self.port),
+            ACCESS_KEY,
+            SECRET_KEY,
+            REGION,
+        )
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "\n--- stdout\n{}\n--- stderr\n{}",
+            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        )
+    }
+
+    /// Ctrl-C: SIGINT, then a bounded wait for a clean exit.
+    fn interrupt(&mut self) {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let until = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "exit status {status}: {}", self.logs());
+                return;
+            }
+            if Instant::now() > until {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "mediaflow dev did not stop within 40 s of SIGINT: {}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `jpeg` with COM segments after SOI adding at least `extra` bytes.
+fn padded_jpeg(jpeg: &[u8], extra: usize) -> Bytes {
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+    let mut out = jpeg[..2].to_vec();
+    let mut added = 0;
+    while added < extra {
+        out.extend_from_slice(&[0xFF, 0xFE, 0xFF, 0xFF]);
+        out.extend(std::iter::repeat_n(b'x', 0xFFFF - 2));
+        added += 0xFFFF + 2;
+    }
+    out.extend_from_slice(&jpeg[2..]);
+    Bytes::from(out)
+}
+
+async fn wait_for(store: &S3Store, key: &str, dev: &Dev) -> Value {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        if store.head("media", key).await.unwrap().is_some() {
+            let body = store.get("media", key, 1 << 20).await.unwrap().body;
+            return serde_json::from_slice(&body).unwrap();
+        }
+        assert!(
+            Instant::now() < until,
+            "no {key} within 60 s: {}",
+            dev.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_trigger_the_pipeline_and_failures_are_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = Dev::start(dir.path(), &[]);
+    let banner = std::fs::read_to_string(&dev.stdout).unwrap();
+    assert!(
+        banner.contains(&format!(
+            "aws --endpoint-url http://127.0.0.1:{} s3 cp photo.jpg s3://uploads/",
+            dev.port
+        )),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!("AWS_ENDPOINT_URL=http://127.0.0.1:{}", dev.port)),
+        "{banner}"
+    );
+    let store = dev.store();
+
+    let started = Instant::now();
+    store
+        .put(
+            "uploads",
+            "my photo (1).jpg",
+            sample("rocket.jpg"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let first = wait_for(&store, "manifest/my photo (1).jpg.json", &dev).await;
+    let first_ms = started.elapsed().as_millis();
+
+    // Multipart, with a Unicode key. S3 wants parts of at least 5 MiB but
+    // the last, so the photo carries 6 MB of JPEG comment segments (as big
+    // XMP or maker notes do) and goes up as 5 MiB + the rest.
+    let wine = padded_jpeg(&sample("Wine_by_Jakkub_Mede.jpg"), 6_000_000);
+    let parts = vec![wine.slice(..5 << 20), wine.slice(5 << 20..)];
+    let etag = store
+        .put_multipart("uploads", "ünï/фото.jpg", parts, &PutOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(etag.ends_with("-2"), "{etag}");
+    let mut broken = sample("rocket.jpg").to_vec();
+    broken.truncate(5000);
+    store
+        .put(
+            "uploads",
+            "broken.jpg",
+            Bytes::from(broken),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    store
+        .put(
+            "uploads",
+            "a+b.png",
+            sample("horse.png"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+
+    let wine_manifest = wait_for(&store, "manifest/ünï/фото.jpg.json", &dev).await;
+    assert_eq!(wine_manifest["source"]["etag"], etag.as_str());
+    assert_eq!(wine_manifest["source"]["width"], 2560);
+    let horse = wait_for(&store, "manifest/a+b.png.json", &dev).await;
+    for m in [&first, &wine_manifest, &horse] {
+        let variants = m["variants"].as_array().unwrap();
+        assert_eq!(variants.len(), 8);
+        for v in variants {
+            let key = v["key"].as_str().unwrap();
+            let obj = store.get("media", key, 1 << 26).await.unwrap();
+            assert_eq!(
+                obj.info.content_type.as_deref(),
+                v["content_type"].as_str(),
+                "{key}"
+            );
+            let size = imagesize::blob_size(&obj.body).unwrap();
+            assert_eq!(
+                (size.width as u64, size.height as u64),
+                (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap()),
+                "{key}"
+            );
+        }
+    }
+
+    // The corrupt upload: one dead-letter line with the key and the reason.
+    let dead = dir.path().join("data/dead-letter.jsonl");
+    let until = Instant::now() + Duration::from_secs(30);
+    while !dead.exists() {
+        assert!(
+            Instant::now() < until,
+            "no dead-letter file: {}",
+            dev.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = std::fs::read_to_string(&dead).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines[0]["key"], "broken.jpg");
+    assert_eq!(lines[0]["retryable"], false);
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://uploads/broken.jpg: corrupt: "),
+        "{text}"
+    );
+    assert_eq!(
+        lines[0]["event"]["Records"][0]["s3"]["object"]["key"],
+        "broken.jpg"
+    );
+    assert!(store
+        .head("media", "manifest/broken.jpg.json")
+        .await
+        .unwrap()
+        .is_none());
+
+    dev.interrupt();
+    let logs = dev.logs();
+    assert!(
+        logs.contains("s3://uploads/broken.jpg: corrupt: "),
+        "{logs}"
+    );
+    // The data persists after Ctrl-C.
+    assert!(dir
+        .path()
+        .join("data/media/manifest/a+b.png.json")
+        .is_file());
+    eprintln!("first upload processed {first_ms} ms after its PUT started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_uploads_through_the_api_and_prints_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(seed.join("sub dir")).unwrap();
+    std::fs::write(seed.join("rocket.jpg"), sample("rocket.jpg")).unwrap();
+    std::fs::write(seed.join("sub dir/horse.png"), sample("horse.png")).unwrap();
+    std::fs::write(seed.join("notes.txt"), "not media: not uploaded").unwrap();
+    std::fs::write(seed.join("broken.jpg"), &sample("rocket.jpg")[..5000]).unwrap();
+    std::fs::write(seed.join(".hidden.jpg"), "skipped").unwrap();
+    let mut dev = Dev::start(dir.path(), &["--seed", seed.to_str().unwrap()]);
+    let until = Instant::now() + Duration::from_secs(60);
+    let out = loop {
+        let out = std::fs::read_to_string(&dev.stdout).unwrap();
+        if out.contains("source(s) in") {
+            break out;
+        }
+        assert!(
+            Instant::now() < until,
+            "no seed table within 60 s: {}",
+            dev.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(out.contains("seeded 3 file(s)"), "{out}");
+    let row = |key: &str| {
+        out.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no row for {key}: {out}"))
+            .to_string()
+    };
+    assert!(row("rocket.jpg").contains(" ok"), "{out}");
+    assert!(row("sub dir/horse.png").contains(" ok"), "{out}");
+    assert!(row("broken.jpg").contains("failed: corrupt"), "{out}");
+    assert!(!out.contains("notes.txt"), "{out}");
+    let store = dev.store();
+    assert!(
+        store
+            .head("uploads", "sub dir/horse.png")
+            .await
+            .unwrap()
+            .is_some(),
+        "uploaded through the API"
+    );
+    assert!(store
+        .head("uploads", ".hidden.jpg")
+        .await
+        .unwrap()
+        .is_none());
+    dev.interrupt();
+}
