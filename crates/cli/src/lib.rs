@@ -5,6 +5,7 @@
 //! `run` function (`process` today; `dev`, `bench` and `backfill` slot in the
 //! same way).
 
+pub mod bench;
 pub mod dev;
 pub mod process;
 

@@ -45,3 +45,40 @@ pub use sniff::{sniff, SourceFormat};
 
 /// The engine's version, recorded in manifests and plan fingerprints.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Stage entry points for the criterion benches (`benches/stages.rs`):
+/// not a stable API.
+#[doc(hidden)]
+pub mod stages {
+    pub use crate::bitmap::Bitmap;
+    use crate::{
+        decode, encode, geometry::Region, jpeg, resize, EncodeOptions, Filter, OutputFormat, Result,
+    };
+
+    /// Decodes a JPEG at DCT scale `num/den` (1/8, 1/4, 1/2 or 1/1), to sRGB.
+    pub fn decode_jpeg(bytes: &[u8], num: u32, den: u32) -> Result<Bitmap> {
+        let header = jpeg::read_header(bytes)?;
+        let meta = jpeg::read_meta(bytes);
+        decode::decode_jpeg(bytes, &header, &meta, (num, den)).map(|d| d.bitmap)
+    }
+
+    /// Resizes the whole of `src` to `w x h`.
+    pub fn resize(src: &Bitmap, w: u32, h: u32, filter: Filter) -> Result<Bitmap> {
+        let region = Region {
+            left: 0.0,
+            top: 0.0,
+            width: f64::from(src.width),
+            height: f64::from(src.height),
+        };
+        resize::resize(src, region, w, h, filter)
+    }
+
+    /// Encodes with the default [`EncodeOptions`].
+    pub fn encode(bitmap: &Bitmap, format: OutputFormat, quality: u8) -> Result<Vec<u8>> {
+        let params = encode::EncodeParams {
+            quality,
+            lossless: false,
+        };
+        encode::encode(bitmap, format, params, &EncodeOptions::default())
+    }
+}

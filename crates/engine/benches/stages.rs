@@ -1,0 +1,134 @@
+//! Criterion microbenchmarks, one parameterised bench per stage:
+//!
+//! - `decode`: the 16 MP sample JPEG at full size and at each DCT scale;
+//! - `resize`: each filter, RGB and RGBA, 5312x2988 -> 720 px wide, with the
+//!   SIMD extension in use named in the group;
+//! - `encode`: JPEG, WebP and AVIF of a 1024 px image at the default settings;
+//! - `engine`: the whole engine per preset (the built-in upload preset, a
+//!   720 px thumbnail, an AVIF variant).
+//!
+//! `cargo bench -p mediaflow-engine --bench stages` (add `-- decode` etc.
+//! to run one stage). The side-by-side comparison with other tools is
+//! `mediaflow bench --compare`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mediaflow_engine::stages::{self, Bitmap};
+use mediaflow_engine::{
+    process, Filter, FormatChoice, Limits, OutputFormat, Plan, Variant, JPEG_SCALES,
+};
+use std::hint::black_box;
+use std::time::Duration;
+
+fn sample(name: &str) -> Vec<u8> {
+    let path = format!("{}/../../sample-media/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn photo() -> Vec<u8> {
+    sample("seeding_by_Clements_Engelhardt.jpg")
+}
+
+fn decode(c: &mut Criterion) {
+    let bytes = photo();
+    let mut g = c.benchmark_group("decode/jpeg-16MP");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    for &(num, den) in JPEG_SCALES.iter().rev() {
+        let id = BenchmarkId::from_parameter(format!("{num}/{den}"));
+        g.bench_with_input(id, &(num, den), |b, &(num, den)| {
+            b.iter(|| stages::decode_jpeg(black_box(&bytes), num, den).expect("decodes"))
+        });
+    }
+    g.finish();
+}
+
+fn rgba(b: &Bitmap) -> Bitmap {
+    let mut data = Vec::with_capacity(b.data.len() / 3 * 4);
+    for px in b.data.chunks_exact(3) {
+        data.extend_from_slice(&[px[0], px[1], px[2], 200]);
+    }
+    Bitmap {
+        width: b.width,
+        height: b.height,
+        channels: 4,
+        data,
+    }
+}
+
+fn resize(c: &mut Criterion) {
+    let rgb = stages::decode_jpeg(&photo(), 1, 1).expect("decodes");
+    let rgba = rgba(&rgb);
+    let (w, h) = (720, (720 * rgb.height + rgb.width / 2) / rgb.width);
+    let name = format!(
+        "resize/5312x2988-to-720/{}",
+        mediaflow_engine::cpu_extension_name()
+    );
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(
+        u64::from(rgb.width) * u64::from(rgb.height),
+    ));
+    for filter in Filter::ALL {
+        for src in [&rgb, &rgba] {
+            let id = BenchmarkId::new(
+                filter.as_str(),
+                if src.channels == 3 { "rgb" } else { "rgba" },
+            );
+            g.bench_with_input(id, src, |b, src| {
+                b.iter(|| stages::resize(black_box(src), w, h, filter).expect("resizes"))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn encode(c: &mut Criterion) {
+    let full = stages::decode_jpeg(&photo(), 1, 1).expect("decodes");
+    let img = stages::resize(&full, 1024, 576, Filter::Lanczos3).expect("resizes");
+    let mut g = c.benchmark_group("encode/1024x576");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    for format in [OutputFormat::Jpeg, OutputFormat::Webp, OutputFormat::Avif] {
+        let quality = format.default_quality();
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format.as_str()),
+            &format,
+            |b, &format| {
+                b.iter(|| stages::encode(black_box(&img), format, quality).expect("encodes"))
+            },
+        );
+    }
+    g.finish();
+}
+
+fn engine(c: &mut Criterion) {
+    let bytes = photo();
+    let thumb = Plan::new(
+        Limits::default(),
+        vec![Variant::new("t", Some(720), None)
+            .with_formats([FormatChoice::Fixed(OutputFormat::Jpeg)])],
+        Default::default(),
+    )
+    .expect("valid");
+    let avif = Plan::new(
+        Limits::default(),
+        vec![Variant::new("a", Some(1024), None)
+            .with_formats([FormatChoice::Fixed(OutputFormat::Avif)])],
+        Default::default(),
+    )
+    .expect("valid");
+    let presets = [
+        ("upload-preset", Plan::builtin()),
+        ("thumb-720-jpeg", thumb),
+        ("avif-1024", avif),
+    ];
+    let mut g = c.benchmark_group("engine/16MP-jpeg");
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
+    for (name, plan) in &presets {
+        g.bench_with_input(BenchmarkId::from_parameter(name), plan, |b, plan| {
+            b.iter(|| process(black_box(&bytes), plan).expect("processes"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decode, resize, encode, engine);
+criterion_main!(benches);
