@@ -4,7 +4,7 @@
 //! Every implementation, mediaflow included, runs as a child process that
 //! follows the protocol of `benches/peers/README.md` (a job file in, one
 //! JSON result out), so each row is measured the same way and its peak RSS
-//! is the child's own (`wait4`). mediaflow's runner is the hidden
+//! is that of the child's process tree (sampled from /proc). mediaflow's runner is the hidden
 //! `mediaflow bench-runner` subcommand, which also drives the `image`
 //! crate's own decode/resize/encode as a baseline.
 //!
@@ -437,8 +437,46 @@ fn which(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
-/// Runs a runner with a time limit; returns its stdout and its peak RSS in
-/// bytes (from `wait4`).
+/// The pids of `pid` and all its descendants (from /proc/PID/task/*/children).
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let p = all[i];
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+            for t in tasks.flatten() {
+                if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                    all.extend(
+                        text.split_whitespace()
+                            .filter_map(|c| c.parse::<u32>().ok()),
+                    );
+                }
+            }
+        }
+        i += 1;
+    }
+    all
+}
+
+/// Resident memory of one process in bytes (VmRSS), 0 if it is gone.
+fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Runs a runner with a time limit; returns its stdout, stderr and the peak
+/// resident memory of its process tree in bytes: the largest sum of VmRSS
+/// over the runner and its children, sampled every 5 ms. (`wait4`'s
+/// `ru_maxrss` would do for one process, but Linux seeds it with the
+/// parent's high-water mark at fork, and it ignores grandchildren.)
 fn spawn_measured(
     command: &[String],
     job_file: &Path,
@@ -446,6 +484,7 @@ fn spawn_measured(
     limit: Duration,
 ) -> anyhow::Result<(String, String, u64)> {
     use std::io::Read as _;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let mut cmd = Command::new(&command[0]);
     cmd.args(&command[1..])
         .arg(job_file)
@@ -458,7 +497,7 @@ fn spawn_measured(
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting {}", command.join(" ")))?;
-    let pid = child.id() as libc::pid_t;
+    let pid = child.id();
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let out_reader = std::thread::spawn(move || {
@@ -471,31 +510,38 @@ fn spawn_measured(
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if done_rx.recv_timeout(limit).is_err() {
-            // SAFETY: kill(2) on our own child's pid; it is not reaped until wait4 below.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    });
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child; `status` and `usage` are valid for writes.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let _ = done_tx.send(());
-    let _ = watchdog.join();
-    drop(child);
-    if rc < 0 {
-        bail!(
-            "waiting for {}: {}",
-            command.join(" "),
-            std::io::Error::last_os_error()
-        );
-    }
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let peak = std::sync::Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (done, peak) = (done.clone(), peak.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                let total: u64 = process_tree(pid).into_iter().map(rss_bytes).sum();
+                peak.fetch_max(total, Ordering::Relaxed);
+                if started.elapsed() > limit {
+                    // SAFETY: kill(2) on our own child, which is not reaped until wait() below returns.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let status = child.wait();
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let status = status.with_context(|| format!("waiting for {}", command.join(" ")))?;
     let stdout = out_reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
-    Ok((stdout, stderr, usage.ru_maxrss as u64 * 1024))
+    if !status.success() && stdout.trim().is_empty() {
+        bail!(
+            "{} exited with {status}: {}",
+            command.join(" "),
+            stderr.trim()
+        );
+    }
+    Ok((stdout, stderr, peak.load(Ordering::Relaxed)))
 }
 
 /// One measured row.
