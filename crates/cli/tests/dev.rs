@@ -60,6 +60,18 @@ impl Dev {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The banner is printed just after the port opens.
+        while !std::fs::read_to_string(&dev.stdout)
+            .unwrap_or_default()
+            .contains("Ctrl-C stops the server")
+        {
+            assert!(
+                Instant::now() < until,
+                "no banner within 60 s: {}",
+                dev.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         dev
     }
 
