@@ -113,6 +113,7 @@ impl Dispatcher {
                     if let Some(e) = r.failure() {
                         self.dead_letter(&upload, &event, &e.to_string(), e.is_retryable());
                     }
+                    println!("{}", report_line(r));
                 }
                 Handled {
                     key: upload.key.clone(),
@@ -184,6 +185,24 @@ async fn invoke(url: &str, body: String) -> Result<(), String> {
     })
     .await
     .map_err(|e| format!("invoke task: {e}"))?
+}
+
+/// One line per handled upload, as the server prints it.
+fn report_line(r: &ObjectReport) -> String {
+    let object = format!("s3://{}/{}", r.bucket, r.key);
+    match &r.outcome {
+        Outcome::Processed {
+            variants,
+            bytes_out,
+            manifest_key,
+        } => format!(
+            "processed {object}: {variants} variants, {} in {:.0} ms -> s3://{MEDIA}/{manifest_key}",
+            human_bytes(*bytes_out),
+            r.times.total_ms
+        ),
+        Outcome::Skipped(why) => format!("skipped {object}: {}", why.as_str()),
+        Outcome::Failed(e) => format!("failed {e}"),
+    }
 }
 
 fn content_type_for(path: &Path) -> Option<&'static str> {

@@ -287,6 +287,10 @@ async fn uploads_trigger_the_pipeline_and_failures_are_dead_lettered() {
         logs.contains("s3://uploads/broken.jpg: corrupt: "),
         "{logs}"
     );
+    assert!(
+        logs.contains("processed s3://uploads/a+b.png: 8 variants"),
+        "{logs}"
+    );
     // The data persists after Ctrl-C.
     assert!(dir
         .path()
