@@ -13,6 +13,7 @@
 //! [`decode_s3_key`] undoes that. EventBridge keys are taken as they are:
 //! AWS documents no encoding for them and its examples are plain.
 
+use mediaflow_store::unquote_etag;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -156,10 +157,6 @@ fn is_folder_marker(key: &str, size: Option<u64>) -> bool {
     key.ends_with('/') && size.unwrap_or(0) == 0
 }
 
-fn unquote(etag: Option<String>) -> Option<String> {
-    etag.map(|e| e.trim_matches('"').to_string())
-}
-
 fn from_s3_notification(v: &Value) -> Result<Notification, EventError> {
     let records = v["Records"]
         .as_array()
@@ -190,7 +187,7 @@ fn from_s3_notification(v: &Value) -> Result<Notification, EventError> {
                 bucket,
                 key,
                 size: rec.s3.object.size,
-                etag: unquote(rec.s3.object.e_tag),
+                etag: unquote_etag(rec.s3.object.e_tag),
                 version_id: rec.s3.object.version_id,
                 event_name: rec.event_name,
                 sequencer: rec.s3.object.sequencer,
@@ -241,7 +238,7 @@ fn from_eventbridge(v: &Value, detail_type: &str) -> Result<Notification, EventE
             bucket,
             key,
             size: detail.object.size,
-            etag: unquote(detail.object.etag),
+            etag: unquote_etag(detail.object.etag),
             version_id: detail.object.version_id,
             event_name: detail_type.to_string(),
             sequencer: detail.object.sequencer,

@@ -21,6 +21,7 @@ pub use service::{LocalService, Upload, UploadObserver};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use mediaflow_store::valid_bucket_name;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use std::net::SocketAddr;
@@ -65,19 +66,10 @@ pub struct LocalS3 {
     task: Option<JoinHandle<()>>,
 }
 
-fn valid_bucket(name: &str) -> bool {
-    (3..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && !name.starts_with(['.', '-'])
-        && !name.ends_with(['.', '-'])
-}
-
 /// Creates `root` and one directory per bucket (what `s3s-fs` treats as a bucket).
 pub fn create_buckets(root: &Path, buckets: &[&str]) -> Result<(), Error> {
     for b in buckets {
-        if !valid_bucket(b) {
+        if !valid_bucket_name(b) {
             return Err(Error::BucketName((*b).to_string()));
         }
         let path = root.join(b);
@@ -197,19 +189,5 @@ impl Drop for LocalS3 {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bucket_names() {
-        assert!(valid_bucket("uploads"));
-        assert!(valid_bucket("my.media-1"));
-        assert!(!valid_bucket("Up"));
-        assert!(!valid_bucket("-abc"));
-        assert!(!valid_bucket("a/b"));
     }
 }

@@ -155,6 +155,22 @@ pub fn md5_etag(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
+/// An entity tag without the quotes HTTP puts around it.
+pub fn unquote_etag(etag: Option<String>) -> Option<String> {
+    etag.map(|e| e.trim_matches('"').to_string())
+}
+
+/// S3's bucket naming rules (3-63 characters of a-z, 0-9, '.' and '-',
+/// starting and ending with a letter or digit).
+pub fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && !name.starts_with(['.', '-'])
+        && !name.ends_with(['.', '-'])
+}
+
 /// The page size cap every store applies, as S3 does.
 pub const MAX_LIST_PAGE: usize = 1000;
 
@@ -177,4 +193,28 @@ pub fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        assert!(valid_bucket_name("uploads"));
+        assert!(valid_bucket_name("my.media-1"));
+        assert!(!valid_bucket_name("Up"));
+        assert!(!valid_bucket_name("-abc"));
+        assert!(!valid_bucket_name("a/b"));
+        assert!(!valid_bucket_name("ab"));
+    }
+
+    #[test]
+    fn etags_lose_their_quotes() {
+        assert_eq!(
+            unquote_etag(Some("\"abc-2\"".into())).as_deref(),
+            Some("abc-2")
+        );
+        assert_eq!(unquote_etag(None), None);
+    }
 }

@@ -21,7 +21,7 @@ use mediaflow_pipeline::metrics::{cold_start_line, emf_line};
 use mediaflow_pipeline::{
     parse_body, parse_payload, ObjectReport, Outcome, Pipeline, PipelineConfig, SourceObject,
 };
-use mediaflow_store::ObjectStore;
+use mediaflow_store::{valid_bucket_name, ObjectStore};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -57,15 +57,6 @@ pub enum SettingsError {
     Config(String),
 }
 
-fn valid_bucket(name: &str) -> bool {
-    (3..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && !name.starts_with(['.', '-'])
-        && !name.ends_with(['.', '-'])
-}
-
 impl Settings {
     /// Reads the settings through `var` (the process environment in
     /// `main`, a map in tests). Empty values count as unset.
@@ -73,7 +64,7 @@ impl Settings {
         let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let output_bucket = get(ENV_OUTPUT_BUCKET).ok_or(SettingsError::MissingBucket)?;
         let output_bucket = output_bucket.trim().to_string();
-        if !valid_bucket(&output_bucket) {
+        if !valid_bucket_name(&output_bucket) {
             return Err(SettingsError::BadBucket(output_bucket));
         }
         let output_prefix = get(ENV_OUTPUT_PREFIX).unwrap_or_default();
