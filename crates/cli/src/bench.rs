@@ -563,6 +563,28 @@ pub struct Row {
     pub skipped: Option<String>,
 }
 
+impl Row {
+    /// A row with no measurements yet; `skipped` says why, if it stays empty.
+    fn skipped(workload: &str, peer: &str, threads: usize, skipped: Option<String>) -> Row {
+        Row {
+            workload: workload.into(),
+            peer: peer.into(),
+            version: String::new(),
+            threads,
+            images_per_s: 0.0,
+            median_ms: 0.0,
+            p95_ms: 0.0,
+            peak_rss_mb: 0.0,
+            output_bytes: 0,
+            ssim_min: None,
+            cost_arm64_per_million: None,
+            cost_x86_per_million: None,
+            notes: String::new(),
+            skipped,
+        }
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -647,22 +669,7 @@ fn measure(
     dir: &Path,
     reference: &mut Reference,
 ) -> anyhow::Result<Row> {
-    let mut row = Row {
-        workload: work.name.into(),
-        peer: peer.name.into(),
-        version: String::new(),
-        threads,
-        images_per_s: 0.0,
-        median_ms: 0.0,
-        p95_ms: 0.0,
-        peak_rss_mb: 0.0,
-        output_bytes: 0,
-        ssim_min: None,
-        cost_arm64_per_million: None,
-        cost_x86_per_million: None,
-        notes: String::new(),
-        skipped: peer.missing.clone(),
-    };
+    let mut row = Row::skipped(work.name, peer.name, threads, peer.missing.clone());
     if row.skipped.is_some() {
         return Ok(row);
     }
@@ -825,22 +832,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<String> {
             for peer in &peers {
                 let row = match measure(args, work, peer, threads, dir.path(), &mut reference) {
                     Ok(r) => r,
-                    Err(e) => Row {
-                        workload: work.name.into(),
-                        peer: peer.name.into(),
-                        version: String::new(),
+                    Err(e) => Row::skipped(
+                        work.name,
+                        peer.name,
                         threads,
-                        images_per_s: 0.0,
-                        median_ms: 0.0,
-                        p95_ms: 0.0,
-                        peak_rss_mb: 0.0,
-                        output_bytes: 0,
-                        ssim_min: None,
-                        cost_arm64_per_million: None,
-                        cost_x86_per_million: None,
-                        notes: String::new(),
-                        skipped: Some(format!("failed: {e:#}")),
-                    },
+                        Some(format!("failed: {e:#}")),
+                    ),
                 };
                 eprintln!(
                     "  {:<18} t={threads} {}",
