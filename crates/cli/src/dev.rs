@@ -398,7 +398,10 @@ pub async fn run(
                     .await
                     .expect("never closed");
                 let d = Arc::clone(&dispatcher);
-                tasks.lock().await.spawn(async move {
+                let mut tasks = tasks.lock().await;
+                // Drop finished tasks so the set does not grow for the server's lifetime.
+                while tasks.try_join_next().is_some() {}
+                tasks.spawn(async move {
                     d.handle(upload).await;
                     drop(permit);
                 });
