@@ -1,0 +1,326 @@
+//! One video source: probe, limits, time check, renditions, poster.
+
+use crate::error::{corrupt, internal, timeout, Result};
+use crate::plan::{Rendition, VideoPlan};
+use crate::probe::{probe, Probe};
+use crate::sniff::Container;
+use crate::tools::{failure, run, Tools};
+use mediaflow_engine::Plan;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// One MP4 written to the work directory, with what ffprobe says of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenditionOutput {
+    pub name: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub width: u32,
+    pub height: u32,
+    pub duration_seconds: f64,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub bitrate: u64,
+}
+
+/// Milliseconds per stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct VideoTimings {
+    pub probe_ms: f64,
+    pub transcode_ms: f64,
+    pub poster_ms: f64,
+    pub total_ms: f64,
+}
+
+/// Everything made from one video source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoOutput {
+    pub container: Container,
+    pub probe: Probe,
+    pub renditions: Vec<RenditionOutput>,
+    /// The poster frame through the image engine: its variants, placeholder
+    /// and facts.
+    pub poster: mediaflow_engine::Output,
+    /// Seconds into the clip the poster was taken at.
+    pub poster_at: f64,
+    pub timings: VideoTimings,
+}
+
+/// x264 `medium` throughput assumed by [`estimate`], output pixels per
+/// second. Measured on a 2-core x86_64 machine at about 75 MP/s for 720p
+/// (ffmpeg 5.1, synthetic content); a third of that leaves room for real
+/// footage and smaller Lambda functions.
+const MEDIUM_PIXELS_PER_SECOND: f64 = 25e6;
+/// Decoding throughput assumed by [`estimate`], source pixels per second.
+const DECODE_PIXELS_PER_SECOND: f64 = 200e6;
+
+/// A conservative estimate of the time `plan` takes on `probe`'s clip.
+pub fn estimate(probe: &Probe, plan: &VideoPlan) -> Duration {
+    let fps = if probe.video.frame_rate > 0.0 {
+        probe.video.frame_rate.min(240.0)
+    } else {
+        30.0
+    };
+    let frames = probe.duration_seconds * fps;
+    let (dw, dh) = probe.display_size();
+    let source_pixels = f64::from(probe.video.width) * f64::from(probe.video.height);
+    let mut seconds = 1.0;
+    for r in plan.renditions() {
+        let (w, h) = r.output_size(dw, dh);
+        seconds += frames * source_pixels / DECODE_PIXELS_PER_SECOND;
+        seconds += frames * f64::from(w) * f64::from(h)
+            / (MEDIUM_PIXELS_PER_SECOND * r.preset.relative_speed());
+    }
+    Duration::from_secs_f64(seconds)
+}
+
+/// Probes `input` (counting frames for GIFs, whose animation decides
+/// whether they are videos).
+pub fn probe_source(
+    tools: &Tools,
+    input: &Path,
+    container: Container,
+    deadline: Instant,
+) -> Result<Probe> {
+    probe(tools, input, container == Container::Gif, deadline)
+}
+
+/// Whether a probed source takes the video path: always for real video
+/// containers; for GIFs only when animated and the plan says so.
+pub fn is_video(container: Container, probe: &Probe, plan: &VideoPlan) -> bool {
+    container != Container::Gif || (plan.animated_gif() && probe.frames.unwrap_or(1) > 1)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// What one video source is processed with.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    pub tools: &'a Tools,
+    pub plan: &'a VideoPlan,
+    /// The poster frame goes through this plan (the image variants).
+    pub image_plan: &'a Plan,
+    /// Where the renditions and the poster frame are written; the caller
+    /// owns (and removes) it.
+    pub work_dir: &'a Path,
+    /// When to stop, already less the caller's reserve.
+    pub deadline: Option<Instant>,
+}
+
+impl Job<'_> {
+    /// Transcodes a probed source: every rendition, then the poster frame
+    /// through the image engine. A clip whose [`estimate`] does not fit
+    /// before the deadline is not started, and a running ffmpeg is killed
+    /// when the deadline passes; both fail as retryable timeouts.
+    pub fn run(&self, input: &Path, container: Container, probe: Probe) -> Result<VideoOutput> {
+        let Job {
+            tools,
+            plan,
+            image_plan,
+            work_dir,
+            deadline,
+        } = *self;
+        let started = Instant::now();
+        probe.check(plan.limits())?;
+        let far = started + Duration::from_secs(24 * 3600);
+        let deadline = deadline.unwrap_or(far);
+        let needed = estimate(&probe, plan);
+        let left = deadline.saturating_duration_since(started);
+        if needed > left {
+            let (w, h) = probe.display_size();
+            return Err(timeout(format!(
+                "a {:.1} s {w}x{h} clip needs about {:.0} s to transcode but only {:.0} s are left before the deadline; not starting (will be retried; give the function a longer timeout or more memory, or lower the limits)",
+                probe.duration_seconds,
+                needed.as_secs_f64(),
+                left.as_secs_f64()
+            )));
+        }
+
+        let (dw, dh) = probe.display_size();
+        let t = Instant::now();
+        let mut renditions = Vec::with_capacity(plan.renditions().len());
+        for r in plan.renditions() {
+            let out = work_dir.join(format!("{}.mp4", r.name));
+            transcode(tools, input, &probe, r, (dw, dh), &out, deadline)?;
+            let facts = crate::probe::probe(tools, &out, false, deadline).map_err(|e| {
+                internal(format!(
+                    "{}: ffmpeg wrote an unreadable MP4: {}",
+                    r.name,
+                    e.message()
+                ))
+            })?;
+            renditions.push(RenditionOutput {
+                name: r.name.clone(),
+                path: out,
+                bytes: facts.bytes,
+                width: facts.video.width,
+                height: facts.video.height,
+                duration_seconds: facts.duration_seconds,
+                video_codec: facts.video.codec,
+                audio_codec: facts.audio.map(|a| a.codec),
+                bitrate: facts.bitrate,
+            });
+        }
+        let transcode_ms = ms(t.elapsed());
+
+        let t = Instant::now();
+        let at = plan
+            .poster_at()
+            .resolve(probe.duration_seconds, probe.video.frame_rate);
+        let frame = work_dir.join("poster.png");
+        let mut png = extract_frame(tools, input, at, (dw, dh), &frame, deadline)?;
+        let mut poster_at = at;
+        if png.is_empty() && at > 0.0 {
+            // Some files cannot be seeked near their end: take the first frame.
+            png = extract_frame(tools, input, 0.0, (dw, dh), &frame, deadline)?;
+            poster_at = 0.0;
+        }
+        if png.is_empty() {
+            return Err(corrupt("ffmpeg decoded no frame for the poster"));
+        }
+        let poster = mediaflow_engine::process(&png, image_plan)?;
+        let poster_ms = ms(t.elapsed());
+
+        Ok(VideoOutput {
+            container,
+            probe,
+            renditions,
+            poster,
+            poster_at,
+            timings: VideoTimings {
+                probe_ms: 0.0,
+                transcode_ms,
+                poster_ms,
+                total_ms: ms(started.elapsed()),
+            },
+        })
+    }
+}
+
+/// The ffmpeg arguments for one rendition (ffmpeg's autorotation turns
+/// the picture upright first, so `display` is the size filters see).
+pub fn rendition_args(
+    input: &Path,
+    probe: &Probe,
+    r: &Rendition,
+    display: (u32, u32),
+    out: &Path,
+) -> Vec<String> {
+    let (w, h) = r.output_size(display.0, display.1);
+    let mut a: Vec<String> = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-i"]
+        .map(String::from)
+        .to_vec();
+    a.push(input.to_string_lossy().into_owned());
+    a.extend(["-map", "0:v:0"].map(String::from));
+    let audio = probe.audio.as_ref().filter(|_| r.audio);
+    if audio.is_some() {
+        a.extend(["-map", "0:a:0"].map(String::from));
+    }
+    a.push("-vf".into());
+    a.push(format!(
+        "scale={w}:{h}:flags=lanczos,setsar=1,format=yuv420p"
+    ));
+    a.extend(
+        [
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "high",
+            "-pix_fmt",
+            "yuv420p",
+            "-preset",
+        ]
+        .map(String::from),
+    );
+    a.push(r.preset.as_str().into());
+    a.push("-crf".into());
+    a.push(r.crf.to_string());
+    if let Some(max) = r.max_bitrate_kbps {
+        a.extend([
+            "-maxrate".into(),
+            format!("{max}k"),
+            "-bufsize".into(),
+            format!("{}k", max * 2),
+        ]);
+    }
+    match audio {
+        Some(s) => {
+            a.extend(["-c:a", "aac", "-b:a"].map(String::from));
+            a.push(format!("{}k", r.audio_bitrate_kbps));
+            if s.channels > 2 {
+                a.extend(["-ac", "2"].map(String::from));
+            }
+        }
+        None => a.push("-an".into()),
+    }
+    a.extend(
+        [
+            "-sn",
+            "-dn",
+            "-map_metadata",
+            "-1",
+            "-map_chapters",
+            "-1",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+        ]
+        .map(String::from),
+    );
+    a.push(out.to_string_lossy().into_owned());
+    a
+}
+
+fn transcode(
+    tools: &Tools,
+    input: &Path,
+    probe: &Probe,
+    r: &Rendition,
+    display: (u32, u32),
+    out: &Path,
+    deadline: Instant,
+) -> Result<()> {
+    let args = rendition_args(input, probe, r, display, out);
+    tracing::debug!(rendition = %r.name, ?args, "ffmpeg");
+    let done = run(Command::new(&tools.ffmpeg).args(&args), deadline)?;
+    if !done.status.success() {
+        return Err(failure(&format!("ffmpeg ({})", r.name), &done, corrupt));
+    }
+    Ok(())
+}
+
+/// One upright frame at `at` seconds as PNG bytes (empty when the decoder
+/// produced no frame there).
+fn extract_frame(
+    tools: &Tools,
+    input: &Path,
+    at: f64,
+    display: (u32, u32),
+    out: &Path,
+    deadline: Instant,
+) -> Result<Vec<u8>> {
+    let _ = std::fs::remove_file(out);
+    let (w, h) = display;
+    let mut cmd = Command::new(&tools.ffmpeg);
+    cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-y", "-ss"])
+        .arg(format!("{at:.3}"))
+        .arg("-i")
+        .arg(input)
+        .args(["-map", "0:v:0", "-frames:v", "1", "-vf"])
+        .arg(format!("scale={w}:{h}:flags=lanczos,setsar=1"))
+        .args(["-pix_fmt", "rgb24", "-c:v", "png", "-f", "image2"])
+        .arg(out);
+    let done = run(&mut cmd, deadline)?;
+    if !done.status.success() {
+        return Err(failure("ffmpeg (poster)", &done, corrupt));
+    }
+    match std::fs::read(out) {
+        Ok(png) => Ok(png),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(internal(format!("reading the poster frame: {e}"))),
+    }
+}

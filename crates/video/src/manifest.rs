@@ -1,0 +1,193 @@
+//! The manifest of a video source: the clip's facts, every rendition with
+//! its key and size, and the poster's image variants in the same shape as
+//! an image manifest's.
+
+use crate::job::VideoOutput;
+use mediaflow_engine::manifest::{ManifestPlaceholder, ManifestVariant, MANIFEST_VERSION};
+use mediaflow_engine::{key_stem, output_key, SourceRef};
+use serde::Serialize;
+
+/// `{prefix}{rendition}/{stem}.mp4`.
+pub fn rendition_key(prefix: &str, rendition: &str, source_key: &str) -> String {
+    format!("{prefix}{rendition}/{}.mp4", key_stem(source_key))
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VideoManifest {
+    pub manifest_version: u32,
+    /// `"video"` (image manifests have no `kind`).
+    pub kind: &'static str,
+    pub engine_version: String,
+    pub plan_fingerprint: String,
+    pub source: VideoSource,
+    pub renditions: Vec<ManifestRendition>,
+    pub poster: ManifestPoster,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<ManifestPlaceholder>,
+    /// The poster's image variants.
+    pub variants: Vec<ManifestVariant>,
+    pub timings_ms: VideoManifestTimings,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VideoSource {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    pub format: String,
+    pub content_type: String,
+    pub bytes: u64,
+    pub duration_seconds: f64,
+    /// Bit/s over the whole file.
+    pub bitrate: u64,
+    /// Displayed (upright) size.
+    pub width: u32,
+    pub height: u32,
+    pub stored_width: u32,
+    pub stored_height: u32,
+    /// Clockwise degrees players turn the stored picture.
+    pub rotation: u16,
+    pub frame_rate: f64,
+    pub video_codec: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_codec: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ManifestRendition {
+    pub name: String,
+    pub key: String,
+    pub content_type: &'static str,
+    pub width: u32,
+    pub height: u32,
+    pub duration_seconds: f64,
+    pub video_codec: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_codec: Option<String>,
+    pub bitrate: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ManifestPoster {
+    /// Seconds into the clip.
+    pub at_seconds: f64,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VideoManifestTimings {
+    pub probe: f64,
+    pub transcode: f64,
+    pub poster: f64,
+    pub total: f64,
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+impl VideoManifest {
+    /// The manifest for `out`, with keys under `prefix`. `fingerprint` is
+    /// the video plan's (see [`crate::VideoPlan::fingerprint`]).
+    pub fn build(
+        prefix: &str,
+        source: &SourceRef<'_>,
+        out: &VideoOutput,
+        fingerprint: &str,
+    ) -> VideoManifest {
+        let p = &out.probe;
+        let (width, height) = p.display_size();
+        let poster = &out.poster;
+        VideoManifest {
+            manifest_version: MANIFEST_VERSION,
+            kind: "video",
+            engine_version: crate::VIDEO_VERSION.to_string(),
+            plan_fingerprint: fingerprint.to_string(),
+            source: VideoSource {
+                key: source.key.to_string(),
+                etag: source.etag.map(str::to_string),
+                version_id: source.version_id.map(str::to_string),
+                format: out.container.as_str().to_string(),
+                content_type: out.container.mime_type().to_string(),
+                bytes: p.bytes,
+                duration_seconds: round(p.duration_seconds, 3),
+                bitrate: p.bitrate,
+                width,
+                height,
+                stored_width: p.video.width,
+                stored_height: p.video.height,
+                rotation: p.video.rotation,
+                frame_rate: round(p.video.frame_rate, 3),
+                video_codec: p.video.codec.clone(),
+                audio_codec: p.audio.as_ref().map(|a| a.codec.clone()),
+            },
+            renditions: out
+                .renditions
+                .iter()
+                .map(|r| ManifestRendition {
+                    name: r.name.clone(),
+                    key: rendition_key(prefix, &r.name, source.key),
+                    content_type: "video/mp4",
+                    width: r.width,
+                    height: r.height,
+                    duration_seconds: round(r.duration_seconds, 3),
+                    video_codec: r.video_codec.clone(),
+                    audio_codec: r.audio_codec.clone(),
+                    bitrate: r.bitrate,
+                    bytes: r.bytes,
+                })
+                .collect(),
+            poster: ManifestPoster {
+                at_seconds: round(out.poster_at, 3),
+                width: poster.source.width,
+                height: poster.source.height,
+            },
+            placeholder: poster.placeholder.as_ref().map(|p| ManifestPlaceholder {
+                blurhash: p.blurhash.clone(),
+                dominant_color: p.dominant.to_hex(),
+            }),
+            variants: poster
+                .variants
+                .iter()
+                .map(|v| ManifestVariant {
+                    name: v.name.clone(),
+                    format: v.format.as_str().to_string(),
+                    key: output_key(prefix, &v.name, source.key, v.format),
+                    content_type: v.format.mime_type().to_string(),
+                    width: v.width,
+                    height: v.height,
+                    bytes: v.data.len() as u64,
+                })
+                .collect(),
+            timings_ms: VideoManifestTimings {
+                probe: round(out.timings.probe_ms, 2),
+                transcode: round(out.timings.transcode_ms, 2),
+                poster: round(out.timings.poster_ms, 2),
+                total: round(out.timings.total_ms, 2),
+            },
+        }
+    }
+
+    /// Pretty JSON bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("manifest serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendition_keys() {
+        assert_eq!(
+            rendition_key("media/", "720p", "clips/my clip (1).MOV"),
+            "media/720p/clips/my clip (1).mp4"
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! ffmpeg and ffprobe as subprocesses, each bounded by a deadline.
+
+use crate::error::{internal, timeout, Result, VideoError};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the default Lambda layer puts ffmpeg (`bin/ffmpeg` in the layer
+/// zip; layers are extracted under `/opt`).
+pub const DEFAULT_FFMPEG: &str = "/opt/bin/ffmpeg";
+
+/// The two programs the video path runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tools {
+    pub ffmpeg: PathBuf,
+    pub ffprobe: PathBuf,
+}
+
+impl Tools {
+    /// `ffprobe` defaults to the file named `ffprobe` beside `ffmpeg` (or
+    /// `ffprobe` on the PATH when `ffmpeg` is a bare name).
+    pub fn new(ffmpeg: impl Into<PathBuf>, ffprobe: Option<PathBuf>) -> Tools {
+        let ffmpeg = ffmpeg.into();
+        let ffprobe = ffprobe.unwrap_or_else(|| ffmpeg.with_file_name("ffprobe"));
+        Tools { ffmpeg, ffprobe }
+    }
+
+    /// Runs `ffmpeg -version` and `ffprobe -version` and returns ffmpeg's
+    /// first line; the error says which program is missing and where it
+    /// was looked for.
+    pub fn check(&self) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut version = String::new();
+        for (name, path) in [("ffmpeg", &self.ffmpeg), ("ffprobe", &self.ffprobe)] {
+            let mut cmd = Command::new(path);
+            cmd.arg("-version");
+            let out = run(&mut cmd, deadline).map_err(|e| {
+                internal(format!(
+                    "{name} is not usable at {}: {} (install ffmpeg, or set MEDIAFLOW_FFMPEG / MEDIAFLOW_FFPROBE; in Lambda, attach the ffmpeg layer)",
+                    path.display(),
+                    e.message()
+                ))
+            })?;
+            if !out.status.success() {
+                return Err(internal(format!(
+                    "{name} at {} failed: {}",
+                    path.display(),
+                    out.stderr_tail()
+                )));
+            }
+            if name == "ffmpeg" {
+                version = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+            }
+        }
+        Ok(version)
+    }
+}
+
+/// What a finished subprocess left.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Finished {
+    /// The last non-empty lines of stderr, joined: what ffmpeg said last is
+    /// what went wrong.
+    pub fn stderr_tail(&self) -> String {
+        let text = String::from_utf8_lossy(&self.stderr);
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let tail = &lines[lines.len().saturating_sub(3)..];
+        if tail.is_empty() {
+            format!("exited with {}", self.status)
+        } else {
+            tail.join(" / ")
+        }
+    }
+}
+
+/// Output kept from each stream, so a chatty program cannot fill memory.
+const MAX_CAPTURE: u64 = 4 * 1024 * 1024;
+
+/// Runs `cmd` to completion or until `deadline`, when it is killed and a
+/// retryable timeout returned. stdout and stderr are captured (bounded)
+/// on their own threads so the child never blocks on a full pipe.
+pub(crate) fn run(cmd: &mut Command, deadline: Instant) -> Result<Finished> {
+    let program = Path::new(cmd.get_program())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| internal(format!("cannot start {program}: {e}")))?;
+    let capture = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(r) = r {
+                let mut r = r.take(MAX_CAPTURE);
+                let _ = r.read_to_end(&mut buf);
+                // Drain the rest so the child is never blocked on the pipe.
+                let _ = std::io::copy(&mut r.into_inner(), &mut std::io::sink());
+            }
+            buf
+        })
+    };
+    let out = capture(child.stdout.take().map(|s| Box::new(s) as _));
+    let err = capture(child.stderr.take().map(|s| Box::new(s) as _));
+    let mut pause = Duration::from_millis(2);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(internal(format!("waiting for {program}: {e}"))),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = (out.join(), err.join());
+            return Err(timeout(format!(
+                "{program} was stopped at the deadline (will be retried)"
+            )));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    };
+    Ok(Finished {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+/// A failed run as an error of `kind_on_exit` when the program exited with
+/// an error status, or a retryable internal error when it was killed by a
+/// signal (out of memory, most often).
+pub(crate) fn failure(
+    program: &str,
+    done: &Finished,
+    kind_on_exit: fn(String) -> VideoError,
+) -> VideoError {
+    if done.status.code().is_some() {
+        kind_on_exit(format!("{program}: {}", done.stderr_tail()))
+    } else {
+        internal(format!(
+            "{program} was killed ({}); out of memory? (will be retried)",
+            done.status
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_and_captures() {
+        let done = run(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            Instant::now() + Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(done.status.code(), Some(3));
+        assert_eq!(done.stdout, b"out\n");
+        assert_eq!(done.stderr_tail(), "err");
+    }
+
+    #[test]
+    fn kills_at_the_deadline() {
+        let started = Instant::now();
+        let e = run(
+            Command::new("sleep").arg("30"),
+            Instant::now() + Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), crate::VideoErrorKind::Timeout);
+        assert!(!e.is_permanent());
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_missing_program_is_named() {
+        let tools = Tools::new("/nonexistent/bin/ffmpeg", None);
+        assert_eq!(tools.ffprobe, PathBuf::from("/nonexistent/bin/ffprobe"));
+        let e = tools.check().unwrap_err();
+        assert!(e.message().contains("/nonexistent/bin/ffmpeg"), "{e}");
+        assert!(!e.is_permanent());
+    }
+}
