@@ -1,5 +1,7 @@
 //! Parses mediaflow's TOML configuration (`mediaflow.toml`) into a validated
-//! engine [`Plan`].
+//! engine [`Plan`] (`[limits]`, `[output]`, `[[variant]]`) and a video
+//! [`VideoPlan`] (`[[video]]`, `[video_limits]`, `[video_options]`), together
+//! a [`Config`].
 //!
 //! The engine's types carry no serde; this crate owns the file format. Parsing
 //! happens in two stages so that every error names where it happened:
@@ -29,6 +31,7 @@ use mediaflow_engine::{
     Color, EncodeOptions, EngineError, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat,
     Plan, Variant, MAX_OUTPUT_SIDE,
 };
+use mediaflow_video::{PosterAt, Preset, Rendition, VideoLimits, VideoPlan};
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -64,6 +67,10 @@ pub enum ConfigError {
     /// The engine rejected the plan as a whole (e.g. a variant name used twice).
     #[error("{}", .0.message())]
     Plan(EngineError),
+    /// The video settings were rejected as a whole (e.g. a rendition name
+    /// used twice).
+    #[error("{}", .0.message())]
+    Video(mediaflow_video::VideoError),
     /// The file could not be read.
     #[error("{}: cannot read: {error}", path.display())]
     Read {
@@ -89,25 +96,55 @@ impl ConfigError {
 
 type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
+/// A whole configuration: the image plan (photos and video posters) and
+/// the video settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub image: Plan,
+    /// `[[video]]`, `[video_limits]` and `[video_options]`; the built-in
+    /// video plan when the file has none of them.
+    pub video: VideoPlan,
+}
+
 /// The built-in plan ([`Plan::builtin`]), which [`BUILTIN_TOML`] describes.
 pub fn builtin() -> Plan {
     Plan::builtin()
 }
 
-/// Reads and parses a configuration file; errors start with the file's path.
+/// The built-in configuration: [`builtin()`] and [`VideoPlan::builtin`].
+pub fn builtin_config() -> Config {
+    Config {
+        image: Plan::builtin(),
+        video: VideoPlan::builtin(),
+    }
+}
+
+/// Reads and parses a configuration file's image plan; errors start with
+/// the file's path.
 pub fn load(path: &Path) -> Result<Plan> {
+    load_config(path).map(|c| c.image)
+}
+
+/// Reads and parses a whole configuration file; errors start with its path.
+pub fn load_config(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.to_path_buf(),
         error,
     })?;
-    parse(&text).map_err(|error| ConfigError::File {
+    parse_config(&text).map_err(|error| ConfigError::File {
         path: path.to_path_buf(),
         error: Box::new(error),
     })
 }
 
-/// Parses configuration text into a validated plan.
+/// Parses configuration text into a validated image plan (the video
+/// sections are checked too).
 pub fn parse(text: &str) -> Result<Plan> {
+    parse_config(text).map(|c| c.image)
+}
+
+/// Parses configuration text into a validated [`Config`].
+pub fn parse_config(text: &str) -> Result<Config> {
     let raw: RawConfig = toml::from_str(text).map_err(ConfigError::Toml)?;
     let limits = match raw.limits {
         Some(t) => parse_limits(t)?,
@@ -129,9 +166,11 @@ pub fn parse(text: &str) -> Result<Plan> {
         .enumerate()
         .map(|(i, t)| parse_variant(i, t))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Plan::new(limits, variants, encode)
+    let image = Plan::new(limits, variants, encode)
         .map_err(ConfigError::Plan)?
-        .with_placeholder(placeholder))
+        .with_placeholder(placeholder);
+    let video = parse_video(raw.video, raw.video_limits, raw.video_options, &image)?;
+    Ok(Config { image, video })
 }
 
 // ---------------------------------------------------------------------------
@@ -146,6 +185,37 @@ struct RawConfig {
     limits: Option<Table>,
     output: Option<Table>,
     variant: Option<Vec<Table>>,
+    video: Option<Vec<Table>>,
+    video_limits: Option<Table>,
+    video_options: Option<Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VideoDto {
+    name: Option<Value>,
+    max_width: Option<Value>,
+    max_height: Option<Value>,
+    crf: Option<Value>,
+    preset: Option<Value>,
+    max_bitrate_kbps: Option<Value>,
+    audio_bitrate_kbps: Option<Value>,
+    audio: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VideoLimitsDto {
+    max_input_bytes: Option<Value>,
+    max_duration_seconds: Option<Value>,
+    max_pixels: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VideoOptionsDto {
+    poster_at: Option<Value>,
+    animated_gif: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +307,180 @@ fn parse_output(table: Table) -> Result<(EncodeOptions, bool)> {
     };
     let placeholder = opt(dto.placeholder, "output.placeholder", boolean)?.unwrap_or(true);
     Ok((encode, placeholder))
+}
+
+fn parse_video(
+    tables: Option<Vec<Table>>,
+    limits: Option<Table>,
+    options: Option<Table>,
+    image: &Plan,
+) -> Result<VideoPlan> {
+    let builtin = VideoPlan::builtin();
+    let renditions = match tables {
+        None => builtin.renditions().to_vec(),
+        Some(t) if t.is_empty() => {
+            return Err(ConfigError::invalid(
+                "video",
+                "at least one [[video]] table is required when the key is given",
+            ))
+        }
+        Some(t) => t
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| parse_rendition(i, t, image))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let limits = match limits {
+        None => VideoLimits::default(),
+        Some(t) => {
+            let dto: VideoLimitsDto = section(t, "video_limits")?;
+            let d = VideoLimits::default();
+            let positive = |v: &Value, p: &str| int(v, p, 1, i64::MAX).map(|n| n as u64);
+            VideoLimits {
+                max_input_bytes: opt(
+                    dto.max_input_bytes,
+                    "video_limits.max_input_bytes",
+                    positive,
+                )?
+                .unwrap_or(d.max_input_bytes),
+                max_duration_seconds: opt(
+                    dto.max_duration_seconds,
+                    "video_limits.max_duration_seconds",
+                    |v, p| seconds(v, p, false),
+                )?
+                .unwrap_or(d.max_duration_seconds),
+                max_pixels: opt(dto.max_pixels, "video_limits.max_pixels", positive)?
+                    .unwrap_or(d.max_pixels),
+            }
+        }
+    };
+    let (poster_at, animated_gif) = match options {
+        None => (builtin.poster_at(), builtin.animated_gif()),
+        Some(t) => {
+            let dto: VideoOptionsDto = section(t, "video_options")?;
+            (
+                opt(dto.poster_at, "video_options.poster_at", poster_at)?
+                    .unwrap_or(builtin.poster_at()),
+                opt(dto.animated_gif, "video_options.animated_gif", boolean)?
+                    .unwrap_or(builtin.animated_gif()),
+            )
+        }
+    };
+    VideoPlan::new(renditions, poster_at, limits, animated_gif).map_err(ConfigError::Video)
+}
+
+/// A number of seconds (integer or float); `zero_ok` allows 0.
+fn seconds(v: &Value, path: &str, zero_ok: bool) -> Result<f64> {
+    let f = match v {
+        Value::Integer(i) => *i as f64,
+        Value::Float(f) => *f,
+        other => {
+            return Err(ConfigError::invalid(
+                path,
+                format!("expected a number of seconds, got {}", describe(other)),
+            ))
+        }
+    };
+    if !f.is_finite() || f < 0.0 || (f == 0.0 && !zero_ok) {
+        return Err(ConfigError::invalid(
+            path,
+            format!("{f} is out of range, expected a positive number of seconds"),
+        ));
+    }
+    Ok(f)
+}
+
+/// `"10%"` (of the duration), `"2.5s"` or a number of seconds.
+fn poster_at(v: &Value, path: &str) -> Result<PosterAt> {
+    let bad = |got: &str| {
+        ConfigError::invalid(
+            path,
+            format!("expected a percentage of the duration such as \"10%\", or seconds such as \"2.5s\" or 2.5, got {got}"),
+        )
+    };
+    match v {
+        Value::String(s) => {
+            let t = s.trim();
+            if let Some(pct) = t.strip_suffix('%') {
+                match pct.trim().parse::<f64>() {
+                    Ok(p) if (0.0..=100.0).contains(&p) => Ok(PosterAt::Fraction(p / 100.0)),
+                    _ => Err(bad(&describe(v))),
+                }
+            } else if let Some(secs) = t.strip_suffix('s') {
+                match secs.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() && x >= 0.0 => Ok(PosterAt::Seconds(x)),
+                    _ => Err(bad(&describe(v))),
+                }
+            } else {
+                Err(bad(&describe(v)))
+            }
+        }
+        Value::Integer(_) | Value::Float(_) => seconds(v, path, true).map(PosterAt::Seconds),
+        other => Err(bad(&describe(other))),
+    }
+}
+
+fn parse_rendition(index: usize, table: Table, image: &Plan) -> Result<Rendition> {
+    let base = match table.get("name") {
+        Some(Value::String(name)) => format!("video[{index}] ({name:?})"),
+        _ => format!("video[{index}]"),
+    };
+    let dto: VideoDto = section(table, &base)?;
+    let key = |k: &str| format!("{base}.{k}");
+    let name = match dto.name {
+        Some(v) => string(&v, &format!("video[{index}].name"))?,
+        None => return Err(ConfigError::invalid(base, "missing required key \"name\"")),
+    };
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !valid_name {
+        return Err(ConfigError::invalid(
+            key("name"),
+            format!("{name:?} must match [a-z0-9_-]+ (lowercase letters, digits, '_' and '-')"),
+        ));
+    }
+    if image.variants().iter().any(|v| v.name == name) {
+        return Err(ConfigError::invalid(
+            key("name"),
+            format!("{name:?} is already the name of a [[variant]]; give the rendition its own folder name"),
+        ));
+    }
+    let mut r = Rendition::new(name);
+    let side = |v: &Value, p: &str| int(v, p, 2, 8192).map(|n| n as u32);
+    let max_width = opt(dto.max_width, &key("max_width"), side)?;
+    let max_height = opt(dto.max_height, &key("max_height"), side)?;
+    if max_width.is_some() || max_height.is_some() {
+        r.max_width = max_width;
+        r.max_height = max_height;
+    }
+    if let Some(crf) = opt(dto.crf, &key("crf"), |v, p| int(v, p, 0, 51))? {
+        r.crf = crf as u8;
+    }
+    if let Some(preset) = opt(dto.preset, &key("preset"), |v, p| {
+        let s = string(v, p)?;
+        Preset::parse(&s).ok_or_else(|| {
+            let names: Vec<_> = Preset::ALL.iter().map(|p| p.as_str()).collect();
+            unknown_value(p, &s, &names)
+        })
+    })? {
+        r.preset = preset;
+    }
+    r.max_bitrate_kbps = opt(dto.max_bitrate_kbps, &key("max_bitrate_kbps"), |v, p| {
+        int(v, p, 64, 1_000_000).map(|n| n as u32)
+    })?;
+    if let Some(b) = opt(
+        dto.audio_bitrate_kbps,
+        &key("audio_bitrate_kbps"),
+        |v, p| int(v, p, 16, 1024).map(|n| n as u32),
+    )? {
+        r.audio_bitrate_kbps = b;
+    }
+    if let Some(a) = opt(dto.audio, &key("audio"), boolean)? {
+        r.audio = a;
+    }
+    Ok(r)
 }
 
 const FITS: [(&str, Fit); 4] = [

@@ -51,6 +51,20 @@ fn example_config_at_repo_root_parses() {
 }
 
 #[test]
+fn example_config_video_sections_are_the_defaults_plus_a_360p_rendition() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../mediaflow.toml");
+    let video = load_config(&path).unwrap().video;
+    assert_eq!(*video.limits(), VideoLimits::default());
+    assert_eq!(video.poster_at(), VideoPlan::builtin().poster_at());
+    assert!(!video.animated_gif());
+    let names: Vec<_> = video.renditions().iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["720p", "360p"]);
+    let mut defaults = Rendition::new("720p");
+    defaults.max_height = Some(720);
+    assert_eq!(video.renditions()[0], defaults);
+}
+
+#[test]
 fn every_key_is_parsed() {
     let plan = parse(
         r##"
@@ -402,4 +416,109 @@ fn load_names_the_file() {
     std::fs::write(&path, one_variant("")).unwrap();
     assert_eq!(load(&path).unwrap().variants()[0].name, "w800");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn video_sections_default_to_the_builtin_video_plan() {
+    let c = parse_config(&one_variant("")).unwrap();
+    assert_eq!(c.video, VideoPlan::builtin());
+    assert_eq!(builtin_config().video, VideoPlan::builtin());
+}
+
+#[test]
+fn video_sections_parse() {
+    let text = format!(
+        "{}\n{}",
+        one_variant(""),
+        r#"
+[video_limits]
+max_input_bytes = 1000000
+max_duration_seconds = 90.5
+max_pixels = 2073600
+
+[video_options]
+poster_at = "25%"
+animated_gif = true
+
+[[video]]
+name = "720p"
+max_height = 720
+crf = 21
+preset = "medium"
+max_bitrate_kbps = 4000
+audio_bitrate_kbps = 96
+
+[[video]]
+name = "silent-360"
+max_width = 640
+max_height = 360
+audio = false
+"#
+    );
+    let v = parse_config(&text).unwrap().video;
+    assert_eq!(v.limits().max_input_bytes, 1_000_000);
+    assert_eq!(v.limits().max_duration_seconds, 90.5);
+    assert_eq!(v.limits().max_pixels, 2_073_600);
+    assert_eq!(v.poster_at(), PosterAt::Fraction(0.25));
+    assert!(v.animated_gif());
+    let [a, b] = v.renditions() else {
+        panic!("two renditions")
+    };
+    assert_eq!(
+        (a.name.as_str(), a.max_height, a.crf),
+        ("720p", Some(720), 21)
+    );
+    assert_eq!(
+        (a.preset, a.max_bitrate_kbps, a.audio_bitrate_kbps),
+        (Preset::Medium, Some(4000), 96)
+    );
+    assert!(a.audio);
+    assert_eq!(
+        (b.max_width, b.max_height, b.audio),
+        (Some(640), Some(360), false)
+    );
+    assert_eq!(b.crf, 23);
+    for (at, want) in [
+        ("\"2.5s\"", PosterAt::Seconds(2.5)),
+        ("3", PosterAt::Seconds(3.0)),
+        ("0.5", PosterAt::Seconds(0.5)),
+        ("\"0%\"", PosterAt::Fraction(0.0)),
+    ] {
+        let t = format!("{}\n[video_options]\nposter_at = {at}\n", one_variant(""));
+        assert_eq!(parse_config(&t).unwrap().video.poster_at(), want, "{at}");
+    }
+}
+
+#[test]
+fn video_errors_name_the_key() {
+    let bad = |extra: &str| {
+        parse_config(&format!("{}\n{extra}\n", one_variant("")))
+            .expect_err("should be rejected")
+            .to_string()
+    };
+    assert_eq!(
+        bad("[[video]]\nname = \"hd\"\ncrf = 60"),
+        "video[0] (\"hd\").crf: 60 is out of range, expected an integer in 0..=51"
+    );
+    assert!(bad("[[video]]\nname = \"hd\"\npreset = \"quick\"")
+        .starts_with("video[0] (\"hd\").preset: unknown value \"quick\", expected one of ultrafast, superfast, veryfast"));
+    assert_eq!(
+        bad("[[video]]\nname = \"w800\""),
+        "video[0] (\"w800\").name: \"w800\" is already the name of a [[variant]]; give the rendition its own folder name"
+    );
+    assert_eq!(
+        bad("[[video]]\nname = \"a\"\n[[video]]\nname = \"a\""),
+        "video rendition name \"a\" is used twice"
+    );
+    assert!(bad("[[video]]\nname = \"a\"\nmax_heigth = 3")
+        .starts_with("unknown field \"max_heigth\" in video[0] (\"a\")"));
+    assert!(bad("[video_options]\nposter_at = \"soon\"")
+        .starts_with("video_options.poster_at: expected a percentage of the duration"));
+    assert!(bad("[video_options]\nposter_at = \"120%\"").starts_with("video_options.poster_at"));
+    assert_eq!(
+        bad("[video_limits]\nmax_duration_seconds = 0"),
+        "video_limits.max_duration_seconds: 0 is out of range, expected a positive number of seconds"
+    );
+    assert!(bad("[video_limits]\nmax_frames = 3")
+        .starts_with("unknown field \"max_frames\" in video_limits"));
 }
