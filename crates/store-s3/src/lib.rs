@@ -25,10 +25,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use mediaflow_store::{
-    check_metadata, unquote_etag, ListEntry, ListPage, Object, ObjectInfo, ObjectStore, PutOptions,
-    Result, StoreError, MAX_LIST_PAGE,
+    check_metadata, local_file_error, unquote_etag, ListEntry, ListPage, Object, ObjectInfo,
+    ObjectStore, PutOptions, Result, StoreError, MAX_LIST_PAGE,
 };
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 /// Environment variable that forces (`true`) or disables (`false`) path-style
 /// addressing. Unset: path-style exactly when an endpoint override is set.
@@ -122,10 +123,7 @@ impl S3Store {
             .key(key)
             .set_content_type(options.content_type.clone())
             .set_cache_control(options.cache_control.clone())
-            .set_metadata(
-                (!options.metadata.is_empty())
-                    .then(|| options.metadata.clone().into_iter().collect()),
-            )
+            .set_metadata(user_metadata(&options.metadata))
             .send()
             .await
             .map_err(|e| map_err("CreateMultipartUpload", bucket, key, e))?;
@@ -237,9 +235,19 @@ where
     }
 }
 
-#[async_trait]
-impl ObjectStore for S3Store {
-    async fn get(&self, bucket: &str, key: &str, max_bytes: u64) -> Result<Object> {
+fn user_metadata(m: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+impl S3Store {
+    /// Starts a GET: the object's info, its declared length (already
+    /// checked against `max_bytes`) and the unread body.
+    async fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<(ObjectInfo, Option<u64>, ByteStream)> {
         let out = self
             .client
             .get_object()
@@ -267,9 +275,16 @@ impl ObjectStore for S3Store {
             cache_control: out.cache_control,
             metadata: metadata_map(out.metadata),
         };
+        Ok((info, declared, out.body))
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn get(&self, bucket: &str, key: &str, max_bytes: u64) -> Result<Object> {
+        let (info, declared, mut body) = self.open(bucket, key, max_bytes).await?;
         let capacity = declared.unwrap_or(0).min(max_bytes) as usize;
         let mut buf = BytesMut::with_capacity(capacity);
-        let mut body: ByteStream = out.body;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
                 StoreError::Transient(format!("GET s3://{bucket}/{key}: reading the body: {e}"))
@@ -299,6 +314,76 @@ impl ObjectStore for S3Store {
             },
             body,
         })
+    }
+
+    async fn get_to_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        max_bytes: u64,
+    ) -> Result<ObjectInfo> {
+        use tokio::io::AsyncWriteExt as _;
+        let (info, declared, mut body) = self.open(bucket, key, max_bytes).await?;
+        let mut file = tokio::fs::File::create(path)
+            .await
+            .map_err(|e| local_file_error("creating", path, e))?;
+        let mut total = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                StoreError::Transient(format!("GET s3://{bucket}/{key}: reading the body: {e}"))
+            })?;
+            total += chunk.len() as u64;
+            if total > max_bytes {
+                return Err(StoreError::TooLarge {
+                    size: declared.unwrap_or(total),
+                    limit: max_bytes,
+                });
+            }
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| local_file_error("writing", path, e))?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| local_file_error("writing", path, e))?;
+        if let Some(size) = declared {
+            if total != size {
+                return Err(StoreError::Transient(format!(
+                    "GET s3://{bucket}/{key}: body ended after {total} of {size} bytes"
+                )));
+            }
+        }
+        Ok(ObjectInfo {
+            size: total,
+            ..info
+        })
+    }
+
+    async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        options: &PutOptions,
+    ) -> Result<Option<String>> {
+        check_metadata(&options.metadata)?;
+        let body = ByteStream::from_path(path).await.map_err(|e| {
+            StoreError::Transient(format!("reading the local file {}: {e}", path.display()))
+        })?;
+        let out = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body)
+            .set_content_type(options.content_type.clone())
+            .set_cache_control(options.cache_control.clone())
+            .set_metadata(user_metadata(&options.metadata))
+            .send()
+            .await
+            .map_err(|e| map_err("PUT", bucket, key, e))?;
+        Ok(unquote_etag(out.e_tag))
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
@@ -337,11 +422,6 @@ impl ObjectStore for S3Store {
         options: &PutOptions,
     ) -> Result<Option<String>> {
         check_metadata(&options.metadata)?;
-        let metadata: HashMap<String, String> = options
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let out = self
             .client
             .put_object()
@@ -351,7 +431,7 @@ impl ObjectStore for S3Store {
             .body(ByteStream::from(body))
             .set_content_type(options.content_type.clone())
             .set_cache_control(options.cache_control.clone())
-            .set_metadata((!metadata.is_empty()).then_some(metadata))
+            .set_metadata(user_metadata(&options.metadata))
             .send()
             .await
             .map_err(|e| map_err("PUT", bucket, key, e))?;

@@ -26,6 +26,7 @@ pub async fn run_all(store: &dyn ObjectStore, bucket: &str, missing_bucket: &str
     awkward_keys(store, bucket, prefix).await;
     listing(store, bucket, prefix).await;
     metadata_rules(store, bucket, prefix).await;
+    files(store, bucket, prefix).await;
 }
 
 fn options(ct: &str) -> PutOptions {
@@ -298,4 +299,57 @@ pub async fn list_all(
         }
     }
     panic!("listing never ended");
+}
+
+/// `put_file` and `get_to_file`: the same bytes, ETag and headers as the
+/// in-memory calls, and `get_to_file`'s size limit.
+pub async fn files(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
+    let dir = std::env::temp_dir().join(format!(
+        "mediaflow-conformance-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let src = dir.join("clip.mp4");
+    std::fs::write(&src, &body).expect("write the local file");
+    let key = format!("{prefix}files/my clip (1).mp4");
+    let opts = options("video/mp4");
+    let etag = store
+        .put_file(bucket, &key, &src, &opts)
+        .await
+        .expect("put_file");
+    if let Some(etag) = &etag {
+        assert_eq!(etag, &md5_etag(&body), "put_file {key}: ETag is the MD5");
+    }
+    let dst = dir.join("copy.mp4");
+    let info = store
+        .get_to_file(bucket, &key, &dst, 300_000)
+        .await
+        .expect("get_to_file at exactly the limit");
+    assert_eq!(
+        std::fs::read(&dst).expect("read back"),
+        body,
+        "get_to_file {key}: bytes"
+    );
+    assert_eq!(info.size, 300_000, "get_to_file {key}: size");
+    assert_eq!(info.etag.as_deref(), Some(md5_etag(&body).as_str()));
+    assert_eq!(info.content_type.as_deref(), Some("video/mp4"));
+    assert_eq!(info.metadata, opts.metadata, "get_to_file {key}: metadata");
+    match store.get_to_file(bucket, &key, &dst, 299_999).await {
+        Err(StoreError::TooLarge { size, limit }) => {
+            assert_eq!((size, limit), (300_000, 299_999))
+        }
+        other => panic!("get_to_file {key} over the limit: expected TooLarge, got {other:?}"),
+    }
+    match store
+        .get_to_file(bucket, &format!("{prefix}files/none.mp4"), &dst, 1 << 20)
+        .await
+    {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("get_to_file of a missing key: expected NotFound, got {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

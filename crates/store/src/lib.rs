@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 /// Why a store operation failed, in categories the pipeline can act on.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +138,40 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         options: &PutOptions,
     ) -> Result<Option<String>>;
 
+    /// Streams an object into the file at `path` (created or replaced),
+    /// with [`get`](ObjectStore::get)'s size rule, and returns what
+    /// `get` would. On an error the file's content is unspecified; the
+    /// caller removes it. The default reads the object into memory first
+    /// (right for stores that hold it there anyway); the S3 store streams.
+    async fn get_to_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        max_bytes: u64,
+    ) -> Result<ObjectInfo> {
+        let object = self.get(bucket, key, max_bytes).await?;
+        tokio::fs::write(path, &object.body)
+            .await
+            .map_err(|e| local_file_error("writing", path, e))?;
+        Ok(object.info)
+    }
+
+    /// Writes an object from the file at `path`, like [`put`](ObjectStore::put).
+    /// The default reads the file into memory; the S3 store streams it.
+    async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        options: &PutOptions,
+    ) -> Result<Option<String>> {
+        let body = tokio::fs::read(path)
+            .await
+            .map_err(|e| local_file_error("reading", path, e))?;
+        self.put(bucket, key, Bytes::from(body), options).await
+    }
+
     /// Lists keys starting with `prefix` in key order, one page at a time
     /// (at most `limit` entries, capped at 1000): pass the returned
     /// `next` back as `continuation` until it is `None`.
@@ -147,6 +182,12 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         continuation: Option<&str>,
         limit: usize,
     ) -> Result<ListPage>;
+}
+
+/// A local file could not be read or written: out of space or a broken
+/// work directory, which a retry on another instance may not hit.
+pub fn local_file_error(doing: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Transient(format!("{doing} the local file {}: {e}", path.display()))
 }
 
 /// Lower-case hex MD5 of `data`: the ETag S3 gives a single-part upload.
