@@ -7,7 +7,12 @@
 //! - [`Pipeline`]: per object, the recursion guard, the idempotency check
 //!   (a manifest for this ETag and plan means done), a bounded fetch, the
 //!   engine on the blocking thread pool, variants written first and the
-//!   manifest last, all within the caller's deadline.
+//!   manifest last, all within the caller's deadline. With
+//!   [`VideoSettings`] (the transcode function, `mediaflow dev`) each
+//!   source is streamed to its own work directory instead and sniffed:
+//!   videos go through `mediaflow-video` (ffprobe/ffmpeg, killed at the
+//!   deadline), the renditions are uploaded from disk, and the directory is
+//!   removed afterwards; anything else goes to the image engine.
 //! - [`metrics`]: one CloudWatch Embedded Metric Format line per object.
 //!
 //! This crate knows nothing of Lambda: the functions unwrap their event
@@ -23,6 +28,6 @@ pub use event::{
 };
 pub use run::{
     ObjectError, ObjectReport, Outcome, Pipeline, PipelineConfig, Retry, Skip, StageTimes,
-    MANIFEST_CACHE_CONTROL, META_OUTPUT, META_PLAN, META_SOURCE_ETAG, META_SOURCE_KEY,
-    META_SOURCE_VERSION, VARIANT_CACHE_CONTROL,
+    VideoSettings, MANIFEST_CACHE_CONTROL, META_OUTPUT, META_PLAN, META_SOURCE_ETAG,
+    META_SOURCE_KEY, META_SOURCE_VERSION, VARIANT_CACHE_CONTROL,
 };

@@ -4,8 +4,10 @@ use crate::event::SourceObject;
 use bytes::Bytes;
 use mediaflow_engine::{manifest_key, output_key, EngineError, Manifest, Output, Plan, SourceRef};
 use mediaflow_store::{ObjectInfo, ObjectStore, PutOptions, StoreError};
+use mediaflow_video::{Container, Job, Tools, VideoError, VideoManifest, VideoOutput, VideoPlan};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -126,6 +128,20 @@ pub struct PipelineConfig {
     pub output_prefix: String,
     /// Objects processed at the same time (default: available cores).
     pub concurrency: usize,
+    /// Videos too (the transcode function, `mediaflow dev`); `None`
+    /// handles images only and fails videos with a message saying where
+    /// they belong.
+    pub video: Option<VideoSettings>,
+}
+
+/// What the video path needs besides the image plan.
+#[derive(Debug, Clone)]
+pub struct VideoSettings {
+    pub plan: VideoPlan,
+    pub tools: Tools,
+    /// Where each source gets its own temporary directory (removed
+    /// afterwards): `/tmp` in Lambda.
+    pub work_root: PathBuf,
 }
 
 impl PipelineConfig {
@@ -134,7 +150,14 @@ impl PipelineConfig {
             output_bucket: output_bucket.into(),
             output_prefix: output_prefix.into(),
             concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            video: None,
         }
+    }
+
+    /// The same configuration, handling videos too.
+    pub fn with_video(mut self, video: VideoSettings) -> Self {
+        self.video = Some(video);
+        self
     }
 }
 
@@ -145,6 +168,8 @@ pub struct Pipeline {
     plan: Arc<Plan>,
     config: Arc<PipelineConfig>,
     fingerprint: Arc<str>,
+    /// The video plan's fingerprint, when videos are handled.
+    video_fingerprint: Option<Arc<str>>,
 }
 
 /// Time kept back from the deadline so a record that cannot finish is
@@ -171,6 +196,34 @@ fn store_failure(object: &str, stage: &str, e: StoreError) -> ObjectError {
     }
 }
 
+fn video_failure(object: &str, e: VideoError) -> ObjectError {
+    ObjectError {
+        object: object.to_string(),
+        category: e.kind().as_str(),
+        reason: e.message().to_string(),
+        retry: if e.is_permanent() {
+            Retry::Permanent
+        } else {
+            Retry::Retryable
+        },
+    }
+}
+
+fn internal_failure(object: &str, reason: String) -> ObjectError {
+    ObjectError {
+        object: object.to_string(),
+        category: "internal",
+        reason,
+        retry: Retry::Retryable,
+    }
+}
+
+/// What the source turned out to be, with what processing it gave.
+enum Made {
+    Image(Box<Output>),
+    Video(Box<VideoOutput>, Arc<tempfile::TempDir>),
+}
+
 fn engine_failure(object: &str, e: EngineError) -> ObjectError {
     ObjectError {
         object: object.to_string(),
@@ -186,12 +239,17 @@ fn engine_failure(object: &str, e: EngineError) -> ObjectError {
 
 impl Pipeline {
     pub fn new(store: Arc<dyn ObjectStore>, plan: Plan, config: PipelineConfig) -> Pipeline {
-        let fingerprint = plan.fingerprint().into();
+        let fingerprint: Arc<str> = plan.fingerprint().into();
+        let video_fingerprint = config
+            .video
+            .as_ref()
+            .map(|v| v.plan.fingerprint(&fingerprint).into());
         Pipeline {
             store,
             plan: Arc::new(plan),
             config: Arc::new(config),
             fingerprint,
+            video_fingerprint,
         }
     }
 
@@ -242,7 +300,10 @@ impl Pipeline {
         let mut times = StageTimes::default();
         let mut bytes_in = 0;
         let outcome = match deadline {
-            None => self.run(object, &name, &mut times, &mut bytes_in).await,
+            None => {
+                self.run(object, &name, None, &mut times, &mut bytes_in)
+                    .await
+            }
             Some(deadline) => {
                 let remaining = deadline.saturating_duration_since(started);
                 let reserve = reserve(remaining);
@@ -257,8 +318,9 @@ impl Pipeline {
                         retry: Retry::Retryable,
                     })
                 } else {
-                    let until = tokio::time::Instant::from_std(deadline - reserve);
-                    match tokio::time::timeout_at(until, self.run(object, &name, &mut times, &mut bytes_in)).await {
+                    let stop = deadline - reserve;
+                    let until = tokio::time::Instant::from_std(stop);
+                    match tokio::time::timeout_at(until, self.run(object, &name, Some(stop), &mut times, &mut bytes_in)).await {
                         Ok(outcome) => outcome,
                         Err(_) => Outcome::Failed(ObjectError {
                             object: name.clone(),
@@ -285,11 +347,20 @@ impl Pipeline {
         report
     }
 
+    /// The fingerprint outputs are marked with: the image plan's, or with
+    /// videos on, the video plan's (which covers the image plan too, so a
+    /// change to either, e.g. turning `animated_gif` on, redoes sources).
+    fn fingerprint(&self) -> &str {
+        self.video_fingerprint
+            .as_deref()
+            .unwrap_or(&self.fingerprint)
+    }
+
     fn manifest_matches(&self, manifest: &Option<ObjectInfo>, etag: Option<&str>) -> bool {
         match (manifest, etag) {
             (Some(m), Some(etag)) => {
                 m.metadata.get(META_SOURCE_ETAG).map(String::as_str) == Some(etag)
-                    && m.metadata.get(META_PLAN).map(String::as_str) == Some(&*self.fingerprint)
+                    && m.metadata.get(META_PLAN).map(String::as_str) == Some(self.fingerprint())
             }
             _ => false,
         }
@@ -299,6 +370,7 @@ impl Pipeline {
         &self,
         object: &SourceObject,
         name: &str,
+        stop: Option<Instant>,
         times: &mut StageTimes,
         bytes_in: &mut u64,
     ) -> Outcome {
@@ -318,98 +390,341 @@ impl Pipeline {
         // Read the current object (not the event's version: if it was
         // replaced since, the newer bytes are what the outputs must show).
         let t = Instant::now();
-        let limit = self.plan.limits().max_input_bytes;
-        let source = match self.store.get(&object.bucket, &object.key, limit).await {
-            Ok(o) => o,
-            Err(StoreError::NotFound(_)) => return Outcome::Skipped(Skip::Gone),
-            Err(e) => return Outcome::Failed(store_failure(name, "reading the source", e)),
+        let fetched = match &c.video {
+            Some(video) => self.fetch_to_file(object, name, video).await,
+            None => self.fetch(object, name).await,
+        };
+        let (info, source) = match fetched {
+            Ok(f) => f,
+            Err(outcome) => return outcome,
         };
         times.fetch_ms = ms(t.elapsed());
-        *bytes_in = source.body.len() as u64;
-        if source.info.metadata.contains_key(META_OUTPUT) {
+        *bytes_in = info.size;
+        if info.metadata.contains_key(META_OUTPUT) {
             return Outcome::Skipped(Skip::OutputObject);
         }
-        let etag = source.info.etag.clone().or_else(|| object.etag.clone());
+        let etag = info.etag.clone().or_else(|| object.etag.clone());
         if etag.as_deref() != object.etag.as_deref()
             && self.manifest_matches(&existing, etag.as_deref())
         {
             return Outcome::Skipped(Skip::AlreadyDone);
         }
 
-        // CPU work on the blocking pool, never on a runtime worker.
-        let plan = Arc::clone(&self.plan);
-        let body = source.body.clone();
-        let output: Output = match tokio::task::spawn_blocking(move || {
-            mediaflow_engine::process(&body, &plan)
-        })
-        .await
-        {
-            Ok(Ok(output)) => output,
-            Ok(Err(e)) => return Outcome::Failed(engine_failure(name, e)),
-            Err(join) => {
-                return Outcome::Failed(ObjectError {
-                    object: name.to_string(),
-                    category: "internal",
-                    reason: format!("the engine task failed: {join}"),
-                    retry: Retry::Retryable,
-                })
+        // CPU work (and waiting on ffmpeg) on the blocking pool, never on
+        // a runtime worker.
+        let made = match source {
+            Source::Memory(body) => self.image(name, body).await,
+            Source::File(dir, path) => self.on_disk(name, dir, path, stop).await,
+        };
+        let made = match made {
+            Ok(m) => m,
+            Err(e) => return Outcome::Failed(e),
+        };
+
+        // Outputs first (concurrently), the manifest last: a manifest
+        // means every output it lists is in place.
+        let t = Instant::now();
+        let source_ref = SourceRef {
+            key: &object.key,
+            etag: etag.as_deref(),
+            version_id: info.version_id.as_deref(),
+        };
+        let outcome = match made {
+            Made::Image(output) => {
+                times.decode_ms =
+                    output.timings.decode_ms + output.timings.sniff_ms + output.timings.color_ms;
+                times.resize_ms = output.timings.resize_ms + output.timings.orient_ms;
+                times.encode_ms = output.timings.encode_ms + output.timings.placeholder_ms;
+                let metadata = self.metadata(object, &source_ref, self.fingerprint());
+                let mut manifest = Manifest::build(&c.output_prefix, &source_ref, &output);
+                manifest.plan_fingerprint = self.fingerprint().to_string();
+                let manifest = manifest.to_json();
+                self.write(object, &manifest_key, &[], &output, manifest, metadata)
+                    .await
+            }
+            Made::Video(output, _dir) => {
+                times.decode_ms = output.timings.probe_ms;
+                times.encode_ms = output.timings.transcode_ms + output.timings.poster_ms;
+                let fingerprint = self.fingerprint();
+                let metadata = self.metadata(object, &source_ref, fingerprint);
+                let manifest =
+                    VideoManifest::build(&c.output_prefix, &source_ref, &output, fingerprint)
+                        .to_json();
+                let files: Vec<(String, PathBuf)> = output
+                    .renditions
+                    .iter()
+                    .map(|r| {
+                        (
+                            mediaflow_video::rendition_key(&c.output_prefix, &r.name, &object.key),
+                            r.path.clone(),
+                        )
+                    })
+                    .collect();
+                self.write(
+                    object,
+                    &manifest_key,
+                    &files,
+                    &output.poster,
+                    manifest,
+                    metadata,
+                )
+                .await
             }
         };
-        times.decode_ms =
-            output.timings.decode_ms + output.timings.sniff_ms + output.timings.color_ms;
-        times.resize_ms = output.timings.resize_ms + output.timings.orient_ms;
-        times.encode_ms = output.timings.encode_ms + output.timings.placeholder_ms;
+        times.write_ms = ms(t.elapsed());
+        outcome
+    }
 
-        // Variants first (concurrently), the manifest last: a manifest
-        // means every variant it lists is in place.
-        let t = Instant::now();
+    /// Metadata every output and the manifest carry.
+    fn metadata(
+        &self,
+        object: &SourceObject,
+        source: &SourceRef<'_>,
+        fingerprint: &str,
+    ) -> BTreeMap<String, String> {
         let mut metadata = BTreeMap::new();
         metadata.insert(META_OUTPUT.to_string(), "1".to_string());
         metadata.insert(
             META_SOURCE_KEY.to_string(),
             utf8_percent_encode(&object.key, NON_ALPHANUMERIC).to_string(),
         );
-        if let Some(etag) = &etag {
-            metadata.insert(META_SOURCE_ETAG.to_string(), etag.clone());
+        if let Some(etag) = source.etag {
+            metadata.insert(META_SOURCE_ETAG.to_string(), etag.to_string());
         }
-        if let Some(v) = &source.info.version_id {
-            metadata.insert(META_SOURCE_VERSION.to_string(), v.clone());
+        if let Some(v) = source.version_id {
+            metadata.insert(META_SOURCE_VERSION.to_string(), v.to_string());
         }
-        metadata.insert(META_PLAN.to_string(), self.fingerprint.to_string());
-        let bytes_out = output.variants.iter().map(|v| v.data.len() as u64).sum();
-        let writes: Vec<(String, Bytes, PutOptions)> = output
-            .variants
-            .iter()
-            .map(|v| {
-                let key = output_key(&c.output_prefix, &v.name, &object.key, v.format);
-                let options = PutOptions {
-                    content_type: Some(v.format.mime_type().to_string()),
-                    cache_control: Some(VARIANT_CACHE_CONTROL.to_string()),
-                    metadata: metadata.clone(),
-                };
-                (key, Bytes::copy_from_slice(&v.data), options)
-            })
-            .collect();
-        // All variants at once (a plan has a handful); the manifest after.
-        let puts = writes.into_iter().map(|(key, body, options)| async move {
-            self.store
-                .put(&c.output_bucket, &key, body, &options)
-                .await
-                .map_err(|e| store_failure(name, &format!("writing {key}"), e))
+        metadata.insert(META_PLAN.to_string(), fingerprint.to_string());
+        metadata
+    }
+
+    /// The whole object in memory (images only), bounded by the image limit.
+    async fn fetch(
+        &self,
+        object: &SourceObject,
+        name: &str,
+    ) -> Result<(ObjectInfo, Source), Outcome> {
+        let limit = self.plan.limits().max_input_bytes;
+        match self.store.get(&object.bucket, &object.key, limit).await {
+            Ok(o) => Ok((o.info, Source::Memory(o.body))),
+            Err(StoreError::NotFound(_)) => Err(Outcome::Skipped(Skip::Gone)),
+            Err(e) => Err(Outcome::Failed(store_failure(
+                name,
+                "reading the source",
+                e,
+            ))),
+        }
+    }
+
+    /// The object streamed into a fresh work directory, bounded by the
+    /// larger of the image and video limits (which one applies is known
+    /// once its first bytes are).
+    async fn fetch_to_file(
+        &self,
+        object: &SourceObject,
+        name: &str,
+        video: &VideoSettings,
+    ) -> Result<(ObjectInfo, Source), Outcome> {
+        let dir = tempfile::Builder::new()
+            .prefix("mediaflow-")
+            .tempdir_in(&video.work_root)
+            .map_err(|e| {
+                Outcome::Failed(internal_failure(
+                    name,
+                    format!(
+                        "cannot create a work directory in {}: {e}",
+                        video.work_root.display()
+                    ),
+                ))
+            })?;
+        let path = dir.path().join("source");
+        let limit = video
+            .plan
+            .limits()
+            .max_input_bytes
+            .max(self.plan.limits().max_input_bytes);
+        match self
+            .store
+            .get_to_file(&object.bucket, &object.key, &path, limit)
+            .await
+        {
+            Ok(info) => Ok((info, Source::File(Arc::new(dir), path))),
+            Err(StoreError::NotFound(_)) => Err(Outcome::Skipped(Skip::Gone)),
+            Err(e) => Err(Outcome::Failed(store_failure(
+                name,
+                "reading the source",
+                e,
+            ))),
+        }
+    }
+
+    /// The image engine on bytes in memory. A video given to a pipeline
+    /// without the video path fails with where it belongs.
+    async fn image(&self, name: &str, body: Bytes) -> Result<Made, ObjectError> {
+        let plan = Arc::clone(&self.plan);
+        let video_here = self.config.video.is_some();
+        let result = tokio::task::spawn_blocking(move || {
+            let out = mediaflow_engine::process(&body, &plan);
+            let container = mediaflow_video::sniff(&body[..body.len().min(64)]);
+            (out, container)
+        })
+        .await;
+        match result {
+            Ok((Ok(output), _)) => Ok(Made::Image(Box::new(output))),
+            Ok((Err(e), Some(container))) if !video_here && container != Container::Gif => {
+                Err(ObjectError {
+                    object: name.to_string(),
+                    category: "unsupported",
+                    reason: format!(
+                        "a video ({container}); this function handles images: send video uploads to the transcode function ({})",
+                        e.message()
+                    ),
+                    retry: Retry::Permanent,
+                })
+            }
+            Ok((Err(e), _)) => Err(engine_failure(name, e)),
+            Err(join) => Err(internal_failure(name, format!("the engine task failed: {join}"))),
+        }
+    }
+
+    /// A source on disk: a video (or an animated GIF, when so
+    /// configured) goes through ffprobe/ffmpeg; anything else is read
+    /// into memory, within the image limit, for the image engine.
+    async fn on_disk(
+        &self,
+        name: &str,
+        dir: Arc<tempfile::TempDir>,
+        path: PathBuf,
+        stop: Option<Instant>,
+    ) -> Result<Made, ObjectError> {
+        let video = self
+            .config
+            .video
+            .clone()
+            .expect("a file only with video on");
+        let image_plan = Arc::clone(&self.plan);
+        let object = name.to_string();
+        // The task owns the work directory too: if this future is dropped
+        // at the deadline, the task (whose ffmpeg the same deadline kills)
+        // removes it when it ends.
+        let task_dir = Arc::clone(&dir);
+        let result = tokio::task::spawn_blocking(move || -> Result<Made, ObjectError> {
+            let _dir = task_dir;
+            let head = read_head(&path).map_err(|e| {
+                internal_failure(&object, format!("reading the downloaded source: {e}"))
+            })?;
+            let far = Instant::now() + Duration::from_secs(24 * 3600);
+            let deadline = stop.unwrap_or(far);
+            if let Some(container) = mediaflow_video::sniff(&head) {
+                if container != Container::Gif || video.plan.animated_gif() {
+                    let t = Instant::now();
+                    let probe =
+                        mediaflow_video::probe_source(&video.tools, &path, container, deadline)
+                            .map_err(|e| video_failure(&object, e))?;
+                    let probe_ms = ms(t.elapsed());
+                    if mediaflow_video::is_video(container, &probe, &video.plan) {
+                        let work = path.with_file_name("out");
+                        std::fs::create_dir(&work).map_err(|e| {
+                            internal_failure(&object, format!("creating {}: {e}", work.display()))
+                        })?;
+                        let job = Job {
+                            tools: &video.tools,
+                            plan: &video.plan,
+                            image_plan: &image_plan,
+                            work_dir: &work,
+                            deadline: stop,
+                        };
+                        let mut out = job
+                            .run(&path, container, probe)
+                            .map_err(|e| video_failure(&object, e))?;
+                        out.timings.probe_ms = probe_ms;
+                        out.timings.total_ms += probe_ms;
+                        return Ok(Made::Video(Box::new(out), Arc::clone(&_dir)));
+                    }
+                }
+            }
+            // An image: the image limit applies before it is read.
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            let limit = image_plan.limits().max_input_bytes;
+            if size > limit {
+                return Err(ObjectError {
+                    object,
+                    category: "limits",
+                    reason: format!("{size} bytes is over the image limit of {limit} bytes"),
+                    retry: Retry::Permanent,
+                });
+            }
+            let body = std::fs::read(&path).map_err(|e| {
+                internal_failure(&object, format!("reading the downloaded source: {e}"))
+            })?;
+            mediaflow_engine::process(&body, &image_plan)
+                .map(|o| Made::Image(Box::new(o)))
+                .map_err(|e| engine_failure(&object, e))
+        })
+        .await;
+        drop(dir);
+        match result {
+            Ok(made) => made,
+            Err(join) => Err(internal_failure(
+                name,
+                format!("the video task failed: {join}"),
+            )),
+        }
+    }
+
+    /// Writes the files (renditions), the poster or image variants, then
+    /// the manifest.
+    async fn write(
+        &self,
+        object: &SourceObject,
+        manifest_key: &str,
+        files: &[(String, PathBuf)],
+        output: &Output,
+        manifest: Vec<u8>,
+        metadata: BTreeMap<String, String>,
+    ) -> Outcome {
+        let c = &self.config;
+        let name = &object.to_string();
+        let key = |v: &mediaflow_engine::EncodedVariant| {
+            output_key(&c.output_prefix, &v.name, &object.key, v.format)
+        };
+        let variant_options = |content_type: &str| PutOptions {
+            content_type: Some(content_type.to_string()),
+            cache_control: Some(VARIANT_CACHE_CONTROL.to_string()),
+            metadata: metadata.clone(),
+        };
+        let mut bytes_out: u64 = output.variants.iter().map(|v| v.data.len() as u64).sum();
+        for (_, path) in files {
+            bytes_out += std::fs::metadata(path).map_or(0, |m| m.len());
+        }
+        let puts = output.variants.iter().map(|v| {
+            let key = key(v);
+            let options = variant_options(v.format.mime_type());
+            let body = Bytes::copy_from_slice(&v.data);
+            async move {
+                self.store
+                    .put(&c.output_bucket, &key, body, &options)
+                    .await
+                    .map_err(|e| store_failure(name, &format!("writing {key}"), e))
+            }
         });
-        let results = futures::future::join_all(puts).await;
-        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+        let file_puts = files.iter().map(|(key, path)| {
+            let options = variant_options("video/mp4");
+            async move {
+                self.store
+                    .put_file(&c.output_bucket, key, path, &options)
+                    .await
+                    .map_err(|e| store_failure(name, &format!("writing {key}"), e))
+            }
+        });
+        let (a, b) = futures::future::join(
+            futures::future::join_all(puts),
+            futures::future::join_all(file_puts),
+        )
+        .await;
+        if let Some(Err(e)) = a.into_iter().chain(b).find(Result::is_err) {
             return Outcome::Failed(e);
         }
-        let manifest = Manifest::build(
-            &c.output_prefix,
-            &SourceRef {
-                key: &object.key,
-                etag: etag.as_deref(),
-                version_id: source.info.version_id.as_deref(),
-            },
-            &output,
-        );
         let options = PutOptions {
             content_type: Some("application/json".to_string()),
             cache_control: Some(MANIFEST_CACHE_CONTROL.to_string()),
@@ -419,21 +734,35 @@ impl Pipeline {
             .store
             .put(
                 &c.output_bucket,
-                &manifest_key,
-                Bytes::from(manifest.to_json()),
+                manifest_key,
+                Bytes::from(manifest),
                 &options,
             )
             .await
         {
             return Outcome::Failed(store_failure(name, &format!("writing {manifest_key}"), e));
         }
-        times.write_ms = ms(t.elapsed());
         Outcome::Processed {
-            manifest_key,
-            variants: output.variants.len(),
+            manifest_key: manifest_key.to_string(),
+            variants: output.variants.len() + files.len(),
             bytes_out,
         }
     }
+}
+
+/// Where a fetched source is.
+enum Source {
+    Memory(Bytes),
+    /// In its own work directory, removed when the last holder drops it.
+    File(Arc<tempfile::TempDir>, PathBuf),
+}
+
+/// The first 64 bytes of a file (fewer if it is shorter).
+fn read_head(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(64);
+    std::fs::File::open(path)?.take(64).read_to_end(&mut head)?;
+    Ok(head)
 }
 
 fn log_report(r: &ObjectReport) {

@@ -1,0 +1,276 @@
+//! The pipeline's video path: in-memory stores, real clips, Debian's ffmpeg.
+
+use bytes::Bytes;
+use mediaflow_engine::Plan;
+use mediaflow_pipeline::{
+    Outcome, Pipeline, PipelineConfig, Retry, Skip, SourceObject, VideoSettings, META_OUTPUT,
+    META_PLAN, VARIANT_CACHE_CONTROL,
+};
+use mediaflow_store::{md5_etag, MemoryStore, ObjectStore, PutOptions};
+use mediaflow_video::{Tools, VideoPlan};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn sample(name: &str) -> Bytes {
+    let path = format!("{}/../../sample-media/{name}", env!("CARGO_MANIFEST_DIR"));
+    Bytes::from(std::fs::read(path).unwrap())
+}
+
+async fn upload(store: &dyn ObjectStore, key: &str, body: Bytes) -> SourceObject {
+    let etag = md5_etag(&body);
+    let size = body.len() as u64;
+    store
+        .put("uploads", key, body, &PutOptions::default())
+        .await
+        .unwrap();
+    SourceObject {
+        bucket: "uploads".into(),
+        key: key.into(),
+        size: Some(size),
+        etag: Some(etag),
+        version_id: None,
+        event_name: "ObjectCreated:Put".into(),
+        sequencer: None,
+    }
+}
+
+fn with_video(store: Arc<MemoryStore>, plan: VideoPlan, work_root: &Path) -> Pipeline {
+    let tools = Tools::new("ffmpeg", None);
+    tools.check().expect("ffmpeg on the PATH (scripts/deps)");
+    let config = PipelineConfig::new("media", "out/").with_video(VideoSettings {
+        plan,
+        tools,
+        work_root: work_root.to_path_buf(),
+    });
+    Pipeline::new(store, Plan::builtin(), config)
+}
+
+async fn manifest(store: &MemoryStore, key: &str) -> Value {
+    let m = store.get("media", key, 1 << 20).await.unwrap();
+    serde_json::from_slice(&m.body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_clip_gives_an_upright_mp4_a_poster_and_a_video_manifest() {
+    let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
+    let work = tempfile::tempdir().unwrap();
+    let p = with_video(store.clone(), VideoPlan::builtin(), work.path());
+    let src = upload(
+        &*store,
+        "clips/my clip (1).mp4",
+        sample("fixtures/video/phone-rotated.mp4"),
+    )
+    .await;
+    let report = p.process(&src, None).await;
+    let Outcome::Processed {
+        manifest_key,
+        variants,
+        bytes_out,
+    } = &report.outcome
+    else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(manifest_key, "out/manifest/clips/my clip (1).mp4.json");
+    // One MP4 plus the poster's variants (the built-in plan: 4 widths x
+    // JPEG and WebP; a 360 px poster is not enlarged, so only the widths
+    // it reaches... every variant is still written, at most its own size).
+    let m = manifest(&store, manifest_key).await;
+    assert_eq!(m["kind"], "video");
+    assert_eq!(m["source"]["format"], "mp4");
+    assert_eq!(m["source"]["rotation"], 90);
+    assert_eq!(
+        (
+            m["source"]["width"].as_u64(),
+            m["source"]["height"].as_u64()
+        ),
+        (Some(360), Some(640))
+    );
+    assert_eq!(m["source"]["video_codec"], "h264");
+    assert_eq!(m["source"]["audio_codec"], "aac");
+    assert!((m["source"]["duration_seconds"].as_f64().unwrap() - 2.0).abs() < 0.1);
+    assert!(m["source"]["bitrate"].as_u64().unwrap() > 0);
+    let r = &m["renditions"][0];
+    assert_eq!(r["key"], "out/mp4/clips/my clip (1).mp4");
+    assert_eq!(
+        (r["width"].as_u64(), r["height"].as_u64()),
+        (Some(360), Some(640))
+    );
+    assert_eq!(
+        (r["video_codec"].as_str(), r["audio_codec"].as_str()),
+        (Some("h264"), Some("aac"))
+    );
+    let mp4 = store
+        .get("media", "out/mp4/clips/my clip (1).mp4", 1 << 24)
+        .await
+        .unwrap();
+    assert_eq!(r["bytes"].as_u64(), Some(mp4.body.len() as u64));
+    assert_eq!(mp4.info.content_type.as_deref(), Some("video/mp4"));
+    assert_eq!(
+        mp4.info.cache_control.as_deref(),
+        Some(VARIANT_CACHE_CONTROL)
+    );
+    assert_eq!(
+        mp4.info.metadata.get(META_OUTPUT).map(String::as_str),
+        Some("1")
+    );
+    let plan_fp = mp4.info.metadata.get(META_PLAN).cloned().unwrap();
+    assert_eq!(m["plan_fingerprint"], plan_fp.as_str());
+    assert_ne!(
+        plan_fp,
+        Plan::builtin().fingerprint(),
+        "the video plan's own fingerprint"
+    );
+    let poster = &m["variants"];
+    assert_eq!(*variants, 1 + poster.as_array().unwrap().len());
+    let mut total = mp4.body.len() as u64;
+    for v in poster.as_array().unwrap() {
+        let o = store
+            .get("media", v["key"].as_str().unwrap(), 1 << 24)
+            .await
+            .unwrap();
+        assert_eq!(v["bytes"].as_u64(), Some(o.body.len() as u64));
+        assert_eq!(o.info.content_type.as_deref(), v["content_type"].as_str());
+        assert!(
+            v["height"].as_u64() > v["width"].as_u64(),
+            "upright poster {v}"
+        );
+        total += o.body.len() as u64;
+    }
+    assert_eq!(*bytes_out, total);
+    assert!(poster[0]["key"]
+        .as_str()
+        .unwrap()
+        .starts_with("out/w2048/clips/my clip (1)."));
+    assert!((m["poster"]["at_seconds"].as_f64().unwrap() - 0.2).abs() < 0.01);
+    assert!(m["placeholder"]["blurhash"].is_string());
+    // The work directory is gone.
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
+
+    // At-least-once delivery: the same event again does nothing.
+    let again = p.process(&src, None).await;
+    assert_eq!(again.outcome, Outcome::Skipped(Skip::AlreadyDone));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_still_work_in_a_video_pipeline_and_gifs_follow_the_switch() {
+    let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
+    let work = tempfile::tempdir().unwrap();
+    let p = with_video(store.clone(), VideoPlan::builtin(), work.path());
+    let photo = upload(&*store, "a/rocket.jpg", sample("rocket.jpg")).await;
+    let gif = upload(&*store, "a/anim.gif", sample("fixtures/animated.gif")).await;
+    let reports = p.process_all(&[photo, gif.clone()], None).await;
+    for r in &reports {
+        assert!(matches!(r.outcome, Outcome::Processed { .. }), "{r:?}");
+    }
+    let m = manifest(&store, "out/manifest/a/rocket.jpg.json").await;
+    assert!(m.get("kind").is_none(), "an image manifest");
+    let m = manifest(&store, "out/manifest/a/anim.gif.json").await;
+    assert!(m.get("kind").is_none(), "a GIF stays an image by default");
+
+    let gifs = with_video(
+        store.clone(),
+        VideoPlan::builtin().with_animated_gif(true),
+        work.path(),
+    );
+    let r = gifs.process(&gif, None).await;
+    assert!(matches!(r.outcome, Outcome::Processed { .. }), "{r:?}");
+    let m = manifest(&store, "out/manifest/a/anim.gif.json").await;
+    assert_eq!(m["kind"], "video");
+    assert_eq!(m["source"]["format"], "gif");
+    assert!(m["renditions"][0]["audio_codec"].is_null());
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_clips_fail_alone_and_write_nothing() {
+    let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
+    let work = tempfile::tempdir().unwrap();
+    let p = with_video(store.clone(), VideoPlan::builtin(), work.path());
+    let bad = upload(
+        &*store,
+        "v/broken.mp4",
+        sample("fixtures/video/truncated.mp4"),
+    )
+    .await;
+    let silent = upload(
+        &*store,
+        "v/voice.mp4",
+        sample("fixtures/video/no-video.mp4"),
+    )
+    .await;
+    let good = upload(&*store, "v/tiny.mp4", sample("fixtures/video/tiny.mp4")).await;
+    let reports = p.process_all(&[bad, silent, good], None).await;
+    let e = reports[0].failure().expect("truncated fails");
+    assert_eq!((e.category, e.retry), ("corrupt", Retry::Permanent));
+    assert!(
+        e.to_string()
+            .starts_with("s3://uploads/v/broken.mp4: corrupt: ffprobe: "),
+        "{e}"
+    );
+    assert!(e.reason.contains("moov atom not found"), "{e}");
+    let e = reports[1].failure().expect("audio only fails");
+    assert_eq!((e.category, e.retry), ("unsupported", Retry::Permanent));
+    assert!(
+        matches!(reports[2].outcome, Outcome::Processed { .. }),
+        "{:?}",
+        reports[2]
+    );
+    let keys = store.list("media", "", None, 1000).await.unwrap();
+    assert!(
+        keys.entries.iter().all(|e| e.key.contains("tiny")),
+        "{keys:?}"
+    );
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_that_cannot_finish_before_the_deadline_is_retryable() {
+    let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
+    let work = tempfile::tempdir().unwrap();
+    let p = with_video(store.clone(), VideoPlan::builtin(), work.path());
+    let src = upload(&*store, "big.mp4", sample("bigbuckbunny.mp4")).await;
+    // Enough to start (over twice the reserve) but not for the estimate.
+    let report = p
+        .process(&src, Some(Instant::now() + Duration::from_millis(1500)))
+        .await;
+    let e = report.failure().expect("fails");
+    assert_eq!((e.category, e.retry), ("timeout", Retry::Retryable));
+    assert!(e.reason.contains("needs about"), "{e}");
+    assert!(store
+        .head("media", "out/manifest/big.mp4.json")
+        .await
+        .unwrap()
+        .is_none());
+    // The blocking task owns the work directory; give it a moment to end.
+    let until = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(work.path()).unwrap().count() > 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_only_pipeline_says_where_videos_belong() {
+    let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
+    let p = Pipeline::new(
+        store.clone(),
+        Plan::builtin(),
+        PipelineConfig::new("media", "out/"),
+    );
+    let src = upload(
+        &*store,
+        "clip.mov",
+        sample("fixtures/video/phone-rotated.mov"),
+    )
+    .await;
+    let e = p
+        .process(&src, None)
+        .await
+        .failure()
+        .cloned()
+        .expect("fails");
+    assert_eq!((e.category, e.retry), ("unsupported", Retry::Permanent));
+    assert!(e.reason.starts_with("a video (mov); this function handles images: send video uploads to the transcode function"), "{e}");
+}
