@@ -8,184 +8,20 @@
 //! wait is bounded.
 
 use bytes::Bytes;
-use mediaflow_pipeline::S3Notification;
-use mediaflow_s3_local::{LocalS3, Upload, UploadObserver, ACCESS_KEY, REGION, SECRET_KEY};
-use mediaflow_store::{md5_etag, ObjectStore, PutOptions};
+use mediaflow_e2e_support::{
+    invoke, s3_event, sample, sqs_event, start_emulator, start_function, Upload, Uploads,
+};
+use mediaflow_s3_local::{LocalS3, ACCESS_KEY, REGION, SECRET_KEY};
+use mediaflow_store::{ObjectStore, PutOptions};
 use mediaflow_store_s3::S3Store;
 use serde_json::{json, Value};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 const FUNCTION: &str = "on-upload";
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn sample(name: &str) -> Bytes {
-    Bytes::from(std::fs::read(workspace_root().join("sample-media").join(name)).unwrap())
-}
-
-/// A child process killed (by PID) and reaped when dropped.
-struct Running {
-    name: &'static str,
-    child: Child,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        eprintln!("stopped {} (pid {})", self.name, self.child.id());
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16, within: Duration, what: &str, log: &Path) {
-    let until = Instant::now() + within;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > until {
-            panic!(
-                "{what} did not listen on 127.0.0.1:{port} within {within:?}; its log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-#[derive(Default)]
-struct Uploads(Mutex<Vec<Upload>>);
-
-impl UploadObserver for Uploads {
-    fn uploaded(&self, upload: Upload) {
-        self.0.lock().unwrap().push(upload);
-    }
-}
-
-impl Uploads {
-    fn in_bucket(&self, bucket: &str) -> Vec<Upload> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|u| u.bucket == bucket)
-            .cloned()
-            .collect()
-    }
-}
-
-/// The S3 notification AWS would send for `u` (as `mediaflow dev` builds it).
-fn notification(u: &Upload) -> S3Notification {
-    S3Notification::object_created(
-        u.event_name,
-        REGION,
-        "2026-11-23T12:00:00.000Z",
-        &u.bucket,
-        &u.key,
-        u.size,
-        &u.etag,
-        &u.sequencer,
-    )
-}
-
-/// Several uploads in one direct S3 event.
-fn s3_event(uploads: &[Upload]) -> Value {
-    let records: Vec<_> = uploads
-        .iter()
-        .flat_map(|u| notification(u).records)
-        .collect();
-    serde_json::to_value(S3Notification { records }).unwrap()
-}
-
-/// One SQS message per upload, each body an S3 notification, as an SQS
-/// event source mapping delivers them.
-fn sqs_event(uploads: &[Upload]) -> (Value, Vec<String>) {
-    let mut ids = Vec::new();
-    let records: Vec<Value> = uploads
-        .iter()
-        .enumerate()
-        .map(|(i, u)| {
-            let body = serde_json::to_string(&notification(u)).unwrap();
-            let id = format!("00000000-0000-4000-8000-{i:012}");
-            ids.push(id.clone());
-            json!({
-                "messageId": id,
-                "receiptHandle": format!("handle-{i}"),
-                "body": body,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1795448550201",
-                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                    "ApproximateFirstReceiveTimestamp": "1795448550218"
-                },
-                "messageAttributes": {},
-                "md5OfBody": md5_etag(body.as_bytes()),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:uploads-events",
-                "awsRegion": REGION
-            })
-        })
-        .collect();
-    (json!({ "Records": records }), ids)
-}
-
-/// Invokes the function through the emulator's Invoke API (bounded).
-async fn invoke(port: u16, event: &Value) -> (u16, Value) {
-    let url = format!("http://127.0.0.1:{port}/2015-03-31/functions/{FUNCTION}/invocations");
-    let body = event.to_string();
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
-        let mut resp = agent
-            .post(&url)
-            .header("content-type", "application/json")
-            .send(body.as_str())
-            .unwrap_or_else(|e| panic!("invoke {url}: {e}"));
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    })
-    .await
-    .unwrap()
-}
-
-fn require_cargo_lambda() {
-    let ok = Command::new("cargo")
-        .args(["lambda", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "cargo-lambda is not on PATH: run ./scripts/test (it installs it into .venv), \
-         or `pip install cargo-lambda` and add its bin directory to PATH"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
-    require_cargo_lambda();
     let dir = tempfile::tempdir().unwrap();
 
     // 1. The S3-compatible server, watching uploads so the test can build
@@ -202,66 +38,22 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
     let store = S3Store::with_static_credentials(&s3.endpoint(), ACCESS_KEY, SECRET_KEY, REGION);
 
     // 2. The Lambda runtime emulator (Invoke API and Runtime API on one port).
-    let port = free_port();
-    let watch_log = dir.path().join("cargo-lambda-watch.log");
-    let _watch = Running {
-        name: "cargo lambda watch",
-        child: Command::new("cargo")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-A",
-                "127.0.0.1",
-                "-P",
-                &port.to_string(),
-            ])
-            .current_dir(workspace_root())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&watch_log).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("cargo-lambda-watch.err")).unwrap())
-            .spawn()
-            .expect("start cargo lambda watch"),
-    };
-    wait_for_port(
-        port,
-        Duration::from_secs(60),
-        "cargo lambda watch",
-        &watch_log,
-    );
+    let (port, _watch) = start_emulator(dir.path());
 
     // 3. The function binary, configured as in Lambda, pointed at both.
     let function_log = dir.path().join("on-upload.log");
     let spawned = Instant::now();
-    let _function = Running {
-        name: "on-upload",
-        child: Command::new(env!("CARGO_BIN_EXE_on-upload"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt/{FUNCTION}"),
-            )
-            .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_ENDPOINT_URL", s3.endpoint())
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("MEDIAFLOW_OUTPUT_BUCKET", "media")
-            .env("MEDIAFLOW_OUTPUT_PREFIX", "")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&function_log).unwrap())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("start on-upload"),
-    };
+    let _function = start_function(
+        env!("CARGO_BIN_EXE_on-upload"),
+        FUNCTION,
+        port,
+        &s3.endpoint(),
+        &[
+            ("MEDIAFLOW_OUTPUT_BUCKET", "media"),
+            ("MEDIAFLOW_OUTPUT_PREFIX", ""),
+        ],
+        &function_log,
+    );
 
     // 4. Real images under awkward keys, uploaded with the AWS SDK.
     let sources: &[(&str, &str, u32, u32)] = &[
@@ -281,7 +73,7 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
 
     // 5. A direct S3 event with all four records.
     let event = s3_event(&first);
-    let (status, reply) = invoke(port, &event).await;
+    let (status, reply) = invoke(port, FUNCTION, &event).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(
         reply,
@@ -378,7 +170,7 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
     // 6. Replaying the same event writes nothing new.
     let media_writes = uploads.in_bucket("media").len();
     assert_eq!(media_writes, 4 * 9);
-    let (status, reply) = invoke(port, &event).await;
+    let (status, reply) = invoke(port, FUNCTION, &event).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(
         reply,
@@ -427,7 +219,7 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
         .collect();
     assert_eq!(batch.len(), 3);
     let (event, ids) = sqs_event(&batch);
-    let (status, reply) = invoke(port, &event).await;
+    let (status, reply) = invoke(port, FUNCTION, &event).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(
         reply,

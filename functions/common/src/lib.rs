@@ -1,9 +1,14 @@
-//! The `on-upload` Lambda function: an S3 notification (direct, or as SQS
-//! messages) or an EventBridge "Object Created" event in; variants and a
-//! manifest out, through [`mediaflow_pipeline`].
+//! What mediaflow's Lambda functions share. Each function's `main.rs`
+//! only wires tracing, [`Settings`], the S3 store and `lambda_runtime`
+//! together around [`handle`], a plain async fn, tested directly.
 //!
-//! [`handle`] is a plain async fn, tested directly; `main.rs` only wires
-//! tracing, [`Settings`], the S3 store and `lambda_runtime` together.
+//! - `on-upload` ([`Function::OnUpload`]): images. An S3 notification
+//!   (direct, or as SQS messages) or an EventBridge "Object Created" event
+//!   in; variants and a manifest out, through [`mediaflow_pipeline`].
+//! - `transcode` ([`Function::Transcode`]): the same events for video
+//!   uploads; the pipeline's video path (ffprobe/ffmpeg from
+//!   `MEDIAFLOW_FFMPEG`, by default the layer's `/opt/bin/ffmpeg`) writes
+//!   MP4 renditions, the poster's variants and a video manifest.
 //!
 //! Errors:
 //! - SQS: the reply lists every message with a failed object in
@@ -20,9 +25,12 @@ use mediaflow_engine::Plan;
 use mediaflow_pipeline::metrics::{cold_start_line, emf_line};
 use mediaflow_pipeline::{
     parse_body, parse_payload, ObjectReport, Outcome, Pipeline, PipelineConfig, SourceObject,
+    VideoSettings,
 };
 use mediaflow_store::{valid_bucket_name, ObjectStore};
+use mediaflow_video::{Tools, DEFAULT_FFMPEG};
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -31,15 +39,53 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const ENV_OUTPUT_BUCKET: &str = "MEDIAFLOW_OUTPUT_BUCKET";
 /// The prefix of every output key (default: empty).
 pub const ENV_OUTPUT_PREFIX: &str = "MEDIAFLOW_OUTPUT_PREFIX";
-/// The variants configuration as TOML text (default: the built-in plan).
+/// The configuration as TOML text (default: the built-in plans).
 pub const ENV_CONFIG: &str = "MEDIAFLOW_CONFIG";
+/// transcode: the ffmpeg program (default [`DEFAULT_FFMPEG`]).
+pub const ENV_FFMPEG: &str = "MEDIAFLOW_FFMPEG";
+/// transcode: the ffprobe program (default: `ffprobe` beside ffmpeg).
+pub const ENV_FFPROBE: &str = "MEDIAFLOW_FFPROBE";
+/// transcode: `true`/`false` overrides `[video_options] animated_gif`
+/// (the templates set it when they route `.gif` uploads to transcode).
+pub const ENV_ANIMATED_GIF: &str = "MEDIAFLOW_ANIMATED_GIF";
+
+/// Which function a binary is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// Images.
+    OnUpload,
+    /// Videos (and images sent to it, handled as on-upload would).
+    Transcode,
+}
+
+impl Function {
+    /// The binary's (and default function's) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::OnUpload => "on-upload",
+            Function::Transcode => "transcode",
+        }
+    }
+
+    /// The function's `environment.json`: the contract the SAM and CDK
+    /// templates are tested against.
+    pub fn environment_json(self) -> &'static str {
+        match self {
+            Function::OnUpload => include_str!("../../on-upload/environment.json"),
+            Function::Transcode => include_str!("../../transcode/environment.json"),
+        }
+    }
+}
 
 /// Settings read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub function: Function,
     pub output_bucket: String,
     pub output_prefix: String,
     pub plan: Plan,
+    /// The video path (transcode only).
+    pub video: Option<VideoSettings>,
     /// `MEDIAFLOW_CONFIG` or `built-in`, for the start-up log line.
     pub plan_source: &'static str,
 }
@@ -55,12 +101,19 @@ pub enum SettingsError {
     BadPrefix(String),
     #[error("{ENV_CONFIG} is not a valid mediaflow configuration: {0}")]
     Config(String),
+    #[error("{ENV_ANIMATED_GIF}={0:?} must be true or false")]
+    BadAnimatedGif(String),
+    #[error("{0}")]
+    Tools(String),
 }
 
 impl Settings {
-    /// Reads the settings through `var` (the process environment in
-    /// `main`, a map in tests). Empty values count as unset.
-    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+    /// Reads the settings of `function` through `var` (the process
+    /// environment in `main`, a map in tests). Empty values count as unset.
+    pub fn from_lookup(
+        function: Function,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
         let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let output_bucket = get(ENV_OUTPUT_BUCKET).ok_or(SettingsError::MissingBucket)?;
         let output_bucket = output_bucket.trim().to_string();
@@ -71,24 +124,60 @@ impl Settings {
         if output_prefix.starts_with('/') {
             return Err(SettingsError::BadPrefix(output_prefix));
         }
-        let (plan, plan_source) = match get(ENV_CONFIG) {
+        let (config, plan_source) = match get(ENV_CONFIG) {
             Some(text) => (
-                mediaflow_config::parse(&text).map_err(|e| SettingsError::Config(e.to_string()))?,
+                mediaflow_config::parse_config(&text)
+                    .map_err(|e| SettingsError::Config(e.to_string()))?,
                 ENV_CONFIG,
             ),
-            None => (mediaflow_config::builtin(), "built-in"),
+            None => (mediaflow_config::builtin_config(), "built-in"),
+        };
+        let video = match function {
+            Function::OnUpload => None,
+            Function::Transcode => {
+                let mut plan = config.video;
+                match get(ENV_ANIMATED_GIF).map(|v| v.trim().to_ascii_lowercase()) {
+                    None => {}
+                    Some(v) if v == "true" => plan = plan.with_animated_gif(true),
+                    Some(v) if v == "false" => plan = plan.with_animated_gif(false),
+                    Some(v) => return Err(SettingsError::BadAnimatedGif(v)),
+                }
+                let ffmpeg = get(ENV_FFMPEG).unwrap_or_else(|| DEFAULT_FFMPEG.to_string());
+                let ffprobe = get(ENV_FFPROBE).map(PathBuf::from);
+                Some(VideoSettings {
+                    plan,
+                    tools: Tools::new(ffmpeg.trim(), ffprobe),
+                    work_root: std::env::temp_dir(),
+                })
+            }
         };
         Ok(Settings {
+            function,
             output_bucket,
             output_prefix,
-            plan,
+            plan: config.image,
+            video,
             plan_source,
         })
     }
 
     /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Settings, SettingsError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    pub fn from_env(function: Function) -> Result<Settings, SettingsError> {
+        Self::from_lookup(function, |name| std::env::var(name).ok())
+    }
+
+    /// Runs the video tools once (`-version`), so a missing ffmpeg layer
+    /// stops the function at start with one line saying so. Returns
+    /// ffmpeg's version line; `None` for functions without video.
+    pub fn check_tools(&self) -> Result<Option<String>, SettingsError> {
+        match &self.video {
+            None => Ok(None),
+            Some(v) => v
+                .tools
+                .check()
+                .map(Some)
+                .map_err(|e| SettingsError::Tools(e.message().to_string())),
+        }
     }
 }
 
@@ -124,7 +213,10 @@ impl App {
         metrics: MetricSink,
         process_started: Instant,
     ) -> App {
-        let config = PipelineConfig::new(settings.output_bucket, settings.output_prefix);
+        let mut config = PipelineConfig::new(settings.output_bucket, settings.output_prefix);
+        if let Some(video) = settings.video {
+            config = config.with_video(video);
+        }
         App {
             pipeline: Pipeline::new(store, settings.plan, config),
             function_name: function_name.into(),
@@ -320,6 +412,30 @@ async fn handle_sqs(
     Ok(value)
 }
 
+/// Starts the Lambda runtime loop around [`handle`] for `app` and
+/// returns when the runtime stops. Shared by the functions' `main.rs`.
+pub async fn serve(app: Arc<App>) -> Result<(), lambda_runtime::Error> {
+    use lambda_runtime::{service_fn, LambdaEvent};
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let app = Arc::clone(&app);
+        async move {
+            let deadline = deadline_from_epoch_ms(event.context.deadline);
+            handle(&app, event.payload, deadline).await
+        }
+    }))
+    .await
+}
+
+/// Writes an EMF line to stdout as one whole line (CloudWatch Logs
+/// extracts the metrics).
+pub fn stdout_metrics() -> MetricSink {
+    Arc::new(|line: &str| {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+    })
+}
+
 /// Log format for [`init_tracing`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -377,26 +493,34 @@ mod tests {
 
     #[test]
     fn settings_need_a_bucket_and_a_valid_config() {
-        let e = Settings::from_lookup(env(&[])).unwrap_err();
+        let e = Settings::from_lookup(Function::OnUpload, env(&[])).unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("MEDIAFLOW_OUTPUT_BUCKET is not set"),
             "{e}"
         );
-        let e = Settings::from_lookup(env(&[(ENV_OUTPUT_BUCKET, "  ")])).unwrap_err();
+        let e = Settings::from_lookup(Function::OnUpload, env(&[(ENV_OUTPUT_BUCKET, "  ")]))
+            .unwrap_err();
         assert!(matches!(e, SettingsError::MissingBucket));
-        let e = Settings::from_lookup(env(&[(ENV_OUTPUT_BUCKET, "Bad_Bucket")])).unwrap_err();
+        let e = Settings::from_lookup(
+            Function::OnUpload,
+            env(&[(ENV_OUTPUT_BUCKET, "Bad_Bucket")]),
+        )
+        .unwrap_err();
         assert!(matches!(e, SettingsError::BadBucket(_)), "{e}");
-        let e = Settings::from_lookup(env(&[
-            (ENV_OUTPUT_BUCKET, "media"),
-            (ENV_OUTPUT_PREFIX, "/out/"),
-        ]))
+        let e = Settings::from_lookup(
+            Function::OnUpload,
+            env(&[(ENV_OUTPUT_BUCKET, "media"), (ENV_OUTPUT_PREFIX, "/out/")]),
+        )
         .unwrap_err();
         assert!(matches!(e, SettingsError::BadPrefix(_)), "{e}");
-        let e = Settings::from_lookup(env(&[
-            (ENV_OUTPUT_BUCKET, "media"),
-            (ENV_CONFIG, "[[variant]]\nwidth = -1\n"),
-        ]))
+        let e = Settings::from_lookup(
+            Function::OnUpload,
+            env(&[
+                (ENV_OUTPUT_BUCKET, "media"),
+                (ENV_CONFIG, "[[variant]]\nwidth = -1\n"),
+            ]),
+        )
         .unwrap_err();
         assert!(
             e.to_string()
@@ -404,7 +528,8 @@ mod tests {
             "{e}"
         );
 
-        let s = Settings::from_lookup(env(&[(ENV_OUTPUT_BUCKET, "media")])).unwrap();
+        let s = Settings::from_lookup(Function::OnUpload, env(&[(ENV_OUTPUT_BUCKET, "media")]))
+            .unwrap();
         assert_eq!(
             (
                 s.output_bucket.as_str(),
@@ -414,11 +539,14 @@ mod tests {
             ("media", "", "built-in")
         );
         assert_eq!(s.plan.fingerprint(), Plan::builtin().fingerprint());
-        let s = Settings::from_lookup(env(&[
-            (ENV_OUTPUT_BUCKET, "media"),
-            (ENV_OUTPUT_PREFIX, "out/"),
-            (ENV_CONFIG, "[[variant]]\nname = \"s\"\nwidth = 64\n"),
-        ]))
+        let s = Settings::from_lookup(
+            Function::OnUpload,
+            env(&[
+                (ENV_OUTPUT_BUCKET, "media"),
+                (ENV_OUTPUT_PREFIX, "out/"),
+                (ENV_CONFIG, "[[variant]]\nname = \"s\"\nwidth = 64\n"),
+            ]),
+        )
         .unwrap();
         assert_eq!(
             (
@@ -433,26 +561,122 @@ mod tests {
     /// `environment.json` is the contract the SAM and CDK templates are
     /// checked against; it must say what this code reads.
     #[test]
-    fn environment_contract_matches_the_code() {
-        let text = include_str!("../environment.json");
-        let contract: Value = serde_json::from_str(text).unwrap();
-        let vars = contract["variables"].as_array().unwrap();
-        let names: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();
-        assert_eq!(names, [ENV_OUTPUT_BUCKET, ENV_OUTPUT_PREFIX, ENV_CONFIG]);
-        assert_eq!(vars[0]["required"], true);
-        assert_eq!(vars[1]["default"], "");
-        assert_eq!(vars[2]["default"], "");
-        // The defaults are what the code does with an unset variable.
-        let s = Settings::from_lookup(env(&[(ENV_OUTPUT_BUCKET, "media")])).unwrap();
-        assert_eq!(s.output_prefix, vars[1]["default"].as_str().unwrap());
-        assert_eq!(contract["function"], "on-upload");
-        assert_eq!(contract["binary"], env!("CARGO_PKG_NAME"));
-        let wiring = &contract["event_wiring"];
-        assert_eq!(wiring["source"], "sqs");
+    fn environment_contracts_match_the_code() {
+        for (function, names) in [
+            (
+                Function::OnUpload,
+                &[ENV_OUTPUT_BUCKET, ENV_OUTPUT_PREFIX, ENV_CONFIG][..],
+            ),
+            (
+                Function::Transcode,
+                &[
+                    ENV_OUTPUT_BUCKET,
+                    ENV_OUTPUT_PREFIX,
+                    ENV_CONFIG,
+                    ENV_FFMPEG,
+                    ENV_FFPROBE,
+                    ENV_ANIMATED_GIF,
+                ][..],
+            ),
+        ] {
+            let contract: Value = serde_json::from_str(function.environment_json()).unwrap();
+            let vars = contract["variables"].as_array().unwrap();
+            let got: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();
+            assert_eq!(got, names, "{function:?}");
+            assert_eq!(vars[0]["required"], true);
+            assert!(vars[1..].iter().all(|v| v["required"] == false));
+            // The defaults are what the code does with an unset variable.
+            let s = Settings::from_lookup(function, env(&[(ENV_OUTPUT_BUCKET, "media")])).unwrap();
+            assert_eq!(s.output_prefix, vars[1]["default"].as_str().unwrap());
+            assert_eq!(vars[2]["default"], "");
+            assert_eq!(contract["function"], function.name());
+            assert_eq!(contract["binary"], function.name());
+            let wiring = &contract["event_wiring"];
+            assert_eq!(wiring["source"], "sqs");
+            assert_eq!(
+                wiring["function_response_types"],
+                json!(["ReportBatchItemFailures"])
+            );
+            let suffixes = wiring["suffixes"].as_array().unwrap();
+            assert!(!suffixes.is_empty());
+            match (function, &s.video) {
+                (Function::OnUpload, None) => {}
+                (Function::Transcode, Some(v)) => {
+                    assert_eq!(v.tools.ffmpeg.to_str(), vars[3]["default"].as_str());
+                    assert_eq!(vars[4]["default"], "");
+                    assert_eq!(v.tools.ffprobe.to_str(), Some("/opt/bin/ffprobe"));
+                    assert!(
+                        !v.plan.animated_gif(),
+                        "{ENV_ANIMATED_GIF} unset: the config's"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // The two functions' suffixes never overlap (S3 refuses
+        // overlapping notification filters).
+        let suffixes = |f: Function, key: &str| -> Vec<String> {
+            let c: Value = serde_json::from_str(f.environment_json()).unwrap();
+            c["event_wiring"][key]
+                .as_array()
+                .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default()
+        };
+        let images = suffixes(Function::OnUpload, "suffixes");
+        let videos = suffixes(Function::Transcode, "suffixes");
+        for v in &videos {
+            assert!(
+                images
+                    .iter()
+                    .all(|i| !i.ends_with(v.as_str()) && !v.ends_with(i.as_str())),
+                "{v} overlaps"
+            );
+        }
+        // .gif moves from on-upload to transcode when routed there.
+        for g in suffixes(Function::Transcode, "suffixes_when_animated_gif") {
+            assert!(images.contains(&g), "{g}");
+        }
+    }
+
+    #[test]
+    fn transcode_settings() {
+        let s = Settings::from_lookup(
+            Function::Transcode,
+            env(&[
+                (ENV_OUTPUT_BUCKET, "media"),
+                (ENV_FFMPEG, "/usr/bin/ffmpeg"),
+                (ENV_ANIMATED_GIF, "TRUE"),
+                (
+                    ENV_CONFIG,
+                    "[[variant]]\nname = \"p\"\nwidth = 64\n[[video]]\nname = \"hd\"\n",
+                ),
+            ]),
+        )
+        .unwrap();
+        let v = s.video.unwrap();
+        assert_eq!(v.tools.ffprobe, PathBuf::from("/usr/bin/ffprobe"));
+        assert!(v.plan.animated_gif());
+        assert_eq!(v.plan.renditions()[0].name, "hd");
+        let e = Settings::from_lookup(
+            Function::Transcode,
+            env(&[(ENV_OUTPUT_BUCKET, "media"), (ENV_ANIMATED_GIF, "yes")]),
+        )
+        .unwrap_err();
         assert_eq!(
-            wiring["function_response_types"],
-            json!(["ReportBatchItemFailures"])
+            e.to_string(),
+            "MEDIAFLOW_ANIMATED_GIF=\"yes\" must be true or false"
         );
+        let s = Settings::from_lookup(
+            Function::Transcode,
+            env(&[(ENV_OUTPUT_BUCKET, "media"), (ENV_FFMPEG, "/nope/ffmpeg")]),
+        )
+        .unwrap();
+        let e = s.check_tools().unwrap_err().to_string();
+        assert!(e.starts_with("ffmpeg is not usable at /nope/ffmpeg"), "{e}");
+        assert!(!e.contains('\n'));
+        let s = Settings::from_lookup(Function::OnUpload, env(&[(ENV_OUTPUT_BUCKET, "media")]))
+            .unwrap();
+        assert_eq!(s.check_tools().unwrap(), None);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! `crates/pipeline/tests/events/` against an in-memory store.
 
 use bytes::Bytes;
+use mediaflow_function::{handle, App, Function, HandlerError, Settings};
 use mediaflow_store::{MemoryStore, ObjectStore, PutOptions};
-use on_upload::{handle, App, HandlerError, Settings};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ impl Harness {
                     .push(serde_json::from_str(line).unwrap())
             })
         };
-        let settings = Settings::from_lookup(|k| {
+        let settings = Settings::from_lookup(Function::OnUpload, |k| {
             (k == "MEDIAFLOW_OUTPUT_BUCKET").then(|| "media".to_string())
         })
         .unwrap();

@@ -1,0 +1,266 @@
+//! Test support for the functions' end-to-end tests: the real binary
+//! under `cargo lambda watch` (the Lambda runtime emulator) on loopback,
+//! against the in-process S3-compatible server, with the events AWS would
+//! send. Every child process is killed by PID when dropped, and every wait
+//! is bounded.
+
+use bytes::Bytes;
+use mediaflow_pipeline::S3Notification;
+pub use mediaflow_s3_local::Upload;
+use mediaflow_s3_local::{UploadObserver, ACCESS_KEY, REGION, SECRET_KEY};
+use mediaflow_store::md5_etag;
+use serde_json::{json, Value};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn sample(name: &str) -> Bytes {
+    Bytes::from(std::fs::read(workspace_root().join("sample-media").join(name)).unwrap())
+}
+
+/// A child process killed (by PID) and reaped when dropped.
+pub struct Running {
+    pub name: &'static str,
+    pub child: Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        eprintln!("stopped {} (pid {})", self.name, self.child.id());
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for_port(port: u16, within: Duration, what: &str, log: &Path) {
+    let until = Instant::now() + within;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > until {
+            panic!(
+                "{what} did not listen on 127.0.0.1:{port} within {within:?}; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[derive(Default)]
+pub struct Uploads(Mutex<Vec<Upload>>);
+
+impl UploadObserver for Uploads {
+    fn uploaded(&self, upload: Upload) {
+        self.0.lock().unwrap().push(upload);
+    }
+}
+
+impl Uploads {
+    pub fn in_bucket(&self, bucket: &str) -> Vec<Upload> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| u.bucket == bucket)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The S3 notification AWS would send for `u` (as `mediaflow dev` builds it).
+pub fn notification(u: &Upload) -> S3Notification {
+    S3Notification::object_created(
+        u.event_name,
+        REGION,
+        "2026-11-23T12:00:00.000Z",
+        &u.bucket,
+        &u.key,
+        u.size,
+        &u.etag,
+        &u.sequencer,
+    )
+}
+
+/// Several uploads in one direct S3 event.
+pub fn s3_event(uploads: &[Upload]) -> Value {
+    let records: Vec<_> = uploads
+        .iter()
+        .flat_map(|u| notification(u).records)
+        .collect();
+    serde_json::to_value(S3Notification { records }).unwrap()
+}
+
+/// One SQS message per upload, each body an S3 notification, as an SQS
+/// event source mapping delivers them.
+pub fn sqs_event(uploads: &[Upload]) -> (Value, Vec<String>) {
+    let mut ids = Vec::new();
+    let records: Vec<Value> = uploads
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let body = serde_json::to_string(&notification(u)).unwrap();
+            let id = format!("00000000-0000-4000-8000-{i:012}");
+            ids.push(id.clone());
+            json!({
+                "messageId": id,
+                "receiptHandle": format!("handle-{i}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1795448550201",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1795448550218"
+                },
+                "messageAttributes": {},
+                "md5OfBody": md5_etag(body.as_bytes()),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:uploads-events",
+                "awsRegion": REGION
+            })
+        })
+        .collect();
+    (json!({ "Records": records }), ids)
+}
+
+/// Invokes the function through the emulator's Invoke API (bounded).
+pub async fn invoke(port: u16, function: &str, event: &Value) -> (u16, Value) {
+    let url = format!("http://127.0.0.1:{port}/2015-03-31/functions/{function}/invocations");
+    let body = event.to_string();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        let mut resp = agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(body.as_str())
+            .unwrap_or_else(|e| panic!("invoke {url}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+pub fn require_cargo_lambda() {
+    let ok = Command::new("cargo")
+        .args(["lambda", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "cargo-lambda is not on PATH: run ./scripts/test (it installs it into .venv), \
+         or `pip install cargo-lambda` and add its bin directory to PATH"
+    );
+}
+
+/// Starts `cargo lambda watch --only-lambda-apis` on a free loopback port
+/// (log in `dir`) and waits, bounded, until it listens.
+pub fn start_emulator(dir: &Path) -> (u16, Running) {
+    require_cargo_lambda();
+    let port = free_port();
+    let watch_log = dir.join("cargo-lambda-watch.log");
+    let running = Running {
+        name: "cargo lambda watch",
+        child: Command::new("cargo")
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&watch_log).unwrap())
+            .stderr(std::fs::File::create(dir.join("cargo-lambda-watch.err")).unwrap())
+            .spawn()
+            .expect("start cargo lambda watch"),
+    };
+    wait_for_port(
+        port,
+        Duration::from_secs(60),
+        "cargo lambda watch",
+        &watch_log,
+    );
+    (port, running)
+}
+
+/// Starts a function binary configured as in Lambda (JSON logs into
+/// `log`), pointed at the emulator on `port` and the S3 `endpoint`, with
+/// the local credentials and the extra `env`.
+pub fn start_function(
+    binary: &str,
+    function: &'static str,
+    port: u16,
+    endpoint: &str,
+    env: &[(&str, &str)],
+    log: &Path,
+) -> Running {
+    let mut cmd = Command::new(binary);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt/{function}"),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Running {
+        name: function,
+        child: cmd
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}")),
+    }
+}
+
+/// The JSON lines of a function's log.
+pub fn json_lines(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}

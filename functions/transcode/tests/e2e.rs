@@ -1,0 +1,287 @@
+//! End to end: the real `transcode` binary under `cargo lambda watch`
+//! against the in-process S3-compatible server, with Debian's ffmpeg in
+//! place of the layer's. Clips are uploaded through the AWS SDK and
+//! delivered as the SQS batch an event source mapping would send; the
+//! outputs are downloaded and checked with ffprobe.
+
+use mediaflow_e2e_support::{
+    invoke, json_lines, sample, sqs_event, start_emulator, start_function, Uploads,
+};
+use mediaflow_s3_local::{LocalS3, ACCESS_KEY, REGION, SECRET_KEY};
+use mediaflow_store::{ObjectStore, PutOptions};
+use mediaflow_store_s3::S3Store;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+const FUNCTION: &str = "transcode";
+
+const CONFIG: &str = r#"
+[[variant]]
+name = "poster"
+width = 480
+formats = ["jpeg", "webp"]
+
+[[video]]
+name = "720p"
+max_height = 720
+
+[[video]]
+name = "360p"
+max_height = 360
+crf = 28
+audio_bitrate_kbps = 64
+"#;
+
+fn ffmpeg() -> String {
+    let out = Command::new("sh")
+        .args(["-c", "command -v ffmpeg"])
+        .output()
+        .unwrap();
+    let path = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(!path.is_empty(), "ffmpeg is not on PATH: run scripts/deps");
+    path
+}
+
+fn ffprobe(path: &Path) -> Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// moov before mdat: playable while it downloads.
+fn faststart(data: &[u8]) -> bool {
+    let (mut at, mut moov, mut mdat) = (0usize, None, None);
+    while at + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        match &data[at + 4..at + 8] {
+            b"moov" => moov = Some(at),
+            b"mdat" => mdat = Some(at),
+            _ => {}
+        }
+        if size < 8 {
+            break;
+        }
+        at += size;
+    }
+    matches!((moov, mdat), (Some(a), Some(b)) if a < b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transcode_under_cargo_lambda_watch_against_local_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    let uploads = Arc::new(Uploads::default());
+    let s3 = LocalS3::start_observed(
+        &dir.path().join("s3"),
+        "127.0.0.1:0".parse().unwrap(),
+        &["uploads", "media"],
+        Some(uploads.clone()),
+    )
+    .await
+    .unwrap();
+    let store = S3Store::with_static_credentials(&s3.endpoint(), ACCESS_KEY, SECRET_KEY, REGION);
+    let (port, _watch) = start_emulator(dir.path());
+    let log = dir.path().join("transcode.log");
+    let ffmpeg = ffmpeg();
+    let _function = start_function(
+        env!("CARGO_BIN_EXE_transcode"),
+        FUNCTION,
+        port,
+        &s3.endpoint(),
+        &[
+            ("MEDIAFLOW_OUTPUT_BUCKET", "media"),
+            ("MEDIAFLOW_CONFIG", CONFIG),
+            ("MEDIAFLOW_FFMPEG", &ffmpeg),
+        ],
+        &log,
+    );
+
+    // A phone clip shot upright, a real film clip (5.1 audio, moov at the
+    // end), a truncated clip and a photo, in one SQS batch.
+    let sources = [
+        (
+            "clips/phone clip (1).mov",
+            "fixtures/video/phone-rotated.mov",
+        ),
+        ("clips/bünny+film.mp4", "bigbuckbunny.mp4"),
+        ("clips/broken.mp4", "fixtures/video/truncated.mp4"),
+        ("clips/photo.jpg", "rocket.jpg"),
+    ];
+    for (key, file) in sources {
+        store
+            .put("uploads", key, sample(file), &PutOptions::default())
+            .await
+            .unwrap();
+    }
+    let batch = uploads.in_bucket("uploads");
+    let (event, ids) = sqs_event(&batch);
+    let started = Instant::now();
+    let (status, reply) = invoke(port, FUNCTION, &event).await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply,
+        json!({"batchItemFailures": [{"itemIdentifier": ids[2]}]})
+    );
+
+    let manifest = |key: &str| {
+        let store = &store;
+        let key = format!("manifest/{key}.json");
+        async move {
+            let m = store.get("media", &key, 1 << 20).await.unwrap();
+            serde_json::from_slice::<Value>(&m.body).unwrap()
+        }
+    };
+    // (key, displayed size, 720p size, 360p size)
+    let videos = [
+        (
+            "clips/phone clip (1).mov",
+            (360, 640),
+            (360, 640),
+            (202, 360),
+        ),
+        ("clips/bünny+film.mp4", (1280, 720), (1280, 720), (640, 360)),
+    ];
+    for (key, shown, big, small) in videos {
+        let m = manifest(key).await;
+        assert_eq!(m["kind"], "video", "{key}");
+        assert_eq!(m["source"]["key"], key);
+        let (w, h) = shown;
+        assert_eq!(
+            (
+                m["source"]["width"].as_u64(),
+                m["source"]["height"].as_u64()
+            ),
+            (Some(w), Some(h))
+        );
+        let duration = m["source"]["duration_seconds"].as_f64().unwrap();
+        let renditions = m["renditions"].as_array().unwrap();
+        assert_eq!(renditions.len(), 2);
+        for (r, (w, h)) in renditions.iter().zip([big, small]) {
+            let rkey = r["key"].as_str().unwrap();
+            let obj = store.get("media", rkey, 1 << 28).await.unwrap();
+            assert_eq!(
+                obj.info.content_type.as_deref(),
+                Some("video/mp4"),
+                "{rkey}"
+            );
+            assert_eq!(r["bytes"].as_u64(), Some(obj.body.len() as u64));
+            assert!(faststart(&obj.body), "{rkey}: moov before mdat");
+            let file = dir.path().join("check.mp4");
+            std::fs::write(&file, &obj.body).unwrap();
+            let p = ffprobe(&file);
+            let streams = p["streams"].as_array().unwrap();
+            let v = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+            let a = streams.iter().find(|s| s["codec_type"] == "audio").unwrap();
+            assert_eq!(
+                (v["codec_name"].as_str(), v["pix_fmt"].as_str()),
+                (Some("h264"), Some("yuv420p"))
+            );
+            assert_eq!(
+                (v["width"].as_u64(), v["height"].as_u64()),
+                (Some(w), Some(h)),
+                "{rkey}"
+            );
+            assert!(
+                v.get("side_data_list").is_none(),
+                "{rkey}: no rotation left"
+            );
+            assert_eq!(a["codec_name"], "aac");
+            assert!(a["channels"].as_u64().unwrap() <= 2);
+            let d: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
+            assert!((d - duration).abs() < 0.15, "{rkey}: {d} vs {duration}");
+            assert_eq!(
+                (r["width"].as_u64(), r["height"].as_u64()),
+                (Some(w), Some(h))
+            );
+        }
+        // The poster's variants: upright (the displayed shape), 480 wide at most.
+        for v in m["variants"].as_array().unwrap() {
+            let vkey = v["key"].as_str().unwrap();
+            let obj = store.get("media", vkey, 1 << 24).await.unwrap();
+            let size = imagesize::blob_size(&obj.body).unwrap();
+            assert_eq!(
+                (size.width as u64, size.height as u64),
+                (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap())
+            );
+            assert_eq!(size.width > size.height, w > h, "{vkey}: upright poster");
+            assert!(size.width <= 480);
+        }
+    }
+    // The photo sent to transcode is handled as a photo.
+    let m = manifest("clips/photo.jpg").await;
+    assert!(m.get("kind").is_none());
+    assert_eq!(m["variants"].as_array().unwrap().len(), 2);
+    assert!(store
+        .head("media", "manifest/clips/broken.mp4.json")
+        .await
+        .unwrap()
+        .is_none());
+
+    let lines = json_lines(&log);
+    let error = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR" && l["fields"]["object"] == "s3://uploads/clips/broken.mp4")
+        .unwrap_or_else(|| panic!("no error line for the broken clip in {lines:?}"));
+    let message = error["fields"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("s3://uploads/clips/broken.mp4: corrupt: ffprobe: "),
+        "{message}"
+    );
+    assert_eq!(error["fields"]["retryable"], false);
+    assert!(error["span"]["requestId"].is_string());
+
+    // At-least-once delivery: the batch again writes nothing.
+    let writes = uploads.in_bucket("media").len();
+    let (status, reply) = invoke(port, FUNCTION, &event).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        reply,
+        json!({"batchItemFailures": [{"itemIdentifier": ids[2]}]})
+    );
+    assert_eq!(
+        uploads.in_bucket("media").len(),
+        writes,
+        "replay wrote nothing"
+    );
+    eprintln!("batch of 2 clips + 1 photo + 1 broken clip handled in {took:?}");
+    s3.stop().await;
+}
+
+#[test]
+fn refuses_to_start_without_ffmpeg() {
+    let out = Command::new(env!("CARGO_BIN_EXE_transcode"))
+        .env_clear()
+        .env("MEDIAFLOW_OUTPUT_BUCKET", "media")
+        .env("MEDIAFLOW_FFMPEG", "/opt/missing-layer/bin/ffmpeg")
+        .env("AWS_LAMBDA_LOG_FORMAT", "Text")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("cannot start: ffmpeg is not usable at /opt/missing-layer/bin/ffmpeg"),
+        "{text}"
+    );
+}
