@@ -6,14 +6,18 @@
 //! would send, which is handed, after the upload's response, either to the
 //! same pipeline code the Lambda function runs (reading and writing through
 //! the S3 API, as in Lambda) or to a Lambda runtime emulator
-//! (`--invoke-url`). Failures are logged with the key and the reason and
-//! appended to `<data>/dead-letter.jsonl`.
+//! (`--invoke-url`, and `--invoke-video-url` for video uploads, routed by
+//! the suffixes the templates route to the transcode function). In process
+//! the pipeline has its video path on, so video uploads get their MP4
+//! renditions and poster (ffmpeg from `MEDIAFLOW_FFMPEG` or the PATH).
+//! Failures are logged with the key and the reason and appended to
+//! `<data>/dead-letter.jsonl`.
 
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
-use mediaflow_engine::Plan;
+use mediaflow_config::Config;
 use mediaflow_pipeline::{
-    parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, S3Notification,
+    parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, S3Notification, VideoSettings,
 };
 use mediaflow_s3_local::{LocalS3, Upload, UploadObserver, ACCESS_KEY, REGION, SECRET_KEY};
 use mediaflow_store::PutOptions;
@@ -53,6 +57,19 @@ pub struct DevArgs {
     /// instead of running the pipeline in this process.
     #[arg(long, value_name = "URL")]
     pub invoke_url: Option<String>,
+    /// Send the events of video uploads (keys ending in .mp4, .m4v, .mov,
+    /// .webm or .mkv, any case, as the templates route them) to this Invoke
+    /// URL instead, e.g. the transcode function's. Default: --invoke-url.
+    #[arg(long, value_name = "URL", requires = "invoke_url")]
+    pub invoke_video_url: Option<String>,
+}
+
+/// Whether the templates route `key` to the transcode function.
+pub fn is_video_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    crate::process::VIDEO_EXTENSIONS
+        .iter()
+        .any(|e| lower.ends_with(&format!(".{e}")))
 }
 
 /// Hands uploads to the dispatcher without blocking the server.
@@ -96,6 +113,7 @@ pub fn event_for(upload: &Upload) -> S3Notification {
 struct Dispatcher {
     pipeline: Pipeline,
     invoke_url: Option<String>,
+    invoke_video_url: Option<String>,
     dead_letter: PathBuf,
     done: mpsc::UnboundedSender<Handled>,
     permits: Arc<Semaphore>,
@@ -105,7 +123,11 @@ impl Dispatcher {
     async fn handle(&self, upload: Upload) {
         let event = event_for(&upload);
         let body = serde_json::to_string(&event).expect("event serialises");
-        let handled = match &self.invoke_url {
+        let url = match (&self.invoke_video_url, &self.invoke_url) {
+            (Some(video), Some(_)) if is_video_key(&upload.key) => Some(video),
+            (_, url) => url.as_ref(),
+        };
+        let handled = match url {
             None => {
                 let notification = parse_body(&body).expect("our own event parses");
                 let reports = self.pipeline.process_all(&notification.objects, None).await;
@@ -214,9 +236,10 @@ fn content_type_for(path: &Path) -> Option<&'static str> {
         "gif" => "image/gif",
         "tif" | "tiff" => "image/tiff",
         "avif" => "image/avif",
-        "mp4" => "video/mp4",
+        "mp4" | "m4v" => "video/mp4",
         "mov" => "video/quicktime",
         "webm" => "video/webm",
+        "mkv" => "video/x-matroska",
         _ => return None,
     })
 }
@@ -325,13 +348,14 @@ pub fn seed_table(handled: &[Handled]) -> String {
     out
 }
 
-fn banner(endpoint: &str, data: &Path, plan_source: &str) -> String {
+fn banner(endpoint: &str, data: &Path, plan_source: &str, video: &str) -> String {
     format!(
         "\
 mediaflow dev: S3 endpoint {endpoint} (path-style), data in {data}
   buckets:      s3://{UPLOADS} (uploads trigger the pipeline) -> s3://{MEDIA} (variants and manifests)
   credentials:  access key {ACCESS_KEY}, secret key {SECRET_KEY}, region {REGION}
   config:       {plan_source}
+  video:        {video}
   failures:     logged, and appended to {dead}
 
 Upload from another terminal:
@@ -350,7 +374,7 @@ Ctrl-C stops the server; the data stays.
 /// server and lets uploads in progress finish (bounded).
 pub async fn run(
     args: &DevArgs,
-    plan: Plan,
+    config: Config,
     plan_source: &str,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -368,21 +392,34 @@ pub async fn run(
             .with_context(|| format!("starting the S3 endpoint on {addr}"))?;
     let endpoint = server.endpoint();
     let store = S3Store::with_static_credentials(&endpoint, ACCESS_KEY, SECRET_KEY, REGION);
+    let tools = crate::local_video_tools();
+    let video_status = match tools.check() {
+        Ok(version) => version,
+        Err(e) => format!("unavailable, video uploads will fail: {}", e.message()),
+    };
+    let work_root = data.join("work");
+    std::fs::create_dir_all(&work_root)
+        .with_context(|| format!("creating {}", work_root.display()))?;
     let pipeline = Pipeline::new(
         Arc::new(store.clone()),
-        plan,
-        PipelineConfig::new(MEDIA, ""),
+        config.image,
+        PipelineConfig::new(MEDIA, "").with_video(VideoSettings {
+            plan: config.video,
+            tools,
+            work_root,
+        }),
     );
     let cores = pipeline.config().concurrency;
     let (done_tx, mut done) = mpsc::unbounded_channel();
     let dispatcher = Arc::new(Dispatcher {
         pipeline,
         invoke_url: args.invoke_url.clone(),
+        invoke_video_url: args.invoke_video_url.clone(),
         dead_letter: data.join(DEAD_LETTER_FILE),
         done: done_tx,
         permits: Arc::new(Semaphore::new(cores)),
     });
-    print!("{}", banner(&endpoint, &data, plan_source));
+    print!("{}", banner(&endpoint, &data, plan_source, &video_status));
     let _ = std::io::stdout().flush();
 
     // Uploads are handled after their response, at most `cores` at once.
@@ -468,6 +505,24 @@ async fn stop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn video_keys_are_routed_as_the_templates_route_them() {
+        for key in ["a.mp4", "b/c.MOV", "d.WebM", "e.m4v", "f.mkv"] {
+            assert!(is_video_key(key), "{key}");
+        }
+        for key in ["a.jpg", "mp4", "a.mp4.jpg", "b.gif", "c.mp4/"] {
+            assert!(!is_video_key(key), "{key}");
+        }
+        // The same list as the transcode function's contract.
+        let contract: Value = serde_json::from_str(include_str!(
+            "../../../functions/transcode/environment.json"
+        ))
+        .unwrap();
+        for s in contract["event_wiring"]["suffixes"].as_array().unwrap() {
+            assert!(is_video_key(&format!("x{}", s.as_str().unwrap())), "{s}");
+        }
+    }
 
     #[test]
     fn events_are_what_s3_sends() {

@@ -9,8 +9,8 @@ pub mod bench;
 pub mod dev;
 pub mod process;
 
-use mediaflow_config::ConfigError;
-use mediaflow_engine::Plan;
+use mediaflow_config::{Config, ConfigError};
+use mediaflow_video::Tools;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -45,23 +45,34 @@ impl fmt::Display for PlanSource {
     }
 }
 
-/// Loads the plan: `config` if given, else `./mediaflow.toml` if it exists in
-/// the current directory, else the built-in default. Errors name the file.
-pub fn resolve_config(config: Option<&Path>) -> Result<(Plan, PlanSource), ConfigError> {
+/// Loads the configuration: `config` if given, else `./mediaflow.toml` if it
+/// exists in the current directory, else the built-in default. Errors name
+/// the file.
+pub fn resolve_config(config: Option<&Path>) -> Result<(Config, PlanSource), ConfigError> {
     let path = match config {
         Some(p) => p.to_path_buf(),
         None => {
             let default = PathBuf::from(mediaflow_config::DEFAULT_FILE_NAME);
             if !default.is_file() {
                 tracing::debug!("no ./{} found: using the built-in plan", default.display());
-                return Ok((mediaflow_config::builtin(), PlanSource::Builtin));
+                return Ok((mediaflow_config::builtin_config(), PlanSource::Builtin));
             }
             default
         }
     };
-    let plan = mediaflow_config::load(&path)?;
+    let config = mediaflow_config::load_config(&path)?;
     tracing::debug!(config = %path.display(), "loaded configuration");
-    Ok((plan, PlanSource::File(path)))
+    Ok((config, PlanSource::File(path)))
+}
+
+/// ffmpeg and ffprobe for local runs: `MEDIAFLOW_FFMPEG` /
+/// `MEDIAFLOW_FFPROBE` if set, else `ffmpeg` and `ffprobe` on the PATH.
+pub fn local_video_tools() -> Tools {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+    Tools::new(
+        var("MEDIAFLOW_FFMPEG").unwrap_or_else(|| "ffmpeg".into()),
+        var("MEDIAFLOW_FFPROBE").map(PathBuf::from),
+    )
 }
 
 /// Sets up tracing to stderr: `RUST_LOG` if set, else `-v` (debug) / `-vv`
@@ -73,10 +84,10 @@ pub fn init_tracing(verbose: u8) {
         _ => EnvFilter::new(match verbose {
             0 => "off",
             1 => {
-                "mediaflow=debug,mediaflow_cli=debug,mediaflow_config=debug,mediaflow_engine=debug"
+                "mediaflow=debug,mediaflow_cli=debug,mediaflow_config=debug,mediaflow_engine=debug,mediaflow_video=debug"
             }
             _ => {
-                "mediaflow=trace,mediaflow_cli=trace,mediaflow_config=trace,mediaflow_engine=trace"
+                "mediaflow=trace,mediaflow_cli=trace,mediaflow_config=trace,mediaflow_engine=trace,mediaflow_video=trace"
             }
         }),
     };

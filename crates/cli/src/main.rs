@@ -69,7 +69,7 @@ fn main() -> ExitCode {
 }
 
 fn run_dev(args: &DevArgs) -> ExitCode {
-    let (plan, source) = match mediaflow_cli::resolve_config(args.config.as_deref()) {
+    let (config, source) = match mediaflow_cli::resolve_config(args.config.as_deref()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -83,7 +83,7 @@ fn run_dev(args: &DevArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(dev::run(args, plan, &source.to_string(), stop_signal()));
+    let result = runtime.block_on(dev::run(args, config, &source.to_string(), stop_signal()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -128,19 +128,19 @@ fn quiet_dependency_panics() {
 }
 
 fn run_process(args: &ProcessArgs, verbose: u8) -> ExitCode {
-    let (plan, source) = match mediaflow_cli::resolve_config(args.config.as_deref()) {
+    let (config, source) = match mediaflow_cli::resolve_config(args.config.as_deref()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    tracing::debug!(config = %source, fingerprint = %plan.fingerprint(), "plan ready");
+    tracing::debug!(config = %source, fingerprint = %config.image.fingerprint(), "plan ready");
     let options = RunOptions {
         progress: std::io::stderr().is_terminal() && !mediaflow_cli::logging_enabled(verbose),
         print_errors: true,
     };
-    let summary = match process::run(args, &plan, options) {
+    let summary = match process::run(args, &config, options) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");

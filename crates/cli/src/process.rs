@@ -1,19 +1,22 @@
-//! `mediaflow process`: turn local image files into variants and manifests.
+//! `mediaflow process`: turn local image and video files into variants,
+//! renditions and manifests.
 //!
 //! Steps: [`collect`] the sources (files as given, directories recursed),
 //! detect sources whose outputs would collide, then process the rest in
 //! parallel, writing every output atomically under the output directory with
 //! the same keys the serverless pipeline uses (prefix `""`):
 //! `DIR/<variant>/<rel without extension>.<ext>` and
-//! `DIR/manifest/<rel>.json`.
+//! `DIR/manifest/<rel>.json`. Videos (sniffed: MP4/MOV, WebM/Matroska, and
+//! animated GIFs when `animated_gif` is on) also get
+//! `DIR/<rendition>/<rel without extension>.mp4`, through ffmpeg
+//! (`MEDIAFLOW_FFMPEG`, else `ffmpeg` on the PATH).
 
 use crate::UsageError;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use mediaflow_engine::{
-    key_stem, manifest_key, output_key, EngineError, Manifest, OutputFormat, Plan, SourceFormat,
-    SourceRef,
-};
+use mediaflow_config::Config;
+use mediaflow_engine::{key_stem, manifest_key, output_key, EngineError, Manifest, SourceRef};
+use mediaflow_video::{Container, Job, Tools, VideoError, VideoManifest};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -32,12 +35,15 @@ pub const IMAGE_EXTENSIONS: [&str; 10] = [
     "jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff", "avif",
 ];
 
+/// Video file extensions (lowercase) picked up when recursing a directory.
+pub const VIDEO_EXTENSIONS: [&str; 5] = ["mp4", "m4v", "mov", "webm", "mkv"];
+
 /// Arguments of `mediaflow process`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProcessArgs {
-    /// Image files or directories. Directories are recursed (sorted; hidden
-    /// entries, symlinked directories and the output directory are skipped)
-    /// for files with an image extension.
+    /// Image or video files, or directories. Directories are recursed
+    /// (sorted; hidden entries, symlinked directories and the output
+    /// directory are skipped) for files with an image or video extension.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 
@@ -108,6 +114,15 @@ impl SourceError {
     }
 }
 
+impl From<VideoError> for SourceError {
+    fn from(e: VideoError) -> Self {
+        SourceError {
+            kind: e.kind().as_str(),
+            message: e.message().to_string(),
+        }
+    }
+}
+
 impl From<EngineError> for SourceError {
     fn from(e: EngineError) -> Self {
         SourceError {
@@ -130,8 +145,10 @@ impl std::error::Error for SourceError {}
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputFile {
     pub path: PathBuf,
+    /// The variant's or rendition's name.
     pub variant: String,
-    pub format: OutputFormat,
+    /// `jpeg`, `png`, `webp`, `avif` or `mp4`.
+    pub format: &'static str,
     pub width: u32,
     pub height: u32,
     pub bytes: u64,
@@ -141,7 +158,9 @@ pub struct OutputFile {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceOk {
     pub key: String,
-    pub format: SourceFormat,
+    /// The sniffed format: `jpeg`, `png`, …, or a video container (`mp4`,
+    /// `mov`, `webm`, `matroska`, `gif`).
+    pub format: &'static str,
     /// Displayed (upright) source dimensions.
     pub width: u32,
     pub height: u32,
@@ -258,7 +277,7 @@ impl Summary {
                         input,
                         ok: true,
                         key: &ok.key,
-                        format: ok.format.as_str(),
+                        format: ok.format,
                         width: ok.width,
                         height: ok.height,
                         manifest: ok.manifest.display().to_string(),
@@ -268,7 +287,7 @@ impl Summary {
                             .map(|o| JsonOutput {
                                 path: o.path.display().to_string(),
                                 variant: &o.variant,
-                                format: o.format.as_str(),
+                                format: o.format,
                                 width: o.width,
                                 height: o.height,
                                 bytes: o.bytes,
@@ -371,7 +390,10 @@ pub fn collect(inputs: &[PathBuf], out_dir: &Path) -> Result<Vec<Collected>> {
 fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        .map(|e| e.to_ascii_lowercase())
+        .is_some_and(|e| {
+            IMAGE_EXTENSIONS.contains(&e.as_str()) || VIDEO_EXTENSIONS.contains(&e.as_str())
+        })
 }
 
 fn walk(root: &Path, out_canon: &Path, found: &mut Vec<Collected>) {
@@ -510,8 +532,13 @@ fn mark_collisions(found: &mut [Collected]) {
     }
 }
 
-/// Runs `mediaflow process` with an already loaded plan.
-pub fn run(args: &ProcessArgs, plan: &Plan, options: RunOptions) -> Result<Summary> {
+/// Runs `mediaflow process` with an already loaded configuration.
+pub fn run(args: &ProcessArgs, config: &Config, options: RunOptions) -> Result<Summary> {
+    let video = LocalVideo {
+        config,
+        tools: crate::local_video_tools(),
+        fingerprint: config.video.fingerprint(&config.image.fingerprint()),
+    };
     let start = Instant::now();
     fs::create_dir_all(&args.out).map_err(|e| {
         UsageError(format!(
@@ -573,7 +600,7 @@ pub fn run(args: &ProcessArgs, plan: &Plan, options: RunOptions) -> Result<Summa
                     result: Err(error),
                 },
                 Collected::Source(source) => {
-                    let result = process_source(&source, plan, &args.out, &protected);
+                    let result = process_source(&source, &video, &args.out, &protected);
                     if let Err(e) = &result {
                         report_error(&source.path, e);
                     }
@@ -593,15 +620,35 @@ pub fn run(args: &ProcessArgs, plan: &Plan, options: RunOptions) -> Result<Summa
     })
 }
 
+/// What video sources need: the configuration, the tools, the fingerprint.
+#[derive(Debug)]
+pub struct LocalVideo<'a> {
+    pub config: &'a Config,
+    pub tools: Tools,
+    pub fingerprint: String,
+}
+
 /// Reads, processes and writes one source.
 pub fn process_source(
     source: &Source,
-    plan: &Plan,
+    video: &LocalVideo<'_>,
     out_dir: &Path,
     protected: &HashSet<PathBuf>,
 ) -> Result<SourceOk, SourceError> {
     let start = Instant::now();
     tracing::debug!(input = %source.path.display(), key = %source.key, "processing");
+    let mut head = Vec::with_capacity(64);
+    fs::File::open(&source.path)
+        .and_then(|f| f.take(64).read_to_end(&mut head))
+        .map_err(|e| SourceError::io(format!("cannot read: {e}")))?;
+    if let Some(container) = mediaflow_video::sniff(&head) {
+        if container != Container::Gif || video.config.video.animated_gif() {
+            if let Some(ok) = process_video(source, container, video, out_dir, protected, start)? {
+                return Ok(ok);
+            }
+        }
+    }
+    let plan = &video.config.image;
     let bytes = read_limited(&source.path, plan.limits().max_input_bytes)?;
     let output = mediaflow_engine::process(&bytes, plan)?;
     let mut outputs = Vec::with_capacity(output.variants.len());
@@ -611,7 +658,7 @@ pub fn process_source(
         outputs.push(OutputFile {
             path,
             variant: v.name.clone(),
-            format: v.format,
+            format: v.format.as_str(),
             width: v.width,
             height: v.height,
             bytes: v.data.len() as u64,
@@ -633,13 +680,101 @@ pub fn process_source(
     tracing::debug!(input = %source.path.display(), outputs = outputs.len(), ms, "done");
     Ok(SourceOk {
         key: source.key.clone(),
-        format: output.source.format,
+        format: output.source.format.as_str(),
         width: output.source.width,
         height: output.source.height,
         manifest: manifest_path,
         outputs,
         ms,
     })
+}
+
+/// A video source: probed, transcoded in a temporary directory (removed
+/// afterwards), its renditions moved into place, the poster's variants and
+/// the video manifest written last. `None` when the probe shows it is an
+/// image after all (a GIF that is not animated).
+fn process_video(
+    source: &Source,
+    container: Container,
+    video: &LocalVideo<'_>,
+    out_dir: &Path,
+    protected: &HashSet<PathBuf>,
+    start: Instant,
+) -> Result<Option<SourceOk>, SourceError> {
+    let plan = &video.config.video;
+    let len = fs::metadata(&source.path)
+        .map_err(|e| SourceError::io(format!("cannot read metadata: {e}")))?
+        .len();
+    if len > plan.limits().max_input_bytes {
+        return Err(SourceError::limits(format!(
+            "input is {len} bytes, over the video limit of {} bytes",
+            plan.limits().max_input_bytes
+        )));
+    }
+    let far = Instant::now() + Duration::from_secs(24 * 3600);
+    let probe = mediaflow_video::probe_source(&video.tools, &source.path, container, far)?;
+    if !mediaflow_video::is_video(container, &probe, plan) {
+        return Ok(None);
+    }
+    let work = tempfile::Builder::new()
+        .prefix("mediaflow-")
+        .tempdir()
+        .map_err(|e| SourceError::io(format!("cannot create a work directory: {e}")))?;
+    let out = Job {
+        tools: &video.tools,
+        plan,
+        image_plan: &video.config.image,
+        work_dir: work.path(),
+        deadline: None,
+    }
+    .run(&source.path, container, probe)?;
+    let mut outputs = Vec::new();
+    for r in &out.renditions {
+        let path = out_dir.join(mediaflow_video::rendition_key("", &r.name, &source.key));
+        install_file(&r.path, &path, protected)?;
+        outputs.push(OutputFile {
+            path,
+            variant: r.name.clone(),
+            format: "mp4",
+            width: r.width,
+            height: r.height,
+            bytes: r.bytes,
+        });
+    }
+    for v in &out.poster.variants {
+        let path = out_dir.join(output_key("", &v.name, &source.key, v.format));
+        write_output(&path, &v.data, protected)?;
+        outputs.push(OutputFile {
+            path,
+            variant: v.name.clone(),
+            format: v.format.as_str(),
+            width: v.width,
+            height: v.height,
+            bytes: v.data.len() as u64,
+        });
+    }
+    let manifest = VideoManifest::build(
+        "",
+        &SourceRef {
+            key: &source.key,
+            etag: None,
+            version_id: None,
+        },
+        &out,
+        &video.fingerprint,
+    );
+    let manifest_path = out_dir.join(manifest_key("", &source.key));
+    write_output(&manifest_path, &manifest.to_json(), protected)?;
+    let (width, height) = out.probe.display_size();
+    Ok(Some(SourceOk {
+        key: source.key.clone(),
+        format: container.as_str(),
+        width,
+        height,
+        manifest: manifest_path,
+        outputs,
+        ms: start.elapsed().as_secs_f64() * 1000.0,
+    }))
 }
 
 /// Reads a file, refusing (before reading) one larger than `max` bytes.
@@ -681,10 +816,35 @@ fn write_output(path: &Path, data: &[u8], protected: &HashSet<PathBuf>) -> Resul
         .map_err(|e| SourceError::io(format!("cannot write {}: {e}", path.display())))
 }
 
+/// Copies the file at `from` to `path` atomically (a rendition from the
+/// work directory, which may be on another file system).
+fn install_file(from: &Path, path: &Path, protected: &HashSet<PathBuf>) -> Result<(), SourceError> {
+    if let Ok(existing) = fs::canonicalize(path) {
+        if protected.contains(&existing) {
+            return Err(SourceError::io(format!(
+                "refusing to overwrite {}: it is one of the inputs",
+                path.display()
+            )));
+        }
+    }
+    write_atomic_with(path, |file| {
+        io::copy(&mut fs::File::open(from)?, file).map(|_| ())
+    })
+    .map_err(|e| SourceError::io(format!("cannot write {}: {e}", path.display())))
+}
+
 /// Writes `data` to a hidden temporary file in the destination's directory,
 /// flushes it to disk and renames it into place, so the destination is
 /// either its old content or the complete new one, never a partial file.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |file| file.write_all(data))
+}
+
+/// [`write_atomic`] with the content written by `fill`.
+fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
@@ -701,7 +861,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
             .write(true)
             .create_new(true)
             .open(&tmp)?;
-        file.write_all(data)?;
+        fill(&mut file)?;
         file.sync_all()?;
         fs::rename(&tmp, path)
     })();

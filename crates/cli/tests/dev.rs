@@ -309,6 +309,12 @@ async fn seed_uploads_through_the_api_and_prints_a_table() {
     std::fs::write(seed.join("notes.txt"), "not media: not uploaded").unwrap();
     std::fs::write(seed.join("broken.jpg"), &sample("rocket.jpg")[..5000]).unwrap();
     std::fs::write(seed.join(".hidden.jpg"), "skipped").unwrap();
+    std::fs::write(
+        seed.join("sub dir/phone clip.MOV"),
+        sample("fixtures/video/phone-rotated.mov"),
+    )
+    .unwrap();
+    std::fs::write(seed.join("cut.mp4"), sample("fixtures/video/truncated.mp4")).unwrap();
     let mut dev = Dev::start(dir.path(), &["--seed", seed.to_str().unwrap()]);
     let until = Instant::now() + Duration::from_secs(60);
     let out = loop {
@@ -323,7 +329,8 @@ async fn seed_uploads_through_the_api_and_prints_a_table() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(out.contains("seeded 3 file(s)"), "{out}");
+    assert!(out.contains("seeded 5 file(s)"), "{out}");
+    assert!(out.contains("  video:        ffmpeg version"), "{out}");
     let row = |key: &str| {
         out.lines()
             .find(|l| l.starts_with(key))
@@ -333,8 +340,32 @@ async fn seed_uploads_through_the_api_and_prints_a_table() {
     assert!(row("rocket.jpg").contains(" ok"), "{out}");
     assert!(row("sub dir/horse.png").contains(" ok"), "{out}");
     assert!(row("broken.jpg").contains("failed: corrupt"), "{out}");
-    assert!(!out.contains("notes.txt"), "{out}");
+    assert!(
+        row("cut.mp4").contains("failed: corrupt: ffprobe: "),
+        "{out}"
+    );
+    // The video upload went through the video path: an MP4 rendition and
+    // the poster's variants (1 + 4 widths x 2 formats), upright.
+    assert!(row("sub dir/phone clip.MOV").contains(" ok"), "{out}");
     let store = dev.store();
+    let m = wait_for(&store, "manifest/sub dir/phone clip.MOV.json", &dev).await;
+    assert_eq!(m["kind"], "video");
+    assert_eq!(m["renditions"][0]["key"], "mp4/sub dir/phone clip.mp4");
+    assert_eq!(
+        (
+            m["renditions"][0]["width"].as_u64(),
+            m["renditions"][0]["height"].as_u64()
+        ),
+        (Some(360), Some(640))
+    );
+    let mp4 = store
+        .head("media", "mp4/sub dir/phone clip.mp4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mp4.content_type.as_deref(), Some("video/mp4"));
+    assert_eq!(Some(mp4.size), m["renditions"][0]["bytes"].as_u64());
+    assert!(!out.contains("notes.txt"), "{out}");
     assert!(
         store
             .head("uploads", "sub dir/horse.png")

@@ -562,3 +562,74 @@ fn size_limit_is_checked_before_reading() {
         )]
     );
 }
+
+/// Videos next to photos: renditions through ffmpeg, the poster through the
+/// image variants, a video manifest; a broken clip fails alone with a
+/// one-line reason naming it.
+#[test]
+fn videos_get_renditions_a_poster_and_a_manifest() {
+    let env = Env::new();
+    let video =
+        |name: &str| fs::read(repo_root().join("sample-media/fixtures/video").join(name)).unwrap();
+    env.write("in/clips/phone.mp4", &video("phone-rotated.mp4"));
+    env.write("in/clips/web.webm", &video("clip.webm"));
+    env.write("in/clips/cut.mp4", &video("truncated.mp4"));
+    env.write("in/photo.png", &tiny_png());
+    let run = env.process(&["in", "--out", "out", "--json"]);
+    assert_eq!(run.code(), 1, "one source failed: {}", run.stderr());
+    let err = run.stderr();
+    let line = err
+        .lines()
+        .find(|l| l.contains("cut.mp4"))
+        .unwrap_or_else(|| panic!("no error line for cut.mp4: {err}"));
+    assert!(
+        line.starts_with("error: in/clips/cut.mp4: corrupt: ffprobe: "),
+        "{line}"
+    );
+    let summary: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(
+        (summary["processed"].as_u64(), summary["failed"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let phone = summary["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "clips/phone.mp4")
+        .unwrap();
+    assert_eq!(phone["format"], "mp4");
+    assert_eq!(
+        (phone["width"].as_u64(), phone["height"].as_u64()),
+        (Some(360), Some(640))
+    );
+    let mp4 = &phone["outputs"][0];
+    assert_eq!(
+        (mp4["variant"].as_str(), mp4["format"].as_str()),
+        (Some("mp4"), Some("mp4"))
+    );
+    assert_eq!(mp4["path"], "out/mp4/clips/phone.mp4");
+    // The default video plan (no [[video]] in the config): one 720p-capped
+    // rendition; the poster gets the config's two variants in its formats.
+    assert_eq!(phone["outputs"].as_array().unwrap().len(), 1 + 4);
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(env.path("out/manifest/clips/phone.mp4.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["kind"], "video");
+    assert_eq!(manifest["source"]["rotation"], 90);
+    assert_eq!(manifest["renditions"][0]["key"], "mp4/clips/phone.mp4");
+    let rendition = fs::read(env.path("out/mp4/clips/phone.mp4")).unwrap();
+    assert_eq!(
+        manifest["renditions"][0]["bytes"].as_u64(),
+        Some(rendition.len() as u64)
+    );
+    let poster = imagesize::size(env.path("out/small/clips/phone.jpg")).unwrap();
+    assert!(poster.height > poster.width, "upright poster {poster:?}");
+    assert!(env.path("out/mp4/clips/web.mp4").is_file());
+    assert!(!env.path("out/manifest/clips/cut.mp4.json").exists());
+    assert!(!env.path("out/mp4/clips/cut.mp4").exists());
+    // The photo is a photo.
+    let m: Value =
+        serde_json::from_slice(&fs::read(env.path("out/manifest/photo.png.json")).unwrap())
+            .unwrap();
+    assert!(m.get("kind").is_none());
+}
