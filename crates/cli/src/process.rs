@@ -712,7 +712,9 @@ fn process_video(
         )));
     }
     let far = Instant::now() + Duration::from_secs(24 * 3600);
+    let probed = Instant::now();
     let probe = mediaflow_video::probe_source(&video.tools, &source.path, container, far)?;
+    let probe_ms = probed.elapsed().as_secs_f64() * 1000.0;
     if !mediaflow_video::is_video(container, &probe, plan) {
         return Ok(None);
     }
@@ -727,7 +729,12 @@ fn process_video(
         work_dir: work.path(),
         deadline: None,
     }
-    .run(&source.path, container, probe)?;
+    .run(&source.path, container, probe)
+    .map(|mut out| {
+        out.timings.probe_ms = probe_ms;
+        out.timings.total_ms += probe_ms;
+        out
+    })?;
     let mut outputs = Vec::new();
     for r in &out.renditions {
         let path = out_dir.join(mediaflow_video::rendition_key("", &r.name, &source.key));
