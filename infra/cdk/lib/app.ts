@@ -25,6 +25,13 @@ export function buildApp(app: App): MediaflowStack {
     const value = app.node.tryGetContext(name);
     return value === undefined || value === null ? undefined : value;
   };
+  if (context('SourceSuffix') !== undefined) {
+    // Removed before 1.0 (as in the SAM template, where CloudFormation rejects it).
+    throw new Error(
+      'mediaflow: SourceSuffix was removed: uploads are routed by the suffixes in ' +
+        'functions/*/environment.json (see infra/README.md)',
+    );
+  }
   const configFile = context('VariantsConfigFile');
   if (configFile !== undefined && context('VariantsConfig') !== undefined) {
     throw new Error('mediaflow: give VariantsConfig or VariantsConfigFile, not both');

@@ -17,10 +17,12 @@ export interface MediaflowParameters {
   readonly bucketMode: BucketMode;
   /** Bucket names are <prefix>-source-<stack uuid> and <prefix>-output-<stack uuid>. */
   readonly bucketNamePrefix: string;
-  /** Only keys with this prefix trigger the function ("" for all; required in single mode). */
+  /**
+   * Only keys with this prefix trigger the functions ("" for all; required in
+   * single mode). Which function a key goes to depends on its suffix (the
+   * functions' environment.json).
+   */
   readonly sourcePrefix: string;
-  /** Only keys with this suffix trigger the function ("" for all). */
-  readonly sourceSuffix: string;
   /** MEDIAFLOW_OUTPUT_PREFIX: "" or ending in "/" (required in single mode). */
   readonly outputPrefix: string;
   /** Days an overwritten or deleted upload's old version is kept. */
@@ -51,6 +53,23 @@ export interface MediaflowParameters {
   readonly alarmEmail?: string;
   /** Optional existing SNS topic for the alarms. */
   readonly alarmTopicArn?: string;
+  /**
+   * A Lambda layer version with bin/ffmpeg and bin/ffprobe. Undefined: no video
+   * (transcode) function and nothing that belongs to it (SAM's HasVideo).
+   */
+  readonly ffmpegLayerArn?: string;
+  /** .gif/.GIF go to transcode (MEDIAFLOW_ANIMATED_GIF=true) when there is one, else to on-upload. */
+  readonly animatedGifToVideo: boolean;
+  /** Transcode function memory in MB. */
+  readonly transcodeMemorySize: number;
+  /** Transcode function timeout in seconds; its queue's visibility timeout is 6x this. */
+  readonly transcodeTimeout: number;
+  /** Transcode function /tmp size in MB (source video and outputs). */
+  readonly transcodeEphemeralStorage: number;
+  /** Most video uploads per transcode invocation. */
+  readonly transcodeBatchSize: number;
+  /** Most concurrent transcode invocations driven by its queue. */
+  readonly transcodeMaximumConcurrency: number;
 }
 
 type Spec =
@@ -64,7 +83,6 @@ export const PARAMETER_SPECS: Record<string, Spec> = {
   BucketMode: { kind: 'enum', values: ['separate', 'single'] },
   BucketNamePrefix: { kind: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,18}$' },
   SourcePrefix: { kind: 'string', pattern: '^([^/*?][^*?]*)?$' },
-  SourceSuffix: { kind: 'string', pattern: '^[^*?]*$' },
   OutputPrefix: { kind: 'string', pattern: '^([^/*?][^*?]*/)?$' },
   NoncurrentVersionDays: { kind: 'number', min: 1, max: 3650 },
   Architecture: { kind: 'enum', values: ['arm64', 'x86_64'] },
@@ -84,6 +102,16 @@ export const PARAMETER_SPECS: Record<string, Spec> = {
   QueueAgeAlarmSeconds: { kind: 'number', min: 60 },
   AlarmEmail: { kind: 'string', pattern: '^([^@\\s]+@[^@\\s]+)?$' },
   AlarmTopicArn: { kind: 'string', pattern: '^(arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+)?$' },
+  FfmpegLayerArn: {
+    kind: 'string',
+    pattern: '^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+)?$',
+  },
+  AnimatedGifToVideo: { kind: 'enum', values: ['false', 'true'] },
+  TranscodeMemorySize: { kind: 'number', min: 128, max: 10240 },
+  TranscodeTimeout: { kind: 'enum', values: [15, 30, 60, 120, 180, 300, 600, 900], number: true },
+  TranscodeEphemeralStorage: { kind: 'number', min: 512, max: 10240 },
+  TranscodeBatchSize: { kind: 'number', min: 1, max: 10 },
+  TranscodeMaximumConcurrency: { kind: 'number', min: 2, max: 1000 },
 };
 
 /** Defaults, keyed by the SAM parameter name, as the SAM template writes them. */
@@ -91,7 +119,6 @@ export const DEFAULTS: Record<string, string | number> = {
   BucketMode: 'separate',
   BucketNamePrefix: 'mediaflow',
   SourcePrefix: '',
-  SourceSuffix: '',
   OutputPrefix: '',
   NoncurrentVersionDays: 30,
   Architecture: 'arm64',
@@ -111,6 +138,19 @@ export const DEFAULTS: Record<string, string | number> = {
   QueueAgeAlarmSeconds: 900,
   AlarmEmail: '',
   AlarmTopicArn: '',
+  // Video (transcode): nothing unless a layer is given.
+  FfmpegLayerArn: '',
+  AnimatedGifToVideo: 'false',
+  // 3008 MB is about 1.7 vCPUs (1769 MB = 1 vCPU): close to two cores for x264.
+  TranscodeMemorySize: 3008,
+  // Lambda's maximum; the transcode queue's visibility timeout is 6 x 900 s.
+  TranscodeTimeout: 900,
+  // /tmp holds the downloaded source and every encoded output until uploaded.
+  TranscodeEphemeralStorage: 4096,
+  // One video per invocation: each can take minutes.
+  TranscodeBatchSize: 1,
+  // The minimum for an SQS event source mapping is 2.
+  TranscodeMaximumConcurrency: 5,
 };
 
 /** MemorySize -> memorySize */
@@ -162,7 +202,6 @@ export function resolveParameters(lookup: (name: string) => unknown): MediaflowP
     bucketMode: values.BucketMode as BucketMode,
     bucketNamePrefix: values.BucketNamePrefix as string,
     sourcePrefix: values.SourcePrefix as string,
-    sourceSuffix: values.SourceSuffix as string,
     outputPrefix: values.OutputPrefix as string,
     noncurrentVersionDays: values.NoncurrentVersionDays as number,
     architecture: values.Architecture as ArchitectureName,
@@ -178,6 +217,13 @@ export function resolveParameters(lookup: (name: string) => unknown): MediaflowP
     queueAgeAlarmSeconds: values.QueueAgeAlarmSeconds as number,
     alarmEmail: values.AlarmEmail === '' ? undefined : (values.AlarmEmail as string),
     alarmTopicArn: values.AlarmTopicArn === '' ? undefined : (values.AlarmTopicArn as string),
+    ffmpegLayerArn: values.FfmpegLayerArn === '' ? undefined : (values.FfmpegLayerArn as string),
+    animatedGifToVideo: values.AnimatedGifToVideo === 'true',
+    transcodeMemorySize: values.TranscodeMemorySize as number,
+    transcodeTimeout: values.TranscodeTimeout as number,
+    transcodeEphemeralStorage: values.TranscodeEphemeralStorage as number,
+    transcodeBatchSize: values.TranscodeBatchSize as number,
+    transcodeMaximumConcurrency: values.TranscodeMaximumConcurrency as number,
   };
   validateParameters(parameters);
   return parameters;
@@ -206,6 +252,12 @@ export function validateParameters(p: MediaflowParameters): void {
     process.emitWarning(
       `mediaflow: ReservedConcurrency ${p.reservedConcurrency} < MaximumConcurrency ` +
         `${p.maximumConcurrency}: throttled batches return to the queue and count as receives`,
+    );
+  }
+  if (p.animatedGifToVideo && p.ffmpegLayerArn === undefined) {
+    // As in the SAM template (GifToTranscode needs HasVideo): GIFs stay with on-upload.
+    process.emitWarning(
+      'mediaflow: AnimatedGifToVideo=true has no effect without FfmpegLayerArn: .gif uploads go to on-upload',
     );
   }
 }

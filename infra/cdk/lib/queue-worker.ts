@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -25,6 +25,10 @@ export interface QueueWorkerProps {
   readonly memorySize: number;
   /** Seconds. */
   readonly timeout: number;
+  /** /tmp in MB; undefined for Lambda's default (512). */
+  readonly ephemeralStorage?: number;
+  /** Lambda layers, extracted to /opt (the transcode function's ffmpeg). */
+  readonly layers?: lambda.ILayerVersion[];
   readonly reservedConcurrency?: number;
   readonly environment: Record<string, string>;
   readonly logLevel: LogLevelName;
@@ -42,8 +46,8 @@ export interface QueueWorkerProps {
  * role (logs and this queue only; the caller grants the data access), a Rust
  * Lambda function fed by the queue with batch item failures, and its alarms.
  *
- * The stack makes one for `on-upload`; a later video `transcode` worker is a
- * second instance with its own binary, queue and S3 notification filter.
+ * The stack makes one for `on-upload` (images) and, with an ffmpeg layer, one
+ * for `transcode` (videos), each with its own binary, queue and S3 suffixes.
  */
 export class QueueWorker extends Construct {
   readonly queue: sqs.Queue;
@@ -100,6 +104,8 @@ export class QueueWorker extends Construct {
       architecture: props.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,
       memorySize: props.memorySize,
       timeout: Duration.seconds(props.timeout),
+      ephemeralStorageSize: props.ephemeralStorage === undefined ? undefined : Size.mebibytes(props.ephemeralStorage),
+      layers: props.layers,
       role: this.role,
       reservedConcurrentExecutions: props.reservedConcurrency,
       environment: props.environment,

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -9,12 +11,13 @@ import type { Construct } from 'constructs';
 import { type MediaflowParameters, validateParameters } from './parameters';
 import { QueueWorker } from './queue-worker';
 
-/** The repository root: the Cargo workspace that holds functions/on-upload. */
+/** The repository root: the Cargo workspace that holds functions/on-upload and functions/transcode. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 export const STACK_DESCRIPTION =
   'mediaflow: an upload to the source bucket is queued in SQS and turned by the Rust on-upload ' +
-  'Lambda function into resized variants and a JSON manifest in the output bucket. See infra/README.md.';
+  'Lambda function into resized variants and a JSON manifest in the output bucket; with an ffmpeg ' +
+  'layer, videos are transcoded by the Rust transcode function. See infra/README.md.';
 
 /** The on-upload binary (`cargo lambda build --bin on-upload`), as in functions/on-upload/environment.json. */
 export const ON_UPLOAD_BINARY = 'on-upload';
@@ -31,17 +34,72 @@ export const ON_UPLOAD_MANIFEST = path.join(REPO_ROOT, 'functions', 'on-upload',
 export const ON_UPLOAD_ENVIRONMENT = ['MEDIAFLOW_OUTPUT_BUCKET', 'MEDIAFLOW_OUTPUT_PREFIX', 'MEDIAFLOW_CONFIG'] as const;
 type OnUploadEnvironment = Record<(typeof ON_UPLOAD_ENVIRONMENT)[number], string>;
 
+/** The transcode (video) binary, as in functions/transcode/environment.json. */
+export const TRANSCODE_BINARY = 'transcode';
+
+/** The transcode crate's manifest, a member of the same Cargo workspace (and target/ directory). */
+export const TRANSCODE_MANIFEST = path.join(REPO_ROOT, 'functions', 'transcode', 'Cargo.toml');
+
+/**
+ * The variables the transcode function reads (functions/transcode/environment.json):
+ * on-upload's three, plus MEDIAFLOW_FFMPEG (the layer's /opt/bin/ffmpeg),
+ * MEDIAFLOW_FFPROBE (empty: next to ffmpeg) and MEDIAFLOW_ANIMATED_GIF
+ * ("true" when .gif uploads are routed to it, else empty).
+ */
+export const TRANSCODE_ENVIRONMENT = [
+  ...ON_UPLOAD_ENVIRONMENT,
+  'MEDIAFLOW_FFMPEG',
+  'MEDIAFLOW_FFPROBE',
+  'MEDIAFLOW_ANIMATED_GIF',
+] as const;
+type TranscodeEnvironment = Record<(typeof TRANSCODE_ENVIRONMENT)[number], string>;
+
+/** Where a layer zip's bin/ffmpeg ends up (layers are extracted to /opt). */
+export const FFMPEG_PATH = '/opt/bin/ffmpeg';
+
+/** The functions' contracts, whose event_wiring lists the key suffixes each one takes. */
+export const ON_UPLOAD_CONTRACT = path.join(REPO_ROOT, 'functions', 'on-upload', 'environment.json');
+export const TRANSCODE_CONTRACT = path.join(REPO_ROOT, 'functions', 'transcode', 'environment.json');
+
+export interface EventSuffixes {
+  readonly onUpload: string[];
+  /** Empty without an ffmpeg layer. */
+  readonly transcode: string[];
+}
+
+/**
+ * The key suffixes routed to each function (S3 suffix filters are
+ * case-sensitive, one suffix per notification): on-upload's
+ * event_wiring.suffixes, transcode's event_wiring.suffixes when there is an
+ * ffmpeg layer, and transcode's suffixes_when_animated_gif (.gif, .GIF) to
+ * transcode when AnimatedGifToVideo is on (and there is a layer), otherwise
+ * to on-upload. Read from the environment.json files at synth time.
+ */
+export function eventSuffixes(p: Pick<MediaflowParameters, 'ffmpegLayerArn' | 'animatedGifToVideo'>): EventSuffixes {
+  const wiring = (file: string) => JSON.parse(readFileSync(file, 'utf8')).event_wiring;
+  const onUpload: string[] = wiring(ON_UPLOAD_CONTRACT).suffixes;
+  if (p.ffmpegLayerArn === undefined) return { onUpload, transcode: [] };
+  const transcode = wiring(TRANSCODE_CONTRACT);
+  const gifs: string[] = transcode.suffixes_when_animated_gif ?? [];
+  return p.animatedGifToVideo
+    ? { onUpload: onUpload.filter((s) => !gifs.includes(s)), transcode: [...transcode.suffixes, ...gifs] }
+    : { onUpload, transcode: [...transcode.suffixes] };
+}
+
 export type MediaflowStackProps = StackProps & MediaflowParameters;
 
 /**
- * Buckets, the S3 -> SQS -> Lambda wiring of the on-upload function, its
- * dead-letter queue and alarms: the same stack as infra/sam/template.yaml.
+ * Buckets, the S3 -> SQS -> Lambda wiring of the on-upload function (and,
+ * with an ffmpeg layer, of the transcode function), their dead-letter queues
+ * and alarms: the same stack as infra/sam/template.yaml.
  */
 export class MediaflowStack extends Stack {
   readonly sourceBucket: s3.Bucket;
   /** The output bucket (the source bucket itself in single-bucket mode). */
   readonly outputBucket: s3.Bucket;
   readonly onUpload: QueueWorker;
+  /** The video worker; undefined without FfmpegLayerArn. */
+  readonly transcode?: QueueWorker;
 
   constructor(scope: Construct, id: string, props: MediaflowStackProps) {
     super(scope, id, { description: STACK_DESCRIPTION, ...props });
@@ -133,17 +191,64 @@ export class MediaflowStack extends Stack {
       queueAgeAlarmSeconds: props.queueAgeAlarmSeconds,
       alarmTopic,
     });
-    this.grantOnUploadData(props);
-    this.notifyQueue(this.onUpload.queue, sourceBucketName, props);
+    this.grantData(this.onUpload.role, props, { sid: 'ReadOwnManifests', keys: `${props.outputPrefix}manifest/*` });
 
     // -----------------------------------------------------------------------
-    // 3. Outputs (same names as the SAM template's)
+    // 3. transcode (only with an ffmpeg layer): the same shape, plus the layer
+    //    (extracted to /opt) and a larger /tmp
+    // -----------------------------------------------------------------------
+    const suffixes = eventSuffixes(props);
+    if (props.ffmpegLayerArn !== undefined) {
+      this.transcode = new QueueWorker(this, 'Transcode', {
+        description: 'mediaflow transcode - web video renditions for each video upload (ffmpeg layer)',
+        // A member of the same workspace: cargo lambda builds it into the same
+        // target/ directory as on-upload, sharing the compiled dependencies.
+        manifestPath: TRANSCODE_MANIFEST,
+        binaryName: TRANSCODE_BINARY,
+        architecture: props.architecture,
+        memorySize: props.transcodeMemorySize,
+        timeout: props.transcodeTimeout,
+        ephemeralStorage: props.transcodeEphemeralStorage,
+        layers: [lambda.LayerVersion.fromLayerVersionArn(this, 'FfmpegLayer', props.ffmpegLayerArn)],
+        environment: {
+          // Exactly the names in TRANSCODE_ENVIRONMENT (checked by `satisfies`).
+          MEDIAFLOW_OUTPUT_BUCKET: this.outputBucket.bucketName,
+          MEDIAFLOW_OUTPUT_PREFIX: props.outputPrefix,
+          MEDIAFLOW_CONFIG: props.variantsConfig,
+          MEDIAFLOW_FFMPEG: FFMPEG_PATH,
+          MEDIAFLOW_FFPROBE: '',
+          MEDIAFLOW_ANIMATED_GIF: props.animatedGifToVideo ? 'true' : '',
+        } satisfies TranscodeEnvironment,
+        logLevel: props.logLevel,
+        logRetentionDays: props.logRetentionDays,
+        batchSize: props.transcodeBatchSize,
+        maximumConcurrency: props.transcodeMaximumConcurrency,
+        maxReceiveCount: props.maxReceiveCount,
+        queueAgeAlarmSeconds: props.queueAgeAlarmSeconds,
+        alarmTopic,
+      });
+      // HeadObject on its manifests, to check what is already done before a
+      // long transcode (as on-upload).
+      this.grantData(this.transcode.role, props, { sid: 'ReadOwnManifests', keys: `${props.outputPrefix}manifest/*` });
+    }
+
+    this.notifyQueues(
+      [
+        { queue: this.onUpload.queue, suffixes: suffixes.onUpload },
+        ...(this.transcode ? [{ queue: this.transcode.queue, suffixes: suffixes.transcode }] : []),
+      ],
+      sourceBucketName,
+      props,
+    );
+
+    // -----------------------------------------------------------------------
+    // 4. Outputs (same names as the SAM template's)
     // -----------------------------------------------------------------------
     const output = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });
-    output('SourceBucketName', this.sourceBucket.bucketName, 'Upload here (under SourcePrefix) to trigger the function.');
+    output('SourceBucketName', this.sourceBucket.bucketName, 'Upload here (under SourcePrefix) to trigger the functions.');
     output('OutputBucketName', this.outputBucket.bucketName, 'Variants and manifests appear here (under OutputPrefix).');
-    output('SourcePrefix', props.sourcePrefix, 'Key prefix that triggers the function (empty for the whole bucket).');
+    output('SourcePrefix', props.sourcePrefix, 'Key prefix that triggers the functions (empty for the whole bucket).');
     output('OutputPrefix', props.outputPrefix, 'Key prefix of the outputs (MEDIAFLOW_OUTPUT_PREFIX).');
     output('OnUploadQueueUrl', this.onUpload.queue.queueUrl, 'The S3 notification queue the function consumes.');
     output(
@@ -158,12 +263,37 @@ export class MediaflowStack extends Stack {
     );
     output('OnUploadFunctionArn', this.onUpload.function.functionArn, 'The on-upload Lambda function.');
     output('OnUploadLogGroupName', this.onUpload.logGroup.logGroupName, "The function's CloudWatch log group (JSON logs).");
+    if (this.transcode) {
+      output(
+        'TranscodeQueueUrl',
+        this.transcode.queue.queueUrl,
+        'The S3 notification queue the transcode function consumes (video uploads).',
+      );
+      output(
+        'TranscodeDeadLetterQueueUrl',
+        this.transcode.deadLetterQueue.queueUrl,
+        'Video uploads that failed MaxReceiveCount times; read and redrive them from here.',
+      );
+      output(
+        'TranscodeDeadLetterQueueArn',
+        this.transcode.deadLetterQueue.queueArn,
+        'For `aws sqs start-message-move-task --source-arn`.',
+      );
+      output('TranscodeFunctionArn', this.transcode.function.functionArn, 'The transcode Lambda function.');
+      output(
+        'TranscodeLogGroupName',
+        this.transcode.logGroup.logGroupName,
+        "The transcode function's CloudWatch log group (JSON logs).",
+      );
+    }
     if (alarmTopic) output('AlarmTopicArn', alarmTopic.topicArn, 'SNS topic the alarms notify.');
   }
 
-  /** Read the uploads, write the outputs, read back its own manifests: nothing else. */
-  private grantOnUploadData(p: MediaflowParameters): void {
-    const role = this.onUpload.role;
+  /**
+   * Read the uploads, write the outputs, read back (GetObject, HeadObject)
+   * only the `readBack.keys` pattern in the output bucket: nothing else.
+   */
+  private grantData(role: iam.Role, p: MediaflowParameters, readBack: { sid: string; keys: string }): void {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ReadUploads',
@@ -180,9 +310,9 @@ export class MediaflowStack extends Stack {
     );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadOwnManifests',
+        sid: readBack.sid,
         actions: ['s3:GetObject'],
-        resources: [this.outputBucket.arnForObjects(`${p.outputPrefix}manifest/*`)],
+        resources: [this.outputBucket.arnForObjects(readBack.keys)],
       }),
     );
     // Without s3:ListBucket S3 answers 403 instead of 404 for a missing key (a
@@ -199,37 +329,42 @@ export class MediaflowStack extends Stack {
     );
   }
 
-  /** s3:ObjectCreated:* on the source bucket (prefix/suffix filtered) -> queue. */
-  private notifyQueue(queue: sqs.Queue, sourceBucketName: string, p: MediaflowParameters): void {
-    queue.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowSourceBucketNotifications',
-        principals: [new iam.ServicePrincipal('s3.amazonaws.com')],
-        actions: ['sqs:SendMessage'],
-        resources: [queue.queueArn],
-        conditions: {
-          ArnEquals: { 'aws:SourceArn': `arn:${Aws.PARTITION}:s3:::${sourceBucketName}` },
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-        },
-      }),
-    );
-    const rules: s3.CfnBucket.FilterRuleProperty[] = [];
-    if (p.sourcePrefix) rules.push({ name: 'prefix', value: p.sourcePrefix });
-    if (p.sourceSuffix) rules.push({ name: 'suffix', value: p.sourceSuffix });
+  /**
+   * s3:ObjectCreated:* on the source bucket -> each worker's queue, one
+   * notification per key suffix (each with SourcePrefix, if set).
+   */
+  private notifyQueues(
+    targets: { queue: sqs.Queue; suffixes: string[] }[],
+    sourceBucketName: string,
+    p: MediaflowParameters,
+  ): void {
     const cfnBucket = this.sourceBucket.node.defaultChild as s3.CfnBucket;
-    cfnBucket.notificationConfiguration = {
-      queueConfigurations: [
-        {
-          event: 's3:ObjectCreated:*',
-          queue: queue.queueArn,
-          filter: rules.length > 0 ? { s3Key: { rules } } : undefined,
-        },
-      ],
-    };
-    // S3 sends a test message when the notification is created: the queue
-    // policy must exist first.
-    const queuePolicy = queue.node.tryFindChild('Policy') as sqs.QueuePolicy | undefined;
-    if (!queuePolicy) throw new Error('mediaflow: the queue has no resource policy');
-    cfnBucket.addResourceDependency(queuePolicy.node.defaultChild as sqs.CfnQueuePolicy);
+    const queueConfigurations: s3.CfnBucket.QueueConfigurationProperty[] = [];
+    for (const { queue, suffixes } of targets) {
+      queue.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowSourceBucketNotifications',
+          principals: [new iam.ServicePrincipal('s3.amazonaws.com')],
+          actions: ['sqs:SendMessage'],
+          resources: [queue.queueArn],
+          conditions: {
+            ArnEquals: { 'aws:SourceArn': `arn:${Aws.PARTITION}:s3:::${sourceBucketName}` },
+            StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          },
+        }),
+      );
+      for (const suffix of suffixes) {
+        const rules: s3.CfnBucket.FilterRuleProperty[] = [];
+        if (p.sourcePrefix) rules.push({ name: 'prefix', value: p.sourcePrefix });
+        rules.push({ name: 'suffix', value: suffix });
+        queueConfigurations.push({ event: 's3:ObjectCreated:*', queue: queue.queueArn, filter: { s3Key: { rules } } });
+      }
+      // S3 sends a test message when the notification is created: the queue
+      // policy must exist first.
+      const queuePolicy = queue.node.tryFindChild('Policy') as sqs.QueuePolicy | undefined;
+      if (!queuePolicy) throw new Error('mediaflow: the queue has no resource policy');
+      cfnBucket.addResourceDependency(queuePolicy.node.defaultChild as sqs.CfnQueuePolicy);
+    }
+    cfnBucket.notificationConfiguration = { queueConfigurations };
   }
 }

@@ -17,6 +17,7 @@ import { REPO_ROOT } from '../lib/stack';
 export { REPO_ROOT };
 export const SAM_TEMPLATE_PATH = path.join(REPO_ROOT, 'infra', 'sam', 'template.yaml');
 export const ENVIRONMENT_JSON_PATH = path.join(REPO_ROOT, 'functions', 'on-upload', 'environment.json');
+export const TRANSCODE_ENVIRONMENT_JSON_PATH = path.join(REPO_ROOT, 'functions', 'transcode', 'environment.json');
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;
@@ -60,8 +61,9 @@ export function loadSamTemplate(file = SAM_TEMPLATE_PATH): Json {
   return parse(readFileSync(file, 'utf8'), { customTags: CFN_TAGS });
 }
 
-export function loadEnvironmentJson(): Json {
-  return JSON.parse(readFileSync(ENVIRONMENT_JSON_PATH, 'utf8'));
+/** A function's contract: on-upload's by default. */
+export function loadEnvironmentJson(file = ENVIRONMENT_JSON_PATH): Json {
+  return JSON.parse(readFileSync(file, 'utf8'));
 }
 
 /** One directory for the cloud assemblies a test file synthesizes, removed after the file. */
@@ -187,6 +189,16 @@ export function evaluateSam(template: Json, overrides: Record<string, string | n
 // The canonical model
 // ---------------------------------------------------------------------------
 
+/**
+ * The worker a resource belongs to, as the prefix of its canonical name: ""
+ * for on-upload (and the shared buckets and topic), "Transcode" for the video
+ * worker. Both tools name them so: SAM's Transcode* logical IDs, CDK's
+ * construct "Transcode".
+ */
+export function workerOf(logicalId: string): string {
+  return logicalId.startsWith('Transcode') ? 'Transcode' : '';
+}
+
 /** Gives every resource a role-based name so SAM and CDK logical IDs compare equal. */
 function canonicalNames(resources: Json): Record<string, string> {
   const names: Record<string, string> = {};
@@ -197,21 +209,21 @@ function canonicalNames(resources: Json): Record<string, string> {
     names[id] = r.Properties?.NotificationConfiguration ? 'SourceBucket' : 'OutputBucket';
   }
   const functions = [...byType('AWS::Serverless::Function'), ...byType('AWS::Lambda::Function')];
-  for (const [id] of functions) names[id] = 'Function';
+  for (const [id] of functions) names[id] = `${workerOf(id)}Function`;
   for (const [id, r] of byType('AWS::SQS::Queue')) {
-    names[id] = r.Properties?.RedrivePolicy ? 'Queue' : 'DeadLetterQueue';
+    names[id] = `${workerOf(id)}${r.Properties?.RedrivePolicy ? 'Queue' : 'DeadLetterQueue'}`;
   }
-  for (const [id] of byType('AWS::IAM::Role')) names[id] = 'Role';
-  for (const [id] of byType('AWS::IAM::Policy')) names[id] = 'RolePolicy';
-  for (const [id] of byType('AWS::Logs::LogGroup')) names[id] = 'LogGroup';
+  for (const [id] of byType('AWS::IAM::Role')) names[id] = `${workerOf(id)}Role`;
+  for (const [id] of byType('AWS::IAM::Policy')) names[id] = `${workerOf(id)}RolePolicy`;
+  for (const [id] of byType('AWS::Logs::LogGroup')) names[id] = `${workerOf(id)}LogGroup`;
   for (const [id] of byType('AWS::SNS::Topic')) names[id] = 'AlarmTopic';
   for (const [id] of byType('AWS::SNS::TopicPolicy')) names[id] = 'AlarmTopicPolicy';
   for (const [id] of byType('AWS::SNS::Subscription')) names[id] = 'AlarmSubscription';
-  for (const [id] of byType('AWS::Lambda::EventSourceMapping')) names[id] = 'EventSourceMapping';
+  for (const [id] of byType('AWS::Lambda::EventSourceMapping')) names[id] = `${workerOf(id)}EventSourceMapping`;
   for (const [id, r] of byType('AWS::S3::BucketPolicy')) names[id] = `${names[refId(r.Properties.Bucket)!]}Policy`;
   for (const [id, r] of byType('AWS::SQS::QueuePolicy')) names[id] = `${names[refId(r.Properties.Queues[0])!]}Policy`;
   for (const [id, r] of byType('AWS::CloudWatch::Alarm')) {
-    names[id] = `${r.Properties.MetricName}Alarm`;
+    names[id] = `${workerOf(id)}${r.Properties.MetricName}Alarm`;
   }
   const seen = new Map<string, string>();
   for (const [id, name] of Object.entries(names)) {
@@ -248,6 +260,10 @@ function flatten(node: Json, names: Record<string, string>): Json {
       case 'Fn::Select': {
         const split = arg[1]?.['Fn::Split'];
         if (arg[0] === 2 && split?.[0] === '/' && split?.[1]?.Ref === 'AWS::StackId') return '${StackUuid}';
+        // An element of a literal list: the SAM template's
+        // !Select [0, [!GetAtt TranscodeQueue.Arn, !Ref TranscodeQueuePolicy]],
+        // whose second element only adds a dependency (see sourceBucketDependencies).
+        if (Number.isInteger(arg[0]) && Array.isArray(arg[1])) return flat(arg[1][arg[0]]);
         return undefined;
       }
       case 'Fn::Sub': {
@@ -310,16 +326,32 @@ export function canonicalModel(template: Json): Json {
   const put = (name: string, value: Json) => {
     model.resources[name] = value;
   };
-  const functionStatements: Json[] = [];
+  /** IAM statements per worker prefix ("" for on-upload). */
+  const functionStatements: Record<string, Json[]> = {};
+  const addStatements = (id: string, statements: Json[]) => {
+    (functionStatements[workerOf(id)] ??= []).push(...statements);
+  };
   const subscriptions: Json[] = [];
 
   for (const [id, r] of Object.entries<Json>(flat)) {
     const name = names[id];
     const p = r.Properties ?? {};
     switch (r.Type) {
-      case 'AWS::S3::Bucket':
-        put(name, { ...p, DeletionPolicy: r.DeletionPolicy, UpdateReplacePolicy: r.UpdateReplacePolicy });
+      case 'AWS::S3::Bucket': {
+        const bucket: Json = { ...p, DeletionPolicy: r.DeletionPolicy, UpdateReplacePolicy: r.UpdateReplacePolicy };
+        // The order of the notifications means nothing to S3.
+        const configurations = p.NotificationConfiguration?.QueueConfigurations;
+        if (configurations) {
+          bucket.NotificationConfiguration = {
+            ...p.NotificationConfiguration,
+            QueueConfigurations: [...configurations].sort((a, b) =>
+              stableStringify(a).localeCompare(stableStringify(b)),
+            ),
+          };
+        }
+        put(name, bucket);
         break;
+      }
       case 'AWS::S3::BucketPolicy':
       case 'AWS::SQS::QueuePolicy':
       case 'AWS::SNS::TopicPolicy':
@@ -335,17 +367,17 @@ export function canonicalModel(template: Json): Json {
           Description: p.Description,
           ManagedPolicyArns: p.ManagedPolicyArns ?? [],
         });
-        for (const policy of p.Policies ?? []) functionStatements.push(...policy.PolicyDocument.Statement);
+        for (const policy of p.Policies ?? []) addStatements(id, policy.PolicyDocument.Statement);
         break;
       case 'AWS::IAM::Policy':
-        functionStatements.push(...p.PolicyDocument.Statement);
+        addStatements(id, p.PolicyDocument.Statement);
         break;
       case 'AWS::Serverless::Function': {
         const events = Object.values<Json>(p.Events ?? {});
         if (events.length !== 1 || events[0].Type !== 'SQS') throw new Error('expected exactly one SQS event');
         const e = events[0].Properties;
         const { Queue, ...rest } = e;
-        put('EventSourceMapping', { EventSourceArn: Queue, FunctionName: '${Function}', ...rest });
+        put(`${workerOf(id)}EventSourceMapping`, { EventSourceArn: Queue, FunctionName: `\${${name}}`, ...rest });
         put(name, functionModel(p));
         break;
       }
@@ -373,8 +405,8 @@ export function canonicalModel(template: Json): Json {
         throw new Error(`no canonical form for ${r.Type} (${id})`);
     }
   }
-  if (Object.values(names).includes('Role')) {
-    model.resources.RoleStatements = canonicalStatements(functionStatements);
+  for (const [worker, statements] of Object.entries(functionStatements)) {
+    model.resources[`${worker}RoleStatements`] = canonicalStatements(statements);
   }
   if (subscriptions.length > 0) model.resources.AlarmSubscriptions = subscriptions;
   for (const [id, output] of Object.entries<Json>(template.Outputs ?? {})) {
@@ -390,6 +422,8 @@ function functionModel(p: Json): Json {
     Architectures: p.Architectures,
     MemorySize: p.MemorySize,
     Timeout: p.Timeout,
+    EphemeralStorage: p.EphemeralStorage,
+    Layers: p.Layers,
     Role: p.Role,
     // A SAM String parameter (it may be empty) vs a CDK number.
     ReservedConcurrentExecutions:
@@ -400,3 +434,28 @@ function functionModel(p: Json): Json {
   };
 }
 
+
+/**
+ * The canonical names of the resources the source bucket is created after:
+ * its DependsOn and every resource its properties reference (the SAM
+ * template's conditional Fn::Select trick for TranscodeQueuePolicy).
+ */
+export function sourceBucketDependencies(template: Json): string[] {
+  const resources: Json = template.Resources;
+  const names = canonicalNames(resources);
+  const [id, bucket] = Object.entries<Json>(resources).find(
+    ([, r]) => r.Type === 'AWS::S3::Bucket' && r.Properties?.NotificationConfiguration,
+  )!;
+  const found = new Set<string>([bucket.DependsOn ?? []].flat());
+  const walk = (node: Json): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node !== null && typeof node === 'object') {
+      if (typeof node.Ref === 'string') found.add(node.Ref);
+      if (Array.isArray(node['Fn::GetAtt'])) found.add(node['Fn::GetAtt'][0]);
+      Object.values(node).forEach(walk);
+    }
+  };
+  walk(bucket.Properties);
+  found.delete(id);
+  return [...found].filter((ref) => ref in resources).map((ref) => names[ref]).sort();
+}

@@ -7,7 +7,38 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { readVariantsConfigFile } from '../lib/app';
 import { DEFAULTS } from '../lib/parameters';
-import { canonicalModel, type Json, REPO_ROOT, stableStringify, synthCdk } from './cfn';
+import {
+  canonicalModel,
+  type Json,
+  loadEnvironmentJson,
+  REPO_ROOT,
+  stableStringify,
+  synthCdk,
+  TRANSCODE_ENVIRONMENT_JSON_PATH,
+} from './cfn';
+
+const IMAGE_SUFFIXES: string[] = loadEnvironmentJson().event_wiring.suffixes;
+const TRANSCODE_WIRING = loadEnvironmentJson(TRANSCODE_ENVIRONMENT_JSON_PATH).event_wiring;
+const VIDEO_SUFFIXES: string[] = TRANSCODE_WIRING.suffixes;
+const GIF_SUFFIXES: string[] = TRANSCODE_WIRING.suffixes_when_animated_gif;
+const LAYER = 'arn:aws:lambda:us-east-1:123456789012:layer:ffmpeg:3';
+
+/** The queue notifications of the source bucket, as { queue: [suffix...] } (sorted). */
+const routes = (model: Json, prefix = ''): Record<string, string[]> => {
+  const out: Record<string, string[]> = {};
+  for (const c of model.resources.SourceBucket.NotificationConfiguration.QueueConfigurations) {
+    expect(c.Event).toBe('s3:ObjectCreated:*');
+    const rules = c.Filter.S3Key.Rules;
+    expect(rules).toEqual([
+      ...(prefix ? [{ Name: 'prefix', Value: prefix }] : []),
+      { Name: 'suffix', Value: expect.any(String) },
+    ]);
+    (out[c.Queue] ??= []).push(rules.at(-1).Value);
+  }
+  for (const list of Object.values(out)) list.sort();
+  return out;
+};
+const sorted = (list: string[]) => [...list].sort();
 
 const resourcesOf = (t: Template, type: string): [string, Json][] => Object.entries(t.findResources(type));
 /** Every IAM statement in the template: roles' inline policies and AWS::IAM::Policy resources. */
@@ -151,10 +182,11 @@ describe('CDK stack, default parameters', () => {
     );
   });
 
-  it('sends ObjectCreated notifications from the source bucket to the queue, and only those', () => {
-    expect(model.resources.SourceBucket.NotificationConfiguration).toEqual({
-      QueueConfigurations: [{ Event: 's3:ObjectCreated:*', Queue: '${Queue.Arn}' }],
-    });
+  it('sends ObjectCreated notifications for the image suffixes from the source bucket to the queue, and only those', () => {
+    expect(Object.keys(model.resources.SourceBucket.NotificationConfiguration)).toEqual(['QueueConfigurations']);
+    expect(routes(model)).toEqual({ '${Queue.Arn}': sorted(IMAGE_SUFFIXES) });
+    expect(IMAGE_SUFFIXES).toEqual(expect.arrayContaining(['.jpg', '.JPG', '.png', '.PNG', '.gif', '.GIF']));
+    expect(IMAGE_SUFFIXES).not.toContain('.mp4');
     expect(model.resources.QueuePolicy).toContainEqual({
       Effect: 'Allow',
       Principal: { Service: 's3.amazonaws.com' },
@@ -261,11 +293,10 @@ describe('CDK stack, default parameters', () => {
   });
 });
 
-describe('CDK stack, single bucket with prefixes, suffix and alarm email', () => {
+describe('CDK stack, single bucket with prefixes and alarm email', () => {
   const t = synthCdk({
     BucketMode: 'single',
     SourcePrefix: 'uploads/',
-    SourceSuffix: '.jpg',
     OutputPrefix: 'media/',
     AlarmEmail: 'ops@example.com',
   });
@@ -278,21 +309,20 @@ describe('CDK stack, single bucket with prefixes, suffix and alarm email', () =>
     expect(model.outputs.OutputBucketName).toBe('${SourceBucket}');
   });
 
-  it('filters notifications by prefix and suffix, so outputs never trigger the function', () => {
-    expect(model.resources.SourceBucket.NotificationConfiguration.QueueConfigurations).toEqual([
-      {
-        Event: 's3:ObjectCreated:*',
-        Queue: '${Queue.Arn}',
-        Filter: {
-          S3Key: {
-            Rules: [
-              { Name: 'prefix', Value: 'uploads/' },
-              { Name: 'suffix', Value: '.jpg' },
-            ],
-          },
+  it('filters every notification by the source prefix and one suffix, so outputs never trigger the function', () => {
+    expect(routes(model, 'uploads/')).toEqual({ '${Queue.Arn}': sorted(IMAGE_SUFFIXES) });
+    expect(model.resources.SourceBucket.NotificationConfiguration.QueueConfigurations).toContainEqual({
+      Event: 's3:ObjectCreated:*',
+      Queue: '${Queue.Arn}',
+      Filter: {
+        S3Key: {
+          Rules: [
+            { Name: 'prefix', Value: 'uploads/' },
+            { Name: 'suffix', Value: '.jpg' },
+          ],
         },
       },
-    ]);
+    });
   });
 
   it('scopes S3 permissions to the prefixes', () => {
@@ -356,6 +386,17 @@ describe('CDK stack, other parameters', () => {
     [{ BucketMode: 'single', SourcePrefix: 'media/in/', OutputPrefix: 'media/' }, /overlap/],
     [{ BucketMode: 'single', SourcePrefix: 'up/', OutputPrefix: 'up/' }, /overlap/],
     [{ VariantsConfig: 'x'.repeat(3501) }, /VariantsConfig=.*longer than 3500/],
+    [{ SourceSuffix: '.jpg' }, /SourceSuffix was removed/],
+    [{ FfmpegLayerArn: 'arn:aws:lambda:us-east-1:123456789012:layer:ffmpeg' }, /FfmpegLayerArn=/],
+    [{ FfmpegLayerArn: 'arn:aws:lambda:us-east-1:123456789012:function:ffmpeg' }, /FfmpegLayerArn=/],
+    [{ AnimatedGifToVideo: 'yes' }, /AnimatedGifToVideo=.*must be one of false, true/],
+    [{ TranscodeMemorySize: '64' }, /TranscodeMemorySize=.*at least 128/],
+    [{ TranscodeMemorySize: '10241' }, /TranscodeMemorySize=.*at most 10240/],
+    [{ TranscodeTimeout: '1000' }, /TranscodeTimeout=.*must be one of/],
+    [{ TranscodeEphemeralStorage: '256' }, /TranscodeEphemeralStorage=.*at least 512/],
+    [{ TranscodeEphemeralStorage: '20480' }, /TranscodeEphemeralStorage=.*at most 10240/],
+    [{ TranscodeBatchSize: '0' }, /TranscodeBatchSize=.*at least 1/],
+    [{ TranscodeMaximumConcurrency: '1' }, /TranscodeMaximumConcurrency=.*at least 2/],
   ])('rejects %j', (context, message) => {
     expect(() => synthCdk(context)).toThrow(message);
   });
@@ -368,5 +409,233 @@ describe('CDK stack, other parameters', () => {
     expect(config.length).toBeLessThan(3500);
     const model = canonicalModel(synthCdk({ VariantsConfigFile: file }).toJSON());
     expect(model.resources.Function.Environment.Variables.MEDIAFLOW_CONFIG).toBe(config);
+  });
+});
+
+describe('CDK stack with the ffmpeg layer (video)', () => {
+  const t = synthCdk({ FfmpegLayerArn: LAYER });
+  const model = canonicalModel(t.toJSON());
+
+  it('adds a second worker: queue, dead-letter queue, role, log group, function, event source mapping, alarms', () => {
+    const types = Object.values<Json>(t.toJSON().Resources)
+      .map((r) => r.Type)
+      .sort();
+    const worker = [
+      'AWS::CloudWatch::Alarm',
+      'AWS::CloudWatch::Alarm',
+      'AWS::CloudWatch::Alarm',
+      'AWS::IAM::Policy',
+      'AWS::IAM::Role',
+      'AWS::Lambda::EventSourceMapping',
+      'AWS::Lambda::Function',
+      'AWS::Logs::LogGroup',
+      'AWS::SQS::Queue',
+      'AWS::SQS::Queue',
+      'AWS::SQS::QueuePolicy',
+      'AWS::SQS::QueuePolicy',
+    ];
+    expect(types).toEqual(
+      [...worker, ...worker, ...['AWS::S3::Bucket', 'AWS::S3::BucketPolicy'].flatMap((type) => [type, type])].sort(),
+    );
+    t.resourceCountIs('Custom::S3BucketNotifications', 0);
+    t.resourceCountIs('AWS::Lambda::LayerVersion', 0); // the layer is the caller's, referenced by ARN
+  });
+
+  it('runs transcode with the layer, 3008 MB, 900 s, 4 GB of /tmp, arm64 and JSON logs in its own log group', () => {
+    const fn = model.resources.TranscodeFunction;
+    expect(fn.Layers).toEqual([LAYER]);
+    expect(fn.MemorySize).toBe(3008);
+    expect(fn.Timeout).toBe(900);
+    expect(fn.EphemeralStorage).toEqual({ Size: 4096 });
+    expect(fn.Architectures).toEqual(['arm64']);
+    expect(fn.Runtime).toBe('provided.al2023');
+    expect(fn.Handler).toBe('bootstrap');
+    expect(fn.ReservedConcurrentExecutions).toBeUndefined();
+    expect(fn.LoggingConfig).toEqual({
+      LogFormat: 'JSON',
+      ApplicationLogLevel: 'INFO',
+      SystemLogLevel: 'WARN',
+      LogGroup: '${TranscodeLogGroup}',
+    });
+    expect(model.resources.TranscodeLogGroup.RetentionInDays).toBe(30);
+    expect(fn.Role).toBe('${TranscodeRole.Arn}');
+    // on-upload keeps Lambda's defaults for both.
+    expect(model.resources.Function.Layers).toBeUndefined();
+    expect(model.resources.Function.EphemeralStorage).toBeUndefined();
+  });
+
+  it('passes the output bucket, prefix, config and the layer\'s ffmpeg to transcode', () => {
+    expect(model.resources.TranscodeFunction.Environment.Variables).toEqual({
+      MEDIAFLOW_OUTPUT_BUCKET: '${OutputBucket}',
+      MEDIAFLOW_OUTPUT_PREFIX: '',
+      MEDIAFLOW_CONFIG: '',
+      MEDIAFLOW_FFMPEG: '/opt/bin/ffmpeg',
+      MEDIAFLOW_FFPROBE: '',
+      MEDIAFLOW_ANIMATED_GIF: '',
+    });
+  });
+
+  it('feeds transcode from its own queue: 1 per batch, 5 at once, batch item failures, 6x visibility, DLQ', () => {
+    expect(model.resources.TranscodeEventSourceMapping).toMatchObject({
+      EventSourceArn: '${TranscodeQueue.Arn}',
+      FunctionName: '${TranscodeFunction}',
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: 1,
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
+    expect(model.resources.TranscodeQueue.VisibilityTimeout).toBe(6 * 900);
+    expect(model.resources.TranscodeQueue.RedrivePolicy).toEqual({
+      deadLetterTargetArn: '${TranscodeDeadLetterQueue.Arn}',
+      maxReceiveCount: 5,
+    });
+    expect(model.resources.TranscodeQueue.SqsManagedSseEnabled).toBe(true);
+    expect(model.resources.TranscodeDeadLetterQueue.SqsManagedSseEnabled).toBe(true);
+    expect(model.resources.TranscodeDeadLetterQueue.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    // The image worker is unchanged.
+    expect(model.resources.EventSourceMapping).toMatchObject({
+      BatchSize: 4,
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
+  });
+
+  it('routes video suffixes to transcode and image suffixes (GIFs included) to on-upload', () => {
+    expect(routes(model)).toEqual({
+      '${Queue.Arn}': sorted(IMAGE_SUFFIXES),
+      '${TranscodeQueue.Arn}': sorted(VIDEO_SUFFIXES),
+    });
+    expect(VIDEO_SUFFIXES).toEqual(expect.arrayContaining(['.mp4', '.MP4', '.mov', '.MOV']));
+    expect(model.resources.TranscodeQueuePolicy).toContainEqual({
+      Effect: 'Allow',
+      Principal: { Service: 's3.amazonaws.com' },
+      Action: ['sqs:SendMessage'],
+      Resource: ['${TranscodeQueue.Arn}'],
+      Condition: {
+        ArnEquals: { 'aws:SourceArn': 'arn:${AWS::Partition}:s3:::mediaflow-source-${StackUuid}' },
+        StringEquals: { 'aws:SourceAccount': '${AWS::AccountId}' },
+      },
+    });
+    // The bucket waits for both queue policies (S3 checks them when it saves the notifications).
+    const [, bucket] = resourcesOf(t, 'AWS::S3::Bucket').find(([, b]) => b.Properties.NotificationConfiguration)!;
+    const policies = resourcesOf(t, 'AWS::SQS::QueuePolicy')
+      .filter(([, p]) => JSON.stringify(p).includes('s3.amazonaws.com'))
+      .map(([id]) => id);
+    expect(policies).toHaveLength(2);
+    expect(bucket.DependsOn).toEqual(expect.arrayContaining(policies));
+  });
+
+  it('gives transcode least privilege: read uploads, write its outputs, head its manifests, its queue and log group only', () => {
+    const statements = iamStatements(t);
+    for (const s of statements) {
+      for (const action of [s.Action].flat()) expect(action, JSON.stringify(s)).not.toMatch(/\*/);
+      expect([s.Resource].flat(), JSON.stringify(s)).not.toContain('*');
+    }
+    expect(model.resources.TranscodeRoleStatements).toEqual(
+      [
+        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/*'] },
+        { Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['${OutputBucket.Arn}/*'] },
+        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${OutputBucket.Arn}/manifest/*'] },
+        { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['${OutputBucket.Arn}', '${SourceBucket.Arn}'] },
+        {
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: ['${TranscodeLogGroup.Arn}'],
+        },
+        {
+          Effect: 'Allow',
+          Action: [
+            'sqs:ChangeMessageVisibility',
+            'sqs:DeleteMessage',
+            'sqs:GetQueueAttributes',
+            'sqs:GetQueueUrl',
+            'sqs:ReceiveMessage',
+          ],
+          Resource: ['${TranscodeQueue.Arn}'],
+        },
+      ].sort((a, b) => stableStringify(a).localeCompare(stableStringify(b))),
+    );
+    // Neither role may touch the other worker's queue or logs.
+    expect(JSON.stringify(model.resources.RoleStatements)).not.toContain('Transcode');
+  });
+
+  it('alarms on the transcode dead-letter queue, errors and queue age too', () => {
+    expect(model.resources.TranscodeApproximateNumberOfMessagesVisibleAlarm.Dimensions).toEqual([
+      { Name: 'QueueName', Value: '${TranscodeDeadLetterQueue.QueueName}' },
+    ]);
+    expect(model.resources.TranscodeErrorsAlarm.Dimensions).toEqual([
+      { Name: 'FunctionName', Value: '${TranscodeFunction}' },
+    ]);
+    expect(model.resources.TranscodeApproximateAgeOfOldestMessageAlarm.Dimensions).toEqual([
+      { Name: 'QueueName', Value: '${TranscodeQueue.QueueName}' },
+    ]);
+    expect(model.resources.TranscodeApproximateAgeOfOldestMessageAlarm.Threshold).toBe(900);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+  });
+
+  it('outputs the transcode queue URLs, dead-letter queue ARN, function ARN and log group', () => {
+    expect(model.outputs).toMatchObject({
+      TranscodeQueueUrl: '${TranscodeQueue}',
+      TranscodeDeadLetterQueueUrl: '${TranscodeDeadLetterQueue}',
+      TranscodeDeadLetterQueueArn: '${TranscodeDeadLetterQueue.Arn}',
+      TranscodeFunctionArn: '${TranscodeFunction.Arn}',
+      TranscodeLogGroupName: '${TranscodeLogGroup}',
+      OnUploadQueueUrl: '${Queue}',
+    });
+  });
+});
+
+describe('CDK stack, AnimatedGifToVideo', () => {
+  it('true with a layer: .gif/.GIF go to transcode, which is told so', () => {
+    const t = synthCdk({
+      FfmpegLayerArn: LAYER,
+      AnimatedGifToVideo: 'true',
+      BucketMode: 'single',
+      SourcePrefix: 'uploads/',
+      OutputPrefix: 'media/',
+      TranscodeMemorySize: '10240',
+      TranscodeTimeout: '600',
+      TranscodeEphemeralStorage: '10240',
+      TranscodeBatchSize: '2',
+      TranscodeMaximumConcurrency: '2',
+      Architecture: 'x86_64',
+    });
+    const model = canonicalModel(t.toJSON());
+    expect(GIF_SUFFIXES).toEqual(['.gif', '.GIF']);
+    expect(routes(model, 'uploads/')).toEqual({
+      '${Queue.Arn}': sorted(IMAGE_SUFFIXES.filter((s) => !GIF_SUFFIXES.includes(s))),
+      '${TranscodeQueue.Arn}': sorted([...VIDEO_SUFFIXES, ...GIF_SUFFIXES]),
+    });
+    const fn = model.resources.TranscodeFunction;
+    expect(fn.Environment.Variables.MEDIAFLOW_ANIMATED_GIF).toBe('true');
+    expect(fn.Environment.Variables.MEDIAFLOW_OUTPUT_BUCKET).toBe('${SourceBucket}');
+    expect(fn.Environment.Variables.MEDIAFLOW_OUTPUT_PREFIX).toBe('media/');
+    expect(fn.Architectures).toEqual(['x86_64']);
+    expect(fn.MemorySize).toBe(10240);
+    expect(fn.EphemeralStorage).toEqual({ Size: 10240 });
+    expect(fn.Timeout).toBe(600);
+    expect(model.resources.TranscodeQueue.VisibilityTimeout).toBe(3600);
+    expect(model.resources.TranscodeEventSourceMapping).toMatchObject({
+      BatchSize: 2,
+      ScalingConfig: { MaximumConcurrency: 2 },
+    });
+    const s3 = model.resources.TranscodeRoleStatements.filter((s: Json) =>
+      s.Action.some((a: string) => a.startsWith('s3:')),
+    );
+    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/uploads/*'] });
+    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['${SourceBucket.Arn}/media/*'] });
+    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/media/manifest/*'] });
+    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['${SourceBucket.Arn}'] });
+  });
+
+  it('true without a layer: no transcode function, GIFs stay with on-upload', () => {
+    const model = canonicalModel(synthCdk({ AnimatedGifToVideo: 'true' }).toJSON());
+    expect(Object.keys(model.resources).filter((n) => n.startsWith('Transcode'))).toEqual([]);
+    expect(routes(model)).toEqual({ '${Queue.Arn}': sorted(IMAGE_SUFFIXES) });
+  });
+
+  it('false (the default) with a layer: GIFs go to on-upload, MEDIAFLOW_ANIMATED_GIF is empty', () => {
+    const model = canonicalModel(synthCdk({ FfmpegLayerArn: LAYER, AnimatedGifToVideo: 'false' }).toJSON());
+    expect(routes(model)['${Queue.Arn}']).toEqual(expect.arrayContaining(GIF_SUFFIXES));
+    expect(routes(model)['${TranscodeQueue.Arn}']).not.toEqual(expect.arrayContaining(['.gif']));
+    expect(model.resources.TranscodeFunction.Environment.Variables.MEDIAFLOW_ANIMATED_GIF).toBe('');
   });
 });
