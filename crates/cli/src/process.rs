@@ -810,7 +810,8 @@ fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, SourceError> {
     Ok(bytes)
 }
 
-fn write_output(path: &Path, data: &[u8], protected: &HashSet<PathBuf>) -> Result<(), SourceError> {
+/// Outputs never replace an input (see [`run`]).
+fn refuse_inputs(path: &Path, protected: &HashSet<PathBuf>) -> Result<(), SourceError> {
     if let Ok(existing) = fs::canonicalize(path) {
         if protected.contains(&existing) {
             return Err(SourceError::io(format!(
@@ -819,6 +820,11 @@ fn write_output(path: &Path, data: &[u8], protected: &HashSet<PathBuf>) -> Resul
             )));
         }
     }
+    Ok(())
+}
+
+fn write_output(path: &Path, data: &[u8], protected: &HashSet<PathBuf>) -> Result<(), SourceError> {
+    refuse_inputs(path, protected)?;
     write_atomic(path, data)
         .map_err(|e| SourceError::io(format!("cannot write {}: {e}", path.display())))
 }
@@ -826,14 +832,7 @@ fn write_output(path: &Path, data: &[u8], protected: &HashSet<PathBuf>) -> Resul
 /// Copies the file at `from` to `path` atomically (a rendition from the
 /// work directory, which may be on another file system).
 fn install_file(from: &Path, path: &Path, protected: &HashSet<PathBuf>) -> Result<(), SourceError> {
-    if let Ok(existing) = fs::canonicalize(path) {
-        if protected.contains(&existing) {
-            return Err(SourceError::io(format!(
-                "refusing to overwrite {}: it is one of the inputs",
-                path.display()
-            )));
-        }
-    }
+    refuse_inputs(path, protected)?;
     write_atomic_with(path, |file| {
         io::copy(&mut fs::File::open(from)?, file).map(|_| ())
     })

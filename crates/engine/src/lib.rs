@@ -37,8 +37,8 @@ pub use geometry::{DECODE_MARGIN, JPEG_SCALES};
 pub use manifest::{key_stem, manifest_key, output_key, Manifest, SourceRef};
 pub use output::{EncodedVariant, Output, Placeholder, SourceFacts, Timings};
 pub use plan::{
-    Color, EncodeOptions, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat, Plan, Variant,
-    MAX_OUTPUT_SIDE,
+    fingerprint_of, Color, EncodeOptions, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat,
+    Plan, Variant, MAX_OUTPUT_SIDE,
 };
 pub use resize::{available_cpu_extensions, cpu_extension_name, force_cpu_extension, CpuExtension};
 pub use sniff::{sniff, SourceFormat};

@@ -89,6 +89,35 @@ pub struct ManifestVariant {
     pub bytes: u64,
 }
 
+impl ManifestPlaceholder {
+    /// The placeholder of `output`, if it has one.
+    pub fn of(output: &Output) -> Option<ManifestPlaceholder> {
+        output.placeholder.as_ref().map(|p| ManifestPlaceholder {
+            blurhash: p.blurhash.clone(),
+            dominant_color: p.dominant.to_hex(),
+        })
+    }
+}
+
+impl ManifestVariant {
+    /// Every variant of `output`, with its key under `prefix`.
+    pub fn list(prefix: &str, source_key: &str, output: &Output) -> Vec<ManifestVariant> {
+        output
+            .variants
+            .iter()
+            .map(|v| ManifestVariant {
+                name: v.name.clone(),
+                format: v.format.as_str().to_string(),
+                key: output_key(prefix, &v.name, source_key, v.format),
+                content_type: v.format.mime_type().to_string(),
+                width: v.width,
+                height: v.height,
+                bytes: v.data.len() as u64,
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ManifestTimings {
     pub sniff: f64,
@@ -141,23 +170,8 @@ impl Manifest {
                 decoded_width: s.decoded_width,
                 decoded_height: s.decoded_height,
             },
-            placeholder: output.placeholder.as_ref().map(|p| ManifestPlaceholder {
-                blurhash: p.blurhash.clone(),
-                dominant_color: p.dominant.to_hex(),
-            }),
-            variants: output
-                .variants
-                .iter()
-                .map(|v| ManifestVariant {
-                    name: v.name.clone(),
-                    format: v.format.as_str().to_string(),
-                    key: output_key(prefix, &v.name, source.key, v.format),
-                    content_type: v.format.mime_type().to_string(),
-                    width: v.width,
-                    height: v.height,
-                    bytes: v.data.len() as u64,
-                })
-                .collect(),
+            placeholder: ManifestPlaceholder::of(output),
+            variants: ManifestVariant::list(prefix, source.key, output),
             timings_ms: ManifestTimings {
                 sniff: round(t.sniff_ms),
                 decode: round(t.decode_ms),

@@ -476,16 +476,21 @@ impl Plan {
     /// version included), for idempotency checks: same source + same
     /// fingerprint = same outputs.
     pub fn fingerprint(&self) -> String {
-        // FNV-1a over the canonical debug form: deterministic for a given build
-        // and changes whenever any setting or the engine version changes.
-        let text = format!("{}|{:?}", crate::ENGINE_VERSION, self);
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in text.bytes() {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{hash:016x}")
+        // The canonical debug form: changes whenever any setting or the
+        // engine version changes.
+        fingerprint_of(&format!("{}|{:?}", crate::ENGINE_VERSION, self))
     }
+}
+
+/// FNV-1a of `text` as 16 hex digits: the fingerprint of a settings'
+/// canonical text (deterministic for a given build).
+pub fn fingerprint_of(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
 #[cfg(test)]

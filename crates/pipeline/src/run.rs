@@ -197,11 +197,16 @@ fn store_failure(object: &str, stage: &str, e: StoreError) -> ObjectError {
 }
 
 fn video_failure(object: &str, e: VideoError) -> ObjectError {
+    failure(object, e.kind().as_str(), e.message(), e.is_permanent())
+}
+
+/// A failure of `category`, permanent or retryable.
+fn failure(object: &str, category: &'static str, reason: &str, permanent: bool) -> ObjectError {
     ObjectError {
         object: object.to_string(),
-        category: e.kind().as_str(),
-        reason: e.message().to_string(),
-        retry: if e.is_permanent() {
+        category,
+        reason: reason.to_string(),
+        retry: if permanent {
             Retry::Permanent
         } else {
             Retry::Retryable
@@ -225,16 +230,7 @@ enum Made {
 }
 
 fn engine_failure(object: &str, e: EngineError) -> ObjectError {
-    ObjectError {
-        object: object.to_string(),
-        category: e.kind().as_str(),
-        reason: e.message().to_string(),
-        retry: if e.is_permanent() {
-            Retry::Permanent
-        } else {
-            Retry::Retryable
-        },
-    }
+    failure(object, e.kind().as_str(), e.message(), e.is_permanent())
 }
 
 impl Pipeline {

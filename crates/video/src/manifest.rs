@@ -4,7 +4,7 @@
 
 use crate::job::VideoOutput;
 use mediaflow_engine::manifest::{ManifestPlaceholder, ManifestVariant, MANIFEST_VERSION};
-use mediaflow_engine::{key_stem, output_key, SourceRef};
+use mediaflow_engine::{key_stem, SourceRef};
 use serde::Serialize;
 
 /// `{prefix}{rendition}/{stem}.mp4`.
@@ -147,23 +147,8 @@ impl VideoManifest {
                 width: poster.source.width,
                 height: poster.source.height,
             },
-            placeholder: poster.placeholder.as_ref().map(|p| ManifestPlaceholder {
-                blurhash: p.blurhash.clone(),
-                dominant_color: p.dominant.to_hex(),
-            }),
-            variants: poster
-                .variants
-                .iter()
-                .map(|v| ManifestVariant {
-                    name: v.name.clone(),
-                    format: v.format.as_str().to_string(),
-                    key: output_key(prefix, &v.name, source.key, v.format),
-                    content_type: v.format.mime_type().to_string(),
-                    width: v.width,
-                    height: v.height,
-                    bytes: v.data.len() as u64,
-                })
-                .collect(),
+            placeholder: ManifestPlaceholder::of(poster),
+            variants: ManifestVariant::list(prefix, source.key, poster),
             timings_ms: VideoManifestTimings {
                 probe: round(out.timings.probe_ms, 2),
                 transcode: round(out.timings.transcode_ms, 2),

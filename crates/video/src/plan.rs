@@ -314,13 +314,11 @@ impl VideoPlan {
     /// Fingerprint of this plan together with the image plan's (the poster
     /// goes through it): changes whenever any setting or version changes.
     pub fn fingerprint(&self, image_fingerprint: &str) -> String {
-        let text = format!("{}|{image_fingerprint}|{:?}", crate::VIDEO_VERSION, self);
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in text.bytes() {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{hash:016x}")
+        mediaflow_engine::fingerprint_of(&format!(
+            "{}|{image_fingerprint}|{:?}",
+            crate::VIDEO_VERSION,
+            self
+        ))
     }
 }
 
