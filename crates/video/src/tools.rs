@@ -33,21 +33,18 @@ impl Tools {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut version = String::new();
         for (name, path) in [("ffmpeg", &self.ffmpeg), ("ffprobe", &self.ffprobe)] {
+            let unusable = |why: String| {
+                internal(format!(
+                    "{name} is not usable at {}: {why} (install ffmpeg, or set MEDIAFLOW_FFMPEG / MEDIAFLOW_FFPROBE; in Lambda, attach the ffmpeg layer)",
+                    path.display()
+                ))
+            };
             let mut cmd = Command::new(path);
             cmd.arg("-version");
-            let out = run(&mut cmd, deadline).map_err(|e| {
-                internal(format!(
-                    "{name} is not usable at {}: {} (install ffmpeg, or set MEDIAFLOW_FFMPEG / MEDIAFLOW_FFPROBE; in Lambda, attach the ffmpeg layer)",
-                    path.display(),
-                    e.message()
-                ))
-            })?;
+            let out = run(&mut cmd, deadline).map_err(|e| unusable(e.message().to_string()))?;
             if !out.status.success() {
-                return Err(internal(format!(
-                    "{name} at {} failed: {}",
-                    path.display(),
-                    out.stderr_tail()
-                )));
+                // 126/127: a shell or an emulator could not execute it.
+                return Err(unusable(out.stderr_tail()));
             }
             if name == "ffmpeg" {
                 version = String::from_utf8_lossy(&out.stdout)
