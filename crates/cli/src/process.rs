@@ -652,18 +652,7 @@ pub fn process_source(
     let bytes = read_limited(&source.path, plan.limits().max_input_bytes)?;
     let output = mediaflow_engine::process(&bytes, plan)?;
     let mut outputs = Vec::with_capacity(output.variants.len());
-    for v in &output.variants {
-        let path = out_dir.join(output_key("", &v.name, &source.key, v.format));
-        write_output(&path, &v.data, protected)?;
-        outputs.push(OutputFile {
-            path,
-            variant: v.name.clone(),
-            format: v.format.as_str(),
-            width: v.width,
-            height: v.height,
-            bytes: v.data.len() as u64,
-        });
-    }
+    write_variants(&output, &source.key, out_dir, protected, &mut outputs)?;
     // The manifest goes last: when it exists, every output it lists does.
     let manifest = Manifest::build(
         "",
@@ -711,9 +700,8 @@ fn process_video(
             plan.limits().max_input_bytes
         )));
     }
-    let far = Instant::now() + Duration::from_secs(24 * 3600);
     let probed = Instant::now();
-    let probe = mediaflow_video::probe_source(&video.tools, &source.path, container, far)?;
+    let probe = mediaflow_video::probe_source(&video.tools, &source.path, container, None)?;
     let probe_ms = probed.elapsed().as_secs_f64() * 1000.0;
     if !mediaflow_video::is_video(container, &probe, plan) {
         return Ok(None);
@@ -748,18 +736,7 @@ fn process_video(
             bytes: r.bytes,
         });
     }
-    for v in &out.poster.variants {
-        let path = out_dir.join(output_key("", &v.name, &source.key, v.format));
-        write_output(&path, &v.data, protected)?;
-        outputs.push(OutputFile {
-            path,
-            variant: v.name.clone(),
-            format: v.format.as_str(),
-            width: v.width,
-            height: v.height,
-            bytes: v.data.len() as u64,
-        });
-    }
+    write_variants(&out.poster, &source.key, out_dir, protected, &mut outputs)?;
     let manifest = VideoManifest::build(
         "",
         &SourceRef {
@@ -808,6 +785,30 @@ fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, SourceError> {
         return Err(too_big(bytes.len() as u64));
     }
     Ok(bytes)
+}
+
+/// Writes the engine's variants of the source `key` (a photo's, or a
+/// video's poster), recording each in `outputs`.
+fn write_variants(
+    output: &mediaflow_engine::Output,
+    key: &str,
+    out_dir: &Path,
+    protected: &HashSet<PathBuf>,
+    outputs: &mut Vec<OutputFile>,
+) -> Result<(), SourceError> {
+    for v in &output.variants {
+        let path = out_dir.join(output_key("", &v.name, key, v.format));
+        write_output(&path, &v.data, protected)?;
+        outputs.push(OutputFile {
+            path,
+            variant: v.name.clone(),
+            format: v.format.as_str(),
+            width: v.width,
+            height: v.height,
+            bytes: v.data.len() as u64,
+        });
+    }
+    Ok(())
 }
 
 /// Outputs never replace an input (see [`run`]).

@@ -438,7 +438,8 @@ impl Pipeline {
                 self.write(object, &manifest_key, &[], &output, manifest, metadata)
                     .await
             }
-            Made::Video(output, _dir) => {
+            // The work directory lives until the renditions are uploaded.
+            Made::Video(output, _work_dir) => {
                 times.decode_ms = output.timings.probe_ms;
                 times.encode_ms = output.timings.transcode_ms + output.timings.poster_ms;
                 let fingerprint = self.fingerprint();
@@ -446,13 +447,14 @@ impl Pipeline {
                 let manifest =
                     VideoManifest::build(&c.output_prefix, &source_ref, &output, fingerprint)
                         .to_json();
-                let files: Vec<(String, PathBuf)> = output
+                let files: Vec<(String, PathBuf, u64)> = output
                     .renditions
                     .iter()
                     .map(|r| {
                         (
                             mediaflow_video::rendition_key(&c.output_prefix, &r.name, &object.key),
                             r.path.clone(),
+                            r.bytes,
                         )
                     })
                     .collect();
@@ -559,26 +561,25 @@ impl Pipeline {
     async fn image(&self, name: &str, body: Bytes) -> Result<Made, ObjectError> {
         let plan = Arc::clone(&self.plan);
         let video_here = self.config.video.is_some();
-        let result = tokio::task::spawn_blocking(move || {
-            let out = mediaflow_engine::process(&body, &plan);
-            let container = mediaflow_video::sniff(&body[..body.len().min(64)]);
-            (out, container)
-        })
-        .await;
+        let head = body.slice(..body.len().min(64));
+        let result =
+            tokio::task::spawn_blocking(move || mediaflow_engine::process(&body, &plan)).await;
         match result {
-            Ok((Ok(output), _)) => Ok(Made::Image(Box::new(output))),
-            Ok((Err(e), Some(container))) if !video_here && container != Container::Gif => {
-                Err(ObjectError {
-                    object: name.to_string(),
-                    category: "unsupported",
-                    reason: format!(
-                        "a video ({container}); this function handles images: send video uploads to the transcode function ({})",
-                        e.message()
-                    ),
-                    retry: Retry::Permanent,
-                })
-            }
-            Ok((Err(e), _)) => Err(engine_failure(name, e)),
+            Ok(Ok(output)) => Ok(Made::Image(Box::new(output))),
+            Ok(Err(e)) => match mediaflow_video::sniff(&head) {
+                Some(container) if !video_here && container != Container::Gif => {
+                    Err(ObjectError {
+                        object: name.to_string(),
+                        category: "unsupported",
+                        reason: format!(
+                            "a video ({container}); this function handles images: send video uploads to the transcode function ({})",
+                            e.message()
+                        ),
+                        retry: Retry::Permanent,
+                    })
+                }
+                _ => Err(engine_failure(name, e)),
+            },
             Err(join) => Err(internal_failure(name, format!("the engine task failed: {join}"))),
         }
     }
@@ -605,18 +606,15 @@ impl Pipeline {
         // removes it when it ends.
         let task_dir = Arc::clone(&dir);
         let result = tokio::task::spawn_blocking(move || -> Result<Made, ObjectError> {
-            let _dir = task_dir;
+            let dir = task_dir;
             let head = read_head(&path).map_err(|e| {
                 internal_failure(&object, format!("reading the downloaded source: {e}"))
             })?;
-            let far = Instant::now() + Duration::from_secs(24 * 3600);
-            let deadline = stop.unwrap_or(far);
             if let Some(container) = mediaflow_video::sniff(&head) {
                 if container != Container::Gif || video.plan.animated_gif() {
                     let t = Instant::now();
-                    let probe =
-                        mediaflow_video::probe_source(&video.tools, &path, container, deadline)
-                            .map_err(|e| video_failure(&object, e))?;
+                    let probe = mediaflow_video::probe_source(&video.tools, &path, container, stop)
+                        .map_err(|e| video_failure(&object, e))?;
                     let probe_ms = ms(t.elapsed());
                     if mediaflow_video::is_video(container, &probe, &video.plan) {
                         let work = path.with_file_name("out");
@@ -635,7 +633,7 @@ impl Pipeline {
                             .map_err(|e| video_failure(&object, e))?;
                         out.timings.probe_ms = probe_ms;
                         out.timings.total_ms += probe_ms;
-                        return Ok(Made::Video(Box::new(out), Arc::clone(&_dir)));
+                        return Ok(Made::Video(Box::new(out), dir));
                     }
                 }
             }
@@ -674,7 +672,7 @@ impl Pipeline {
         &self,
         object: &SourceObject,
         manifest_key: &str,
-        files: &[(String, PathBuf)],
+        files: &[(String, PathBuf, u64)],
         output: &Output,
         manifest: Vec<u8>,
         metadata: BTreeMap<String, String>,
@@ -689,10 +687,12 @@ impl Pipeline {
             cache_control: Some(VARIANT_CACHE_CONTROL.to_string()),
             metadata: metadata.clone(),
         };
-        let mut bytes_out: u64 = output.variants.iter().map(|v| v.data.len() as u64).sum();
-        for (_, path) in files {
-            bytes_out += std::fs::metadata(path).map_or(0, |m| m.len());
-        }
+        let bytes_out: u64 = output
+            .variants
+            .iter()
+            .map(|v| v.data.len() as u64)
+            .sum::<u64>()
+            + files.iter().map(|(_, _, bytes)| bytes).sum::<u64>();
         let puts = output.variants.iter().map(|v| {
             let key = key(v);
             let options = variant_options(v.format.mime_type());
@@ -704,7 +704,7 @@ impl Pipeline {
                     .map_err(|e| store_failure(name, &format!("writing {key}"), e))
             }
         });
-        let file_puts = files.iter().map(|(key, path)| {
+        let file_puts = files.iter().map(|(key, path, _)| {
             let options = variant_options("video/mp4");
             async move {
                 self.store

@@ -74,8 +74,7 @@ async fn a_phone_clip_gives_an_upright_mp4_a_poster_and_a_video_manifest() {
     };
     assert_eq!(manifest_key, "out/manifest/clips/my clip (1).mp4.json");
     // One MP4 plus the poster's variants (the built-in plan: 4 widths x
-    // JPEG and WebP; a 360 px poster is not enlarged, so only the widths
-    // it reaches... every variant is still written, at most its own size).
+    // JPEG and WebP, none enlarged beyond the 360x640 poster).
     let m = manifest(&store, manifest_key).await;
     assert_eq!(m["kind"], "video");
     assert_eq!(m["source"]["format"], "mp4");

@@ -4,7 +4,7 @@ use crate::error::{corrupt, internal, timeout, Result};
 use crate::plan::{Rendition, VideoPlan};
 use crate::probe::{probe, Probe};
 use crate::sniff::Container;
-use crate::tools::{failure, run, Tools};
+use crate::tools::{failure, or_a_day, run, Tools};
 use mediaflow_engine::Plan;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,14 +76,19 @@ pub fn estimate(probe: &Probe, plan: &VideoPlan) -> Duration {
 }
 
 /// Probes `input` (counting frames for GIFs, whose animation decides
-/// whether they are videos).
+/// whether they are videos), stopping ffprobe at `deadline` if given.
 pub fn probe_source(
     tools: &Tools,
     input: &Path,
     container: Container,
-    deadline: Instant,
+    deadline: Option<Instant>,
 ) -> Result<Probe> {
-    probe(tools, input, container == Container::Gif, deadline)
+    probe(
+        tools,
+        input,
+        container == Container::Gif,
+        or_a_day(deadline),
+    )
 }
 
 /// Whether a probed source takes the video path: always for real video
@@ -125,8 +130,7 @@ impl Job<'_> {
         } = *self;
         let started = Instant::now();
         probe.check(plan.limits())?;
-        let far = started + Duration::from_secs(24 * 3600);
-        let deadline = deadline.unwrap_or(far);
+        let deadline = or_a_day(deadline);
         let needed = estimate(&probe, plan);
         let left = deadline.saturating_duration_since(started);
         if needed > left {

@@ -85,6 +85,12 @@ impl Finished {
     }
 }
 
+/// `deadline`, or (without one) a day from now: long enough for any clip
+/// the limits allow, and never an unbounded wait.
+pub(crate) fn or_a_day(deadline: Option<Instant>) -> Instant {
+    deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(24 * 3600))
+}
+
 /// Output kept from each stream, so a chatty program cannot fill memory.
 const MAX_CAPTURE: u64 = 4 * 1024 * 1024;
 
