@@ -63,6 +63,12 @@ pub struct ProcessArgs {
     /// Print a JSON summary to stdout instead of the human one.
     #[arg(long)]
     pub json: bool,
+
+    /// Time allowed for one video source (probe, every rendition, the
+    /// poster); ffmpeg is stopped when it passes and the file fails with
+    /// `timeout`, as in Lambda.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
 }
 
 /// How [`run`] reports while it works.
@@ -538,6 +544,7 @@ pub fn run(args: &ProcessArgs, config: &Config, options: RunOptions) -> Result<S
         config,
         tools: crate::local_video_tools(),
         fingerprint: config.video.fingerprint(&config.image.fingerprint()),
+        timeout: args.timeout,
     };
     let start = Instant::now();
     fs::create_dir_all(&args.out).map_err(|e| {
@@ -626,6 +633,8 @@ pub struct LocalVideo<'a> {
     pub config: &'a Config,
     pub tools: Tools,
     pub fingerprint: String,
+    /// Time allowed for one video source.
+    pub timeout: Duration,
 }
 
 /// Reads, processes and writes one source.
@@ -700,8 +709,15 @@ fn process_video(
             plan.limits().max_input_bytes
         )));
     }
+    let deadline = start + video.timeout;
     let probed = Instant::now();
-    let probe = mediaflow_video::probe_source(&video.tools, &source.path, container, None)?;
+    let probe = mediaflow_video::probe_source(
+        &video.tools,
+        &source.path,
+        container,
+        plan.limits(),
+        Some(deadline),
+    )?;
     let probe_ms = probed.elapsed().as_secs_f64() * 1000.0;
     if !mediaflow_video::is_video(container, &probe, plan) {
         return Ok(None);
@@ -715,7 +731,7 @@ fn process_video(
         plan,
         image_plan: &video.config.image,
         work_dir: work.path(),
-        deadline: None,
+        deadline: Some(deadline),
     }
     .run(&source.path, container, probe)
     .map(|mut out| {

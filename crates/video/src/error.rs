@@ -99,6 +99,7 @@ impl From<mediaflow_engine::EngineError> for VideoError {
             K::Encode => VideoErrorKind::Encode,
             K::InvalidPlan => VideoErrorKind::InvalidPlan,
             K::Internal => VideoErrorKind::Internal,
+            K::Timeout => VideoErrorKind::Timeout,
         };
         VideoError::new(kind, format!("poster frame: {}", e.message()))
     }

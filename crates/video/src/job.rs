@@ -1,11 +1,12 @@
 //! One video source: probe, limits, time check, renditions, poster.
 
-use crate::error::{corrupt, internal, timeout, Result};
-use crate::plan::{Rendition, VideoPlan};
+use crate::error::{corrupt, internal, limits, timeout, Result};
+use crate::plan::{Rendition, VideoLimits, VideoPlan};
 use crate::probe::{probe, Probe};
 use crate::sniff::Container;
-use crate::tools::{failure, or_a_day, run, Tools};
+use crate::tools::{failure, or_a_day, run, Input, Tools};
 use mediaflow_engine::Plan;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -75,20 +76,64 @@ pub fn estimate(probe: &Probe, plan: &VideoPlan) -> Duration {
     Duration::from_secs_f64(seconds)
 }
 
-/// Probes `input` (counting frames for GIFs, whose animation decides
-/// whether they are videos), stopping ffprobe at `deadline` if given.
+/// Probes `input` as the sniffed `container` (counting frames for GIFs,
+/// whose animation decides whether they are videos), stopping ffprobe at
+/// `deadline` if given.
 pub fn probe_source(
     tools: &Tools,
     input: &Path,
     container: Container,
+    limits: &VideoLimits,
     deadline: Option<Instant>,
 ) -> Result<Probe> {
-    probe(
-        tools,
-        input,
-        container == Container::Gif,
-        or_a_day(deadline),
-    )
+    let input = Input {
+        path: input,
+        container,
+        max_pixels: limits.max_pixels,
+    };
+    probe(tools, input, container == Container::Gif, or_a_day(deadline))
+}
+
+/// The most frames a rendition may have: the duration limit at 240 fps
+/// (the fastest rate [`estimate`] plans for). Output frames are never
+/// duplicated (`-fps_mode vfr`), so only a source that really has more
+/// frames than this reaches it.
+fn max_frames(l: &VideoLimits) -> u64 {
+    (l.max_duration_seconds * 240.0).ceil() as u64 + 1
+}
+
+/// The largest rendition written: no bigger than the largest accepted
+/// source (H.264 at web settings is far smaller than any real source).
+fn max_output_bytes(l: &VideoLimits) -> u64 {
+    l.max_input_bytes
+}
+
+/// A rendition checked against the limits the source had to meet: a
+/// header that lied (a Matroska duration of 1 s on a 700 s clip) is
+/// caught here, before the rendition is uploaded.
+fn check_rendition(name: &str, facts: &Probe, source: &Probe, l: &VideoLimits) -> Result<()> {
+    // `-t` cuts the output at the limit; reaching it means the source
+    // was at least that long, whatever its header said.
+    if facts.duration_seconds >= l.max_duration_seconds - 0.05 {
+        return Err(limits(format!(
+            "the clip lasts at least {:.1} s (its header says {:.1} s), over the limit of {} s",
+            facts.duration_seconds, source.duration_seconds, l.max_duration_seconds
+        )));
+    }
+    let pixels = u64::from(facts.video.width) * u64::from(facts.video.height);
+    if pixels > l.max_pixels {
+        return Err(limits(format!(
+            "{name}: ffmpeg wrote {}x{} frames, over the limit of {} pixels",
+            facts.video.width, facts.video.height, l.max_pixels
+        )));
+    }
+    if facts.bytes >= max_output_bytes(l) {
+        return Err(limits(format!(
+            "{name}: the rendition reached {} bytes, the output limit",
+            facts.bytes
+        )));
+    }
+    Ok(())
 }
 
 /// Whether a probed source takes the video path: always for real video
@@ -144,18 +189,29 @@ impl Job<'_> {
         }
 
         let (dw, dh) = probe.display_size();
+        let source = Input {
+            path: input,
+            container,
+            max_pixels: plan.limits().max_pixels,
+        };
         let t = Instant::now();
         let mut renditions = Vec::with_capacity(plan.renditions().len());
         for r in plan.renditions() {
             let out = work_dir.join(format!("{}.mp4", r.name));
-            transcode(tools, input, &probe, r, (dw, dh), &out, deadline)?;
-            let facts = crate::probe::probe(tools, &out, false, deadline).map_err(|e| {
+            transcode(tools, source, &probe, r, plan.limits(), &out, deadline)?;
+            let written = Input {
+                path: &out,
+                container: Container::Mp4,
+                max_pixels: plan.limits().max_pixels,
+            };
+            let facts = crate::probe::probe(tools, written, false, deadline).map_err(|e| {
                 internal(format!(
                     "{}: ffmpeg wrote an unreadable MP4: {}",
                     r.name,
                     e.message()
                 ))
             })?;
+            check_rendition(&r.name, &facts, &probe, plan.limits())?;
             renditions.push(RenditionOutput {
                 name: r.name.clone(),
                 path: out,
@@ -175,11 +231,11 @@ impl Job<'_> {
             .poster_at()
             .resolve(probe.duration_seconds, probe.video.frame_rate);
         let frame = work_dir.join("poster.png");
-        let mut png = extract_frame(tools, input, at, (dw, dh), &frame, deadline)?;
+        let mut png = extract_frame(tools, source, at, (dw, dh), &frame, deadline)?;
         let mut poster_at = at;
         if png.is_empty() && at > 0.0 {
             // Some files cannot be seeked near their end: take the first frame.
-            png = extract_frame(tools, input, 0.0, (dw, dh), &frame, deadline)?;
+            png = extract_frame(tools, source, 0.0, (dw, dh), &frame, deadline)?;
             poster_at = 0.0;
         }
         if png.is_empty() {
@@ -206,89 +262,103 @@ impl Job<'_> {
 
 /// The ffmpeg arguments for one rendition (ffmpeg's autorotation turns
 /// the picture upright first, so `display` is the size filters see).
+/// Besides the encoding settings, every run is bounded by the limits:
+/// the output is cut at the duration limit (`-t`) and the output size
+/// limit (`-fs`), frames are never duplicated to fill timestamp gaps
+/// (`-fps_mode vfr`) and capped in number (`-frames:v`).
 pub fn rendition_args(
     input: &Path,
+    container: Container,
     probe: &Probe,
     r: &Rendition,
+    limits: &VideoLimits,
     display: (u32, u32),
     out: &Path,
-) -> Vec<String> {
+) -> Vec<OsString> {
+    let input = Input {
+        path: input,
+        container,
+        max_pixels: limits.max_pixels,
+    };
     let (w, h) = r.output_size(display.0, display.1);
-    let mut a: Vec<String> = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-i"]
-        .map(String::from)
+    let mut a: Vec<OsString> = ["-nostdin", "-hide_banner", "-v", "error", "-y"]
+        .map(OsString::from)
         .to_vec();
-    a.push(input.to_string_lossy().into_owned());
-    a.extend(["-map", "0:v:0"].map(String::from));
+    a.extend(input.args());
+    let mut push = |v: &[&str]| a.extend(v.iter().map(OsString::from));
+    push(&["-map", "0:v:0"]);
     let audio = probe.audio.as_ref().filter(|_| r.audio);
     if audio.is_some() {
-        a.extend(["-map", "0:a:0"].map(String::from));
+        push(&["-map", "0:a:0"]);
     }
-    a.push("-vf".into());
-    a.push(format!(
-        "scale={w}:{h}:flags=lanczos,setsar=1,format=yuv420p"
-    ));
-    a.extend(
-        [
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "high",
-            "-pix_fmt",
-            "yuv420p",
-            "-preset",
-        ]
-        .map(String::from),
-    );
-    a.push(r.preset.as_str().into());
-    a.push("-crf".into());
-    a.push(r.crf.to_string());
+    let vf = format!("scale={w}:{h}:flags=lanczos,setsar=1,format=yuv420p");
+    push(&["-vf", &vf]);
+    push(&[
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "high",
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        r.preset.as_str(),
+        "-crf",
+        &r.crf.to_string(),
+    ]);
     if let Some(max) = r.max_bitrate_kbps {
-        a.extend([
-            "-maxrate".into(),
-            format!("{max}k"),
-            "-bufsize".into(),
-            format!("{}k", max * 2),
+        push(&[
+            "-maxrate",
+            &format!("{max}k"),
+            "-bufsize",
+            &format!("{}k", max * 2),
         ]);
     }
     match audio {
         Some(s) => {
-            a.extend(["-c:a", "aac", "-b:a"].map(String::from));
-            a.push(format!("{}k", r.audio_bitrate_kbps));
+            push(&["-c:a", "aac", "-b:a", &format!("{}k", r.audio_bitrate_kbps)]);
             if s.channels > 2 {
-                a.extend(["-ac", "2"].map(String::from));
+                push(&["-ac", "2"]);
             }
         }
-        None => a.push("-an".into()),
+        None => push(&["-an"]),
     }
-    a.extend(
-        [
-            "-sn",
-            "-dn",
-            "-map_metadata",
-            "-1",
-            "-map_chapters",
-            "-1",
-            "-movflags",
-            "+faststart",
-            "-f",
-            "mp4",
-        ]
-        .map(String::from),
-    );
-    a.push(out.to_string_lossy().into_owned());
+    push(&[
+        "-t",
+        &format!("{}", limits.max_duration_seconds),
+        "-fs",
+        &max_output_bytes(limits).to_string(),
+        "-fps_mode",
+        "vfr",
+        "-frames:v",
+        &max_frames(limits).to_string(),
+    ]);
+    push(&[
+        "-sn",
+        "-dn",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+    ]);
+    a.push(out.as_os_str().to_owned());
     a
 }
 
 fn transcode(
     tools: &Tools,
-    input: &Path,
+    source: Input<'_>,
     probe: &Probe,
     r: &Rendition,
-    display: (u32, u32),
+    limits: &VideoLimits,
     out: &Path,
     deadline: Instant,
 ) -> Result<()> {
-    let args = rendition_args(input, probe, r, display, out);
+    let display = probe.display_size();
+    let args = rendition_args(source.path, source.container, probe, r, limits, display, out);
     tracing::debug!(rendition = %r.name, ?args, "ffmpeg");
     let done = run(Command::new(&tools.ffmpeg).args(&args), deadline)?;
     if !done.status.success() {
@@ -301,7 +371,7 @@ fn transcode(
 /// produced no frame there).
 fn extract_frame(
     tools: &Tools,
-    input: &Path,
+    input: Input<'_>,
     at: f64,
     display: (u32, u32),
     out: &Path,
@@ -312,8 +382,7 @@ fn extract_frame(
     let mut cmd = Command::new(&tools.ffmpeg);
     cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-y", "-ss"])
         .arg(format!("{at:.3}"))
-        .arg("-i")
-        .arg(input)
+        .args(input.args())
         .args(["-map", "0:v:0", "-frames:v", "1", "-vf"])
         .arg(format!("scale={w}:{h}:flags=lanczos,setsar=1"))
         .args(["-pix_fmt", "rgb24", "-c:v", "png", "-f", "image2"])

@@ -2,9 +2,8 @@
 
 use crate::error::{corrupt, limits, unsupported, Result};
 use crate::plan::VideoLimits;
-use crate::tools::{failure, run, Tools};
+use crate::tools::{failure, run, Input, Tools};
 use serde::Deserialize;
-use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -256,9 +255,14 @@ pub fn parse(json: &[u8], file_bytes: u64) -> Result<Probe> {
     })
 }
 
-/// Runs ffprobe on `path`. `count_frames` counts the video packets (read
+/// Runs ffprobe on `input`. `count_frames` counts the video packets (read
 /// through the file: only for GIFs, which have no frame count).
-pub fn probe(tools: &Tools, path: &Path, count_frames: bool, deadline: Instant) -> Result<Probe> {
+pub(crate) fn probe(
+    tools: &Tools,
+    input: Input<'_>,
+    count_frames: bool,
+    deadline: Instant,
+) -> Result<Probe> {
     let mut cmd = Command::new(&tools.ffprobe);
     cmd.args([
         "-v",
@@ -271,12 +275,12 @@ pub fn probe(tools: &Tools, path: &Path, count_frames: bool, deadline: Instant) 
     if count_frames {
         cmd.args(["-count_packets", "-select_streams", "v:0"]);
     }
-    cmd.arg(path);
+    cmd.args(input.args());
     let done = run(&mut cmd, deadline)?;
     if !done.status.success() {
         return Err(failure("ffprobe", &done, corrupt));
     }
-    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    let bytes = std::fs::metadata(input.path).map_or(0, |m| m.len());
     parse(&done.stdout, bytes)
 }
 

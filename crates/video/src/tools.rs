@@ -1,6 +1,8 @@
 //! ffmpeg and ffprobe as subprocesses, each bounded by a deadline.
 
 use crate::error::{internal, timeout, Result, VideoError};
+use crate::sniff::Container;
+use std::ffi::OsString;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -55,6 +57,42 @@ impl Tools {
             }
         }
         Ok(version)
+    }
+}
+
+/// An input file as ffmpeg and ffprobe are allowed to read it.
+///
+/// An upload decides nothing about how it is read: the demuxer is forced
+/// to the sniffed container (so no DASH/HLS/concat playlist inside it is
+/// ever followed), only the `file` protocol is allowed and the path is
+/// given as `file:` (so no name is taken for a URL), QuickTime external
+/// data references stay off, and the decoder refuses frames over the
+/// pixel limit (a stream that switches to a huge size mid-way).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Input<'a> {
+    pub path: &'a Path,
+    pub container: Container,
+    pub max_pixels: u64,
+}
+
+impl Input<'_> {
+    /// The options before `-i`, then `-i file:PATH`.
+    pub fn args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = vec!["-f".into(), self.container.demuxer().into()];
+        if self.container.demuxer() == "mov" {
+            a.extend(["-enable_drefs".into(), "0".into()]);
+        }
+        a.extend([
+            "-protocol_whitelist".into(),
+            "file".into(),
+            "-max_pixels".into(),
+            self.max_pixels.min(i32::MAX as u64).to_string().into(),
+            "-i".into(),
+        ]);
+        let mut file = OsString::from("file:");
+        file.push(self.path.as_os_str());
+        a.push(file);
+        a
     }
 }
 
