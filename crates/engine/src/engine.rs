@@ -10,6 +10,7 @@ use crate::geometry::{self, Region, VariantGeometry, DECODE_MARGIN};
 use crate::output::{EncodedVariant, Output, SourceFacts, Timings};
 use crate::plan::{Color, Filter, Fit, FormatChoice, Limits, OutputFormat, Plan};
 use crate::sniff::{sniff, SourceFormat};
+use crate::stop::Stop;
 use crate::{jpeg, limits, orient, placeholder, resize};
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -44,7 +45,13 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe> {
 /// Never panics: a panic inside a codec is caught and reported as an
 /// [`crate::ErrorKind::Internal`] error.
 pub fn process(bytes: &[u8], plan: &Plan) -> Result<Output> {
-    guard(|| run(bytes, plan))
+    process_with(bytes, plan, &Stop::new())
+}
+
+/// [`process`], ending with a retryable `timeout` error at the next stage
+/// once `stop` is set (see [`Stop`]).
+pub fn process_with(bytes: &[u8], plan: &Plan, stop: &Stop) -> Result<Output> {
+    guard(|| run(bytes, plan, stop))
 }
 
 /// A decoded, upright, sRGB image (8 bits per channel, RGB or RGBA).
@@ -153,11 +160,12 @@ struct Frame {
     filter: Option<Filter>,
 }
 
-fn run(bytes: &[u8], plan: &Plan) -> Result<Output> {
+fn run(bytes: &[u8], plan: &Plan, stop: &Stop) -> Result<Output> {
     let start = Instant::now();
     let mut t = Timings::default();
     let lim = plan.limits();
     let header = probe(bytes, lim)?;
+    stop.check("decoding")?;
     let (sw, sh) = (header.width, header.height);
     t.sniff_ms = ms(start);
 
@@ -172,6 +180,7 @@ fn run(bytes: &[u8], plan: &Plan) -> Result<Output> {
         geometry::jpeg_scale(needed)
     })?;
     t.decode_ms = ms(t_dec);
+    stop.check("orienting")?;
     let Decoded {
         mut bitmap,
         orientation,
@@ -230,6 +239,7 @@ fn run(bytes: &[u8], plan: &Plan) -> Result<Output> {
             width: (g.region.width * src.sx).min(bw).max(f64::MIN_POSITIVE),
             height: (g.region.height * src.sy).min(bh).max(f64::MIN_POSITIVE),
         };
+        stop.check(&format!("resizing {}", v.name))?;
         let t_rs = Instant::now();
         let resized = resize::resize(&src.bitmap, region, g.resize_w, g.resize_h, v.filter)?;
         t.resize_ms += ms(t_rs);
@@ -242,6 +252,7 @@ fn run(bytes: &[u8], plan: &Plan) -> Result<Output> {
                 continue; // "source" resolved to a format also listed explicitly
             }
             done.push(format);
+            stop.check(&format!("encoding {} as {format}", v.name))?;
             let img = compose(&resized, g, v.fit, v.background, format);
             let quality = v.quality.unwrap_or(format.default_quality());
             let data = encode::encode(
@@ -272,6 +283,7 @@ fn run(bytes: &[u8], plan: &Plan) -> Result<Output> {
         }
     }
 
+    stop.check("the placeholder")?;
     let t_ph = Instant::now();
     let placeholder = if plan.placeholder() {
         // The smallest full-frame image is the cheapest good source.

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     InvalidPlan,
     /// A bug: a dependency panicked or an invariant broke. Report it.
     Internal,
+    /// The caller asked the work to stop (its deadline passed); retryable.
+    Timeout,
 }
 
 impl ErrorKind {
@@ -32,6 +34,7 @@ impl ErrorKind {
             ErrorKind::Encode => "encode",
             ErrorKind::InvalidPlan => "invalid_plan",
             ErrorKind::Internal => "internal",
+            ErrorKind::Timeout => "timeout",
         }
     }
 }
@@ -75,6 +78,9 @@ impl EngineError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
     }
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
+    }
 
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -86,8 +92,9 @@ impl EngineError {
     /// True when retrying the same input with the same plan cannot succeed.
     /// Internal errors are bugs and are reported as not permanent, so they are
     /// retried (and surface in dead-letter queues) rather than silently dropped.
+    /// A stopped run (`Timeout`) is retried too.
     pub fn is_permanent(&self) -> bool {
-        !matches!(self.kind, ErrorKind::Internal)
+        !matches!(self.kind, ErrorKind::Internal | ErrorKind::Timeout)
     }
 }
 

@@ -30,11 +30,12 @@ mod placeholder;
 mod plan;
 mod resize;
 mod sniff;
+mod stop;
 
-pub use engine::{decode_upright, probe, process, Probe, RgbImage};
+pub use engine::{decode_upright, probe, process, process_with, Probe, RgbImage};
 pub use error::{EngineError, ErrorKind, Result};
 pub use geometry::{DECODE_MARGIN, JPEG_SCALES};
-pub use manifest::{key_stem, manifest_key, output_key, Manifest, SourceRef};
+pub use manifest::{failure_key, key_stem, manifest_key, output_key, Manifest, SourceRef};
 pub use output::{EncodedVariant, Output, Placeholder, SourceFacts, Timings};
 pub use plan::{
     fingerprint_of, Color, EncodeOptions, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat,
@@ -42,6 +43,7 @@ pub use plan::{
 };
 pub use resize::{available_cpu_extensions, cpu_extension_name, force_cpu_extension, CpuExtension};
 pub use sniff::{sniff, SourceFormat};
+pub use stop::Stop;
 
 /// The engine's version, recorded in manifests and plan fingerprints.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,7 +2,8 @@
 //!
 //! Keys are deterministic so that a retried delivery overwrites the same
 //! objects: `{prefix}{variant}/{key without extension}.{ext}` for each output
-//! and `{prefix}manifest/{key}.json` for the manifest.
+//! and `{prefix}manifest/{key}.json` for the manifest (`{prefix}failed/{key}.json`
+//! records a source that failed permanently).
 
 use crate::output::Output;
 use crate::plan::OutputFormat;
@@ -33,6 +34,12 @@ pub fn output_key(prefix: &str, variant: &str, source_key: &str, format: OutputF
 /// `{prefix}manifest/{key}.json`.
 pub fn manifest_key(prefix: &str, source_key: &str) -> String {
     format!("{prefix}manifest/{source_key}.json")
+}
+
+/// `{prefix}failed/{key}.json`: the record of a permanent failure, in its
+/// own folder so no source key's manifest can ever share its key.
+pub fn failure_key(prefix: &str, source_key: &str) -> String {
+    format!("{prefix}failed/{source_key}.json")
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

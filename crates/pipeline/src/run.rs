@@ -2,7 +2,9 @@
 
 use crate::event::SourceObject;
 use bytes::Bytes;
-use mediaflow_engine::{manifest_key, output_key, EngineError, Manifest, Output, Plan, SourceRef};
+use mediaflow_engine::{
+    failure_key, manifest_key, output_key, EngineError, Manifest, Output, Plan, SourceRef, Stop,
+};
 use mediaflow_store::{ObjectInfo, ObjectStore, PutOptions, StoreError};
 use mediaflow_video::{Container, Job, Tools, VideoError, VideoManifest, VideoOutput, VideoPlan};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -10,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Metadata key that marks an object as a mediaflow output (recursion guard).
 pub const META_OUTPUT: &str = "mediaflow-output";
@@ -26,6 +29,8 @@ pub const META_PLAN: &str = "mediaflow-plan";
 pub const VARIANT_CACHE_CONTROL: &str = "public, max-age=31536000";
 /// `Cache-Control` of manifests: they are rewritten when the source changes.
 pub const MANIFEST_CACHE_CONTROL: &str = "no-cache";
+/// Version of the failure record's JSON shape.
+pub const FAILURE_RECORD_VERSION: u32 = 1;
 
 /// Whether retrying the same object later may succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +70,9 @@ pub enum Skip {
     AlreadyDone,
     /// The object was deleted before it could be read.
     Gone,
+    /// A failure record for this ETag and plan exists: the source failed
+    /// permanently before and would fail again.
+    AlreadyFailed,
 }
 
 impl Skip {
@@ -74,6 +82,9 @@ impl Skip {
             Skip::OutputObject => "mediaflow output (marked in its metadata)",
             Skip::AlreadyDone => "already processed (manifest for this ETag and config exists)",
             Skip::Gone => "deleted before it could be read",
+            Skip::AlreadyFailed => {
+                "already failed permanently (failure record for this ETag and config exists)"
+            }
         }
     }
 }
@@ -170,6 +181,10 @@ pub struct Pipeline {
     fingerprint: Arc<str>,
     /// The video plan's fingerprint, when videos are handled.
     video_fingerprint: Option<Arc<str>>,
+    /// Objects in flight, shared by every call: a slot is released only
+    /// when the object's CPU work has ended, so work abandoned at one
+    /// invocation's deadline still counts against the next one's.
+    slots: Arc<Semaphore>,
 }
 
 /// Time kept back from the deadline so a record that cannot finish is
@@ -240,13 +255,21 @@ impl Pipeline {
             .video
             .as_ref()
             .map(|v| v.plan.fingerprint(&fingerprint).into());
+        let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
         Pipeline {
             store,
             plan: Arc::new(plan),
             config: Arc::new(config),
             fingerprint,
             video_fingerprint,
+            slots,
         }
+    }
+
+    /// Slots free right now (of `concurrency`): a slot stays taken until
+    /// its object's CPU work has ended, even after its deadline.
+    pub fn idle_slots(&self) -> usize {
+        self.slots.available_permits()
     }
 
     pub fn config(&self) -> &PipelineConfig {
@@ -273,33 +296,28 @@ impl Pipeline {
         objects: &[SourceObject],
         deadline: Option<Instant>,
     ) -> Vec<ObjectReport> {
-        // A semaphore and join_all rather than a buffered stream: stream
-        // combinators' closures make the future not provably `Send` for
-        // callers that spawn it.
-        let permits = tokio::sync::Semaphore::new(self.config.concurrency.max(1));
-        let permits = &permits;
-        let work: Vec<_> = objects
-            .iter()
-            .map(|o| async move {
-                let _permit = permits.acquire().await.expect("never closed");
-                self.process(o, deadline).await
-            })
-            .collect();
+        // The pipeline's slots and join_all rather than a buffered stream:
+        // stream combinators' closures make the future not provably `Send`
+        // for callers that spawn it.
+        let work: Vec<_> = objects.iter().map(|o| self.process(o, deadline)).collect();
         futures::future::join_all(work).await
     }
 
     /// Processes one object, never panicking and never returning early
-    /// without a report.
+    /// without a report. It waits for one of the pipeline's slots first.
+    /// A permanent failure is recorded (see [`Pipeline::record_failure`]);
+    /// if the record cannot be written, the failure is reported retryable.
     pub async fn process(&self, object: &SourceObject, deadline: Option<Instant>) -> ObjectReport {
+        let slot = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .expect("the slots are never closed");
         let started = Instant::now();
         let name = object.to_string();
-        let mut times = StageTimes::default();
-        let mut bytes_in = 0;
+        let mut seen = Seen::default();
+        let stop = Stop::new();
         let outcome = match deadline {
-            None => {
-                self.run(object, &name, None, &mut times, &mut bytes_in)
-                    .await
-            }
+            None => self.run(object, &name, None, slot, &stop, &mut seen).await,
             Some(deadline) => {
                 let remaining = deadline.saturating_duration_since(started);
                 let reserve = reserve(remaining);
@@ -314,33 +332,99 @@ impl Pipeline {
                         retry: Retry::Retryable,
                     })
                 } else {
-                    let stop = deadline - reserve;
-                    let until = tokio::time::Instant::from_std(stop);
-                    match tokio::time::timeout_at(until, self.run(object, &name, Some(stop), &mut times, &mut bytes_in)).await {
+                    let until = deadline - reserve;
+                    let run = self.run(object, &name, Some(until), slot, &stop, &mut seen);
+                    match tokio::time::timeout_at(tokio::time::Instant::from_std(until), run).await
+                    {
                         Ok(outcome) => outcome,
-                        Err(_) => Outcome::Failed(ObjectError {
-                            object: name.clone(),
-                            category: "timeout",
-                            reason: format!(
-                                "stopped {} ms before the deadline, before the manifest was written (will be retried)",
-                                reserve.as_millis()
-                            ),
-                            retry: Retry::Retryable,
-                        }),
+                        Err(_) => {
+                            // The engine stops at its next stage and only
+                            // then gives its slot back.
+                            stop.stop();
+                            Outcome::Failed(ObjectError {
+                                object: name.clone(),
+                                category: "timeout",
+                                reason: format!(
+                                    "stopped {} ms before the deadline, before the manifest was written (will be retried)",
+                                    reserve.as_millis()
+                                ),
+                                retry: Retry::Retryable,
+                            })
+                        }
                     }
                 }
             }
         };
-        times.total_ms = ms(started.elapsed());
+        let outcome = match outcome {
+            Outcome::Failed(e) if !e.is_retryable() => {
+                Outcome::Failed(self.record_failure(object, seen.etag.as_deref(), e).await)
+            }
+            other => other,
+        };
+        seen.times.total_ms = ms(started.elapsed());
         let report = ObjectReport {
             bucket: object.bucket.clone(),
             key: object.key.clone(),
             outcome,
-            times,
-            bytes_in,
+            times: seen.times,
+            bytes_in: seen.bytes_in,
         };
         log_report(&report);
         report
+    }
+
+    /// Writes `{prefix}failed/{key}.json` for a permanent failure (the
+    /// reason, the source's ETag and the plan), so the event can be
+    /// acknowledged instead of retried, and a replay of it is skipped
+    /// without downloading the source again. Returns the failure as it
+    /// stands: unchanged once recorded, retryable if the record could not
+    /// be written (so the failure is never lost).
+    pub async fn record_failure(
+        &self,
+        object: &SourceObject,
+        etag: Option<&str>,
+        error: ObjectError,
+    ) -> ObjectError {
+        let c = &self.config;
+        if self.is_output_key(&object.bucket, &object.key) {
+            return error;
+        }
+        let key = failure_key(&c.output_prefix, &object.key);
+        let source = SourceRef {
+            key: &object.key,
+            etag,
+            version_id: object.version_id.as_deref(),
+        };
+        let record = serde_json::json!({
+            "failure_version": FAILURE_RECORD_VERSION,
+            "source": {
+                "bucket": object.bucket,
+                "key": object.key,
+                "etag": etag,
+                "version_id": object.version_id,
+            },
+            "category": error.category,
+            "reason": error.reason,
+            "retryable": false,
+            "plan_fingerprint": self.fingerprint(),
+        });
+        let options = PutOptions {
+            content_type: Some("application/json".to_string()),
+            cache_control: Some(MANIFEST_CACHE_CONTROL.to_string()),
+            metadata: self.metadata(object, &source, self.fingerprint()),
+        };
+        let body = Bytes::from(serde_json::to_vec_pretty(&record).expect("JSON"));
+        match self.store.put(&c.output_bucket, &key, body, &options).await {
+            Ok(_) => error,
+            Err(e) => ObjectError {
+                retry: Retry::Retryable,
+                reason: format!(
+                    "{} (and recording the failure at {key} failed: {e}; will be retried)",
+                    error.reason
+                ),
+                ..error
+            },
+        }
     }
 
     /// The fingerprint outputs are marked with: the image plan's, or with
@@ -362,15 +446,30 @@ impl Pipeline {
         }
     }
 
+    /// Whether a failure record for `etag` and this plan exists.
+    async fn failed_before(&self, object: &SourceObject, etag: Option<&str>) -> Result<bool, StoreError> {
+        if etag.is_none() {
+            return Ok(false);
+        }
+        let c = &self.config;
+        let record = self
+            .store
+            .head(&c.output_bucket, &failure_key(&c.output_prefix, &object.key))
+            .await?;
+        Ok(self.manifest_matches(&record, etag))
+    }
+
     async fn run(
         &self,
         object: &SourceObject,
         name: &str,
-        stop: Option<Instant>,
-        times: &mut StageTimes,
-        bytes_in: &mut u64,
+        stop_at: Option<Instant>,
+        slot: OwnedSemaphorePermit,
+        stop: &Stop,
+        seen: &mut Seen,
     ) -> Outcome {
         let c = &self.config;
+        let times = &mut seen.times;
         if self.is_output_key(&object.bucket, &object.key) {
             return Outcome::Skipped(Skip::OutputKey);
         }
@@ -381,6 +480,13 @@ impl Pipeline {
         };
         if self.manifest_matches(&existing, object.etag.as_deref()) {
             return Outcome::Skipped(Skip::AlreadyDone);
+        }
+        match self.failed_before(object, object.etag.as_deref()).await {
+            Ok(true) => return Outcome::Skipped(Skip::AlreadyFailed),
+            Ok(false) => {}
+            Err(e) => {
+                return Outcome::Failed(store_failure(name, "checking the failure record", e))
+            }
         }
 
         // Read the current object (not the event's version: if it was
@@ -395,11 +501,12 @@ impl Pipeline {
             Err(outcome) => return outcome,
         };
         times.fetch_ms = ms(t.elapsed());
-        *bytes_in = info.size;
+        seen.bytes_in = info.size;
         if info.metadata.contains_key(META_OUTPUT) {
             return Outcome::Skipped(Skip::OutputObject);
         }
         let etag = info.etag.clone().or_else(|| object.etag.clone());
+        seen.etag.clone_from(&etag);
         if etag.as_deref() != object.etag.as_deref()
             && self.manifest_matches(&existing, etag.as_deref())
         {
@@ -407,10 +514,10 @@ impl Pipeline {
         }
 
         // CPU work (and waiting on ffmpeg) on the blocking pool, never on
-        // a runtime worker.
+        // a runtime worker; the slot goes with it.
         let made = match source {
-            Source::Memory(body) => self.image(name, body).await,
-            Source::File(dir, path) => self.on_disk(name, dir, path, stop).await,
+            Source::Memory(body) => self.image(name, body, slot, stop).await,
+            Source::File(dir, path) => self.on_disk(name, dir, path, stop_at, slot, stop).await,
         };
         let made = match made {
             Ok(m) => m,
@@ -558,12 +665,22 @@ impl Pipeline {
 
     /// The image engine on bytes in memory. A video given to a pipeline
     /// without the video path fails with where it belongs.
-    async fn image(&self, name: &str, body: Bytes) -> Result<Made, ObjectError> {
+    async fn image(
+        &self,
+        name: &str,
+        body: Bytes,
+        slot: OwnedSemaphorePermit,
+        stop: &Stop,
+    ) -> Result<Made, ObjectError> {
         let plan = Arc::clone(&self.plan);
         let video_here = self.config.video.is_some();
         let head = body.slice(..body.len().min(64));
-        let result =
-            tokio::task::spawn_blocking(move || mediaflow_engine::process(&body, &plan)).await;
+        let stop = stop.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            mediaflow_engine::process_with(&body, &plan, &stop)
+        })
+        .await;
         match result {
             Ok(Ok(output)) => Ok(Made::Image(Box::new(output))),
             Ok(Err(e)) => match mediaflow_video::sniff(&head) {
@@ -592,7 +709,9 @@ impl Pipeline {
         name: &str,
         dir: Arc<tempfile::TempDir>,
         path: PathBuf,
-        stop: Option<Instant>,
+        stop_at: Option<Instant>,
+        slot: OwnedSemaphorePermit,
+        stop: &Stop,
     ) -> Result<Made, ObjectError> {
         let video = self
             .config
@@ -605,7 +724,9 @@ impl Pipeline {
         // at the deadline, the task (whose ffmpeg the same deadline kills)
         // removes it when it ends.
         let task_dir = Arc::clone(&dir);
+        let stop = stop.clone();
         let result = tokio::task::spawn_blocking(move || -> Result<Made, ObjectError> {
+            let _slot = slot;
             let dir = task_dir;
             let head = read_head(&path).map_err(|e| {
                 internal_failure(&object, format!("reading the downloaded source: {e}"))
@@ -613,7 +734,13 @@ impl Pipeline {
             if let Some(container) = mediaflow_video::sniff(&head) {
                 if container != Container::Gif || video.plan.animated_gif() {
                     let t = Instant::now();
-                    let probe = mediaflow_video::probe_source(&video.tools, &path, container, stop)
+                    let probe = mediaflow_video::probe_source(
+                        &video.tools,
+                        &path,
+                        container,
+                        video.plan.limits(),
+                        stop_at,
+                    )
                         .map_err(|e| video_failure(&object, e))?;
                     let probe_ms = ms(t.elapsed());
                     if mediaflow_video::is_video(container, &probe, &video.plan) {
@@ -626,7 +753,7 @@ impl Pipeline {
                             plan: &video.plan,
                             image_plan: &image_plan,
                             work_dir: &work,
-                            deadline: stop,
+                            deadline: stop_at,
                         };
                         let mut out = job
                             .run(&path, container, probe)
@@ -651,7 +778,7 @@ impl Pipeline {
             let body = std::fs::read(&path).map_err(|e| {
                 internal_failure(&object, format!("reading the downloaded source: {e}"))
             })?;
-            mediaflow_engine::process(&body, &image_plan)
+            mediaflow_engine::process_with(&body, &image_plan, &stop)
                 .map(|o| Made::Image(Box::new(o)))
                 .map_err(|e| engine_failure(&object, e))
         })
@@ -744,6 +871,15 @@ impl Pipeline {
             bytes_out,
         }
     }
+}
+
+/// What `run` learnt about an object, kept even when it is cut short.
+#[derive(Default)]
+struct Seen {
+    times: StageTimes,
+    bytes_in: u64,
+    /// The ETag of the bytes read (or the event's).
+    etag: Option<String>,
 }
 
 /// Where a fetched source is.

@@ -354,13 +354,57 @@ async fn a_corrupt_upload_fails_permanently_and_its_neighbours_succeed() {
         ("unsupported", Retry::Permanent),
         "{e}"
     );
+    // No outputs for them, only their failure records (issue 13: the
+    // record lets the event be acknowledged instead of retried).
     let keys = store.inner.keys("media");
     assert!(
         !keys
             .iter()
-            .any(|k| k.contains("broken") || k.contains("notes")),
+            .any(|k| (k.contains("broken") || k.contains("notes")) && !k.starts_with("failed/")),
         "{keys:?}"
     );
+    for k in ["failed/broken.jpg.json", "failed/notes.txt.json"] {
+        assert!(keys.contains(&k.to_string()), "{k} in {keys:?}");
+    }
+    let record = store.inner.get("media", "failed/broken.jpg.json", 1 << 20).await.unwrap();
+    assert_eq!(record.info.metadata.get(META_OUTPUT).map(String::as_str), Some("1"));
+    let json: serde_json::Value = serde_json::from_slice(&record.body).unwrap();
+    assert_eq!(json["category"], "corrupt");
+    assert_eq!(json["reason"], reports[1].failure().unwrap().reason);
+    assert_eq!(json["source"]["etag"], objects[1].etag.clone().unwrap());
+
+    // A replay is skipped by the record, without reading the source.
+    let again = pipeline(store.clone(), "media", "")
+        .process_all(&objects[1..3], None)
+        .await;
+    for r in &again {
+        assert_eq!(r.outcome, Outcome::Skipped(Skip::AlreadyFailed), "{}", r.key);
+        assert_eq!(r.bytes_in, 0);
+    }
+    // A new upload under the same key (another ETag) is processed.
+    let fixed = upload(&*store, "uploads", "broken.jpg", sample("rocket.jpg")).await;
+    let r = pipeline(store.clone(), "media", "").process(&fixed, None).await;
+    assert!(matches!(r.outcome, Outcome::Processed { .. }), "{:?}", r.outcome);
+}
+
+/// A permanent failure that cannot be recorded is not acknowledged: it is
+/// reported retryable, so the message is retried (and dead-lettered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_that_cannot_be_recorded_is_retried() {
+    let store = Recording::new(&["uploads", "media"]);
+    let mut truncated = sample("rocket.jpg").to_vec();
+    truncated.truncate(2000);
+    let broken = upload(&*store, "uploads", "broken.jpg", Bytes::from(truncated)).await;
+    *store.fail_puts_with.lock().unwrap() = Some(StoreError::Transient);
+    let e = pipeline(store.clone(), "media", "")
+        .process(&broken, None)
+        .await
+        .failure()
+        .cloned()
+        .unwrap();
+    assert_eq!((e.category, e.retry), ("corrupt", Retry::Retryable), "{e}");
+    assert!(e.reason.contains("recording the failure at failed/broken.jpg.json failed"), "{e}");
+    assert!(store.inner.keys("media").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,7 +435,9 @@ async fn limits_missing_sources_and_denied_writes() {
     let p = pipeline(store.clone(), "media", "");
     *store.fail_puts_with.lock().unwrap() = Some(StoreError::Denied);
     let e = p.process(&big, None).await.failure().cloned().unwrap();
-    assert_eq!((e.category, e.retry), ("denied", Retry::Permanent), "{e}");
+    // Permanent, but its failure record is denied too: retried, not lost.
+    assert_eq!((e.category, e.retry), ("denied", Retry::Retryable), "{e}");
+    assert!(e.reason.contains("recording the failure"), "{e}");
     *store.fail_puts_with.lock().unwrap() = Some(StoreError::Transient);
     let e = p.process(&big, None).await.failure().cloned().unwrap();
     assert_eq!(
@@ -454,4 +500,43 @@ async fn near_the_deadline_records_fail_as_retryable_without_writing() {
         "{:?}",
         late.outcome
     );
+}
+
+/// Issue 13: engine work started for a record whose deadline passed ran
+/// on into the next invocation, outside the concurrency limit. Now it is
+/// told to stop, and its slot stays taken until it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_abandoned_at_the_deadline_keeps_its_slot_until_it_stops() {
+    let store = Recording::new(&["uploads", "media"]);
+    let src = upload(
+        &*store,
+        "uploads",
+        "heavy.jpg",
+        sample("seeding_by_Clements_Engelhardt.jpg"),
+    )
+    .await;
+    // Seconds of work: full-size AVIF and WebP before the small variants.
+    let plan = mediaflow_config::parse(
+        "[[variant]]\nname = \"full\"\nwidth = 4000\nformats = [\"avif\", \"webp\"]\n\
+         [[variant]]\nname = \"half\"\nwidth = 2000\nformats = [\"avif\", \"webp\"]\n",
+    )
+    .unwrap();
+    let mut config = PipelineConfig::new("media", "");
+    config.concurrency = 1;
+    let p = Pipeline::new(store.clone(), plan, config);
+    assert_eq!(p.idle_slots(), 1);
+    let e = p
+        .process(&src, Some(Instant::now() + Duration::from_millis(1500)))
+        .await
+        .failure()
+        .cloned()
+        .unwrap();
+    assert_eq!((e.category, e.retry), ("timeout", Retry::Retryable), "{e}");
+    assert_eq!(p.idle_slots(), 0, "the engine still runs and holds its slot");
+    let waited = Instant::now();
+    while p.idle_slots() == 0 && waited.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(p.idle_slots(), 1, "the slot comes back once the engine stops");
+    assert!(store.puts().iter().all(|k| !k.starts_with("media/")), "{:?}", store.puts());
 }

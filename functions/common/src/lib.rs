@@ -11,10 +11,14 @@
 //!   MP4 renditions, the poster's variants and a video manifest.
 //!
 //! Errors:
-//! - SQS: the reply lists every message with a failed object in
-//!   `batchItemFailures` (the templates set `ReportBatchItemFailures`), so
-//!   its neighbours are deleted from the queue and it alone is retried and,
-//!   after the queue's `maxReceiveCount`, moved to the dead-letter queue.
+//! - SQS: the reply lists every message with an object that failed in a
+//!   way worth retrying in `batchItemFailures` (the templates set
+//!   `ReportBatchItemFailures`), so its neighbours are deleted from the
+//!   queue and it alone is retried and, after the queue's
+//!   `maxReceiveCount`, moved to the dead-letter queue. A permanent
+//!   failure (corrupt, unsupported, over the limits) is recorded by the
+//!   pipeline as `failed/{key}.json` beside the manifests and the message
+//!   acknowledged: retrying it would only download it again.
 //! - Direct invocations: the invocation fails with error type
 //!   `Mediaflow.PermanentError` (bad input: corrupt, unsupported, over
 //!   limits, denied) or `Mediaflow.RetryableError` (throttling, timeouts,
@@ -390,8 +394,11 @@ async fn handle_sqs(
     }
     let reports = app.pipeline.process_all(&objects, deadline).await;
     emit(app, &reports);
+    // A permanent failure has been recorded (`failed/{key}.json`) by the
+    // pipeline, which reports it retryable when it could not be: only
+    // retryable failures go back to the queue.
     for (report, &i) in reports.iter().zip(&owner) {
-        if report.failure().is_some() {
+        if report.failure().is_some_and(|e| e.is_retryable()) {
             failed[i] = true;
         }
     }

@@ -79,7 +79,7 @@ fn corrupt() -> Bytes {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqs_batch_from_moto_processes_awkward_keys_and_reports_only_the_corrupt_message() {
+async fn sqs_batch_from_moto_processes_awkward_keys_and_records_the_corrupt_one_instead_of_retrying_it() {
     let h = Harness::new();
     h.upload("my photo (1).jpg", sample("rocket.jpg")).await;
     h.upload("ünï/фото.jpg", sample("fixtures/orientation-6.jpg"))
@@ -93,21 +93,38 @@ async fn sqs_batch_from_moto_processes_awkward_keys_and_reports_only_the_corrupt
         .unwrap()
         .to_string();
 
+    // The corrupt upload fails permanently: it is recorded and its message
+    // acknowledged (issue 13: it used to be retried until maxReceiveCount).
     let reply = handle(&h.app, event.clone(), None).await.unwrap();
-    assert_eq!(
-        reply,
-        json!({"batchItemFailures": [{"itemIdentifier": corrupt_id}]})
-    );
+    assert_eq!(reply, json!({"batchItemFailures": []}), "{corrupt_id} acknowledged");
     let keys = h.media_keys();
     for m in [
         "manifest/my photo (1).jpg.json",
         "manifest/ünï/фото.jpg.json",
         "manifest/plain.jpg.json",
+        "failed/a+b.jpg.json",
     ] {
         assert!(keys.contains(&m.to_string()), "{m} missing from {keys:?}");
     }
-    assert!(!keys.iter().any(|k| k.contains("a+b")), "{keys:?}");
-    assert_eq!(keys.len(), 3 * 9);
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains("a+b") && k != "failed/a+b.jpg.json"),
+        "{keys:?}"
+    );
+    assert_eq!(keys.len(), 3 * 9 + 1);
+    let record: Value = serde_json::from_slice(
+        &h.store
+            .get("media", "failed/a+b.jpg.json", 1 << 20)
+            .await
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(record["category"], "corrupt");
+    assert_eq!(record["retryable"], false);
+    assert_eq!(record["source"]["key"], "a+b.jpg");
+    assert!(record["reason"].as_str().unwrap().contains("JPEG"), "{record}");
 
     let m = h.object_metrics();
     assert_eq!(m.len(), 4, "one EMF line per object");
@@ -132,11 +149,18 @@ async fn sqs_batch_from_moto_processes_awkward_keys_and_reports_only_the_corrupt
         .collect();
     assert_eq!(cold.len(), 1);
 
-    // Redelivery of the whole batch: nothing new is written; only the corrupt one fails again.
+    // Redelivery of the whole batch: nothing new is written, and the
+    // corrupt one is skipped by its failure record (not downloaded again).
     let before = h.store.put_count();
     let reply = handle(&h.app, event, None).await.unwrap();
-    assert_eq!(reply["batchItemFailures"].as_array().unwrap().len(), 1);
+    assert_eq!(reply, json!({"batchItemFailures": []}));
     assert_eq!(h.store.put_count(), before);
+    let skipped = h
+        .object_metrics()
+        .iter()
+        .filter(|l| l["key"] == "a+b.jpg" && l["Skipped"] == 1)
+        .count();
+    assert_eq!(skipped, 1, "{:?}", h.object_metrics());
     let cold = h
         .metrics
         .lock()
