@@ -10,6 +10,9 @@ fn main() {
     let path = std::env::args().nth(1).expect("usage: process_file FILE");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let plan = mediaflow_engine::Plan::builtin();
+    let estimate = mediaflow_engine::estimate_memory(&bytes, &plan)
+        .map_or_else(|e| format!("({e})"), |b| format!("{} MB", b >> 20));
+    println!("{path}: estimate_memory {estimate}");
     let start = Instant::now();
     let result = mediaflow_engine::process(&bytes, &plan);
     let secs = start.elapsed().as_secs_f64();
