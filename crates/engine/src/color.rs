@@ -39,7 +39,14 @@ fn describe(p: &ColorProfile) -> String {
         .unwrap_or_else(|| format!("unnamed {:?} profile", p.color_space))
 }
 
+/// Larger ICC profiles are not parsed (treated like an invalid one): real
+/// profiles, even with large CMYK lookup tables, are well under 1 MB.
+pub const MAX_ICC_BYTES: usize = 4 << 20;
+
 fn parse(icc: &[u8]) -> Option<ColorProfile> {
+    if icc.len() > MAX_ICC_BYTES {
+        return None;
+    }
     ColorProfile::new_from_slice(icc).ok()
 }
 

@@ -2,11 +2,13 @@
 //!
 //! JPEG goes through libjpeg-turbo with DCT scaling (see `jpeg.rs`); PNG, GIF
 //! (first frame), TIFF and WebP through the `image` crate with its own
-//! allocation limits as a second fence; AVIF through libaom (`avif-decode`).
+//! allocation limits as a second fence; AVIF through libaom on one thread (`avif.rs`). EXIF
+//! orientation is read by the one reader in `exif.rs` for every format.
 
 use crate::bitmap::Bitmap;
 use crate::color::{self, ColorFacts};
 use crate::error::{EngineError, Result};
+use crate::exif;
 use crate::jpeg::{self, JpegHeader, JpegPixels};
 use crate::plan::Limits;
 use crate::sniff::SourceFormat;
@@ -21,21 +23,9 @@ pub struct Decoded {
     pub color: ColorFacts,
 }
 
-fn orientation_from_exif(tiff: &[u8]) -> u8 {
-    exif::Reader::new()
-        .read_raw(tiff.to_vec())
-        .ok()
-        .and_then(|e| {
-            e.get_field(exif::Tag::Orientation, exif::In::PRIMARY)
-                .and_then(|f| f.value.get_uint(0))
-        })
-        .filter(|o| (1..=8).contains(o))
-        .map_or(1, |o| o as u8)
-}
-
 /// Orientation of a JPEG from its EXIF, without decoding pixels.
 pub fn jpeg_orientation(meta: &jpeg::JpegMeta) -> u8 {
-    meta.exif.as_deref().map_or(1, orientation_from_exif)
+    meta.exif.as_deref().map_or(1, exif::orientation)
 }
 
 /// Decodes a JPEG at the DCT scale `scale`, then converts it to sRGB.
@@ -96,8 +86,18 @@ fn image_error(format: SourceFormat, e: image::ImageError) -> EngineError {
     }
 }
 
-/// Decodes PNG, GIF, TIFF or WebP with the `image` crate.
-pub fn decode_with_image(bytes: &[u8], format: SourceFormat, limits: &Limits) -> Result<Decoded> {
+/// What the png crate may allocate for metadata chunks: the inflated ICC
+/// profile (an oversized one is dropped by the png crate, see
+/// [`color::MAX_ICC_BYTES`]) and text chunks. Real files need well under 1 MB.
+pub const PNG_METADATA_BYTES: u64 = 16 << 20;
+
+/// An `image` decoder for PNG, GIF, TIFF or WebP, headers read, pixels not
+/// yet: with the engine's allocation limits.
+pub fn image_decoder<'a>(
+    bytes: &'a [u8],
+    format: SourceFormat,
+    limits: &Limits,
+) -> Result<Box<dyn ImageDecoder + 'a>> {
     let fmt = match format {
         SourceFormat::Png => image::ImageFormat::Png,
         SourceFormat::Gif => image::ImageFormat::Gif,
@@ -110,7 +110,6 @@ pub fn decode_with_image(bytes: &[u8], format: SourceFormat, limits: &Limits) ->
         }
     };
     let err = |e| image_error(format, e);
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), fmt);
     let mut l = image::Limits::default();
     let side = u32::try_from(limits.max_pixels).unwrap_or(u32::MAX);
     l.max_image_width = Some(side);
@@ -118,12 +117,48 @@ pub fn decode_with_image(bytes: &[u8], format: SourceFormat, limits: &Limits) ->
     // Room for the largest allowed image at 16 bits x 4 channels, plus the
     // decoder's own buffers.
     l.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
-    reader.limits(l);
-    let mut decoder = reader.into_decoder().map_err(err)?;
+    Ok(if format == SourceFormat::Png {
+        // The png crate's own budget covers only what it allocates besides
+        // the image: metadata chunks (iCCP inflated, text) and one row. Give
+        // it what a real file needs, not the image's allowance: a 64x64 PNG
+        // whose iCCP inflates to 1 GiB must not cost 1 GiB.
+        let (w, _) = crate::limits::header_dims(bytes, format)?;
+        let mut png_limits = l.clone();
+        png_limits.max_alloc = Some(PNG_METADATA_BYTES + u64::from(w) * 8 + 64);
+        let mut d = image::codecs::png::PngDecoder::with_limits(Cursor::new(bytes), png_limits)
+            .map_err(|e| match e {
+                image::ImageError::Limits(_) => EngineError::limits(format!(
+                    "png metadata chunks (ICC profile, text) exceed {PNG_METADATA_BYTES} bytes"
+                )),
+                e => err(e),
+            })?;
+        // The image-level limits (output buffer) are checked separately.
+        d.set_limits(l).map_err(err)?;
+        Box::new(d)
+    } else {
+        let mut reader = image::ImageReader::with_format(Cursor::new(bytes), fmt);
+        reader.limits(l);
+        Box::new(reader.into_decoder().map_err(err)?)
+    })
+}
+
+/// Decodes PNG, GIF, TIFF or WebP with the `image` crate.
+pub fn decode_with_image(bytes: &[u8], format: SourceFormat, limits: &Limits) -> Result<Decoded> {
+    let err = |e| image_error(format, e);
+    let mut decoder = image_decoder(bytes, format, limits)?;
     let (w, h) = decoder.dimensions();
     crate::limits::check_pixels(w, h, limits)?;
     let icc = decoder.icc_profile().ok().flatten();
-    let orientation = decoder.orientation().map_or(1, |o| o.to_exif());
+    let orientation = if format == SourceFormat::Tiff {
+        // The file is itself TIFF-structured: its IFD0 holds the orientation.
+        exif::orientation(bytes)
+    } else {
+        decoder
+            .exif_metadata()
+            .ok()
+            .flatten()
+            .map_or(1, |e| exif::orientation(&e))
+    };
     let color_type = decoder.color_type();
     let color_model = match color_type {
         ColorType::L8 | ColorType::L16 | ColorType::La8 | ColorType::La16 => "gray",
@@ -151,65 +186,14 @@ pub fn decode_with_image(bytes: &[u8], format: SourceFormat, limits: &Limits) ->
     })
 }
 
-/// Decodes AVIF (still image, 8/10/12-bit, with or without alpha).
-pub fn decode_avif(bytes: &[u8]) -> Result<Decoded> {
-    let decoder = avif_decode::Decoder::from_avif(bytes)
-        .map_err(|e| EngineError::corrupt(format!("avif: {e}")))?;
-    let image = decoder
-        .to_image()
-        .map_err(|e| EngineError::corrupt(format!("avif decode failed: {e}")))?;
-    let hi = |v: u16| (v >> 8) as u8;
-    let (bitmap, color_model) = match image {
-        avif_decode::Image::Rgb8(img) => {
-            let (w, h) = (img.width() as u32, img.height() as u32);
-            let data = img.pixels().flat_map(|p| [p.r, p.g, p.b]).collect();
-            (Bitmap::new(w, h, 3, data), "rgb")
-        }
-        avif_decode::Image::Rgb16(img) => {
-            let (w, h) = (img.width() as u32, img.height() as u32);
-            let data = img
-                .pixels()
-                .flat_map(|p| [hi(p.r), hi(p.g), hi(p.b)])
-                .collect();
-            (Bitmap::new(w, h, 3, data), "rgb")
-        }
-        avif_decode::Image::Rgba8(img) => {
-            let (w, h) = (img.width() as u32, img.height() as u32);
-            let data = img.pixels().flat_map(|p| [p.r, p.g, p.b, p.a]).collect();
-            (Bitmap::new(w, h, 4, data), "rgb")
-        }
-        avif_decode::Image::Rgba16(img) => {
-            let (w, h) = (img.width() as u32, img.height() as u32);
-            let data = img
-                .pixels()
-                .flat_map(|p| [hi(p.r), hi(p.g), hi(p.b), hi(p.a)])
-                .collect();
-            (Bitmap::new(w, h, 4, data), "rgb")
-        }
-        avif_decode::Image::Gray8(img) => {
-            let (w, h) = (img.width() as u32, img.height() as u32);
-            let data = img.pixels().flat_map(|p| [p.value(); 3]).collect();
-            (Bitmap::new(w, h, 3, data), "gray")
-        }
-        avif_decode::Image::Gray16(img) => {
-            let (w, h) = (img.width() as u32, img.height() as u32);
-            let data = img.pixels().flat_map(|p| [hi(p.value()); 3]).collect();
-            (Bitmap::new(w, h, 3, data), "gray")
-        }
-    };
-    let orientation = exif::Reader::new()
-        .read_from_container(&mut Cursor::new(bytes))
-        .ok()
-        .and_then(|e| {
-            e.get_field(exif::Tag::Orientation, exif::In::PRIMARY)
-                .and_then(|f| f.value.get_uint(0))
-        })
-        .filter(|o| (1..=8).contains(o))
-        .map_or(1, |o| o as u8);
+/// Decodes AVIF (still image, 8/10/12-bit, with or without alpha) whose
+/// header (`ispe`) says `ispe`; see `avif.rs` for the checks.
+pub fn decode_avif(bytes: &[u8], ispe: (u32, u32), limits: &Limits) -> Result<Decoded> {
+    let px = crate::avif::decode(bytes, ispe, limits)?;
     Ok(Decoded {
-        bitmap,
-        orientation,
-        color_model,
+        bitmap: px.bitmap,
+        orientation: px.exif.as_deref().map_or(1, exif::orientation),
+        color_model: px.color_model,
         color: ColorFacts::default(),
     })
 }

@@ -113,18 +113,22 @@ fn decode_any(
         SourceFormat::Jpeg => {
             let meta = jpeg::read_meta(bytes);
             let jh = jpeg::read_header(bytes)?;
+            jpeg::check_cost(bytes, &jh, lim.max_pixels)?;
             let o = decode::jpeg_orientation(&meta);
             let (dw, dh) = orient::displayed_dims(jh.width, jh.height, o);
             decode::decode_jpeg(bytes, &jh, &meta, jpeg_scale(dw, dh))
         }
-        SourceFormat::Avif => decode::decode_avif(bytes),
+        SourceFormat::Avif => {
+            let ispe = limits::header_dims(bytes, format)?;
+            decode::decode_avif(bytes, ispe, lim)
+        }
         other => decode::decode_with_image(bytes, other, lim),
     }
 }
 
 const PANIC_PREFIX: &str = "codec panicked: ";
 
-fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let msg = panic
             .downcast_ref::<&str>()
@@ -140,7 +144,7 @@ fn ms(since: Instant) -> f64 {
 }
 
 /// The format a variant's choice resolves to for this source.
-fn resolve(choice: FormatChoice, source: SourceFormat) -> OutputFormat {
+pub(crate) fn resolve(choice: FormatChoice, source: SourceFormat) -> OutputFormat {
     match choice {
         FormatChoice::Fixed(f) => f,
         FormatChoice::Source => match source {

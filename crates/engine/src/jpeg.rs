@@ -8,6 +8,163 @@ use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
 /// crafted scans can otherwise cost minutes of CPU (libjpeg-turbo's advice).
 const MAX_SCANS: u32 = 500;
 
+/// Scans allowed at the pixel limit: the budget is `scans × pixels <=
+/// SCANS_AT_PIXEL_LIMIT × max_pixels`. Every scan of a progressive (or
+/// multi-scan sequential) JPEG is a pass over the whole coefficient buffer,
+/// so the work grows with scans × pixels. Encoders write 10 (libjpeg,
+/// ImageMagick, jpegtran) to about a dozen (mozjpeg) scans; a small image
+/// may still have up to `MAX_SCANS`.
+pub const SCANS_AT_PIXEL_LIMIT: u64 = 20;
+
+/// What the marker walk over the whole file found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JpegScans {
+    /// The frame marker (0xC0..=0xCF), if any.
+    pub sof: Option<u8>,
+    /// Start-of-scan markers.
+    pub scans: u32,
+    /// Bytes of entropy-coded data after all SOS headers.
+    pub entropy_bytes: u64,
+    /// 8x8 blocks of the frame's least-sampled component (0 without a SOF).
+    pub min_component_blocks: u64,
+    /// 8x8 blocks of all components (the coefficient buffer holds 64 i16
+    /// per block when the file has more than one scan).
+    pub total_blocks: u64,
+}
+
+impl JpegScans {
+    pub fn progressive(&self) -> bool {
+        matches!(self.sof, Some(0xC2 | 0xC6 | 0xCA | 0xCE))
+    }
+    pub fn arithmetic(&self) -> bool {
+        matches!(self.sof, Some(0xC9..=0xCB | 0xCD..=0xCF))
+    }
+}
+
+/// Walks every marker of the file, skipping entropy-coded data, to count the
+/// scans and the entropy-coded bytes. Linear in the file size.
+pub fn scan_markers(bytes: &[u8]) -> JpegScans {
+    let mut out = JpegScans {
+        sof: None,
+        scans: 0,
+        entropy_bytes: 0,
+        min_component_blocks: 0,
+        total_blocks: 0,
+    };
+    let n = bytes.len();
+    let mut i = 2; // after SOI
+    while i + 1 < n {
+        if bytes[i] != 0xFF {
+            i += 1; // junk between markers (libjpeg-turbo warns, so it fails later)
+            continue;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        if marker == 0xD8 || (0xD0..=0xD7).contains(&marker) || marker == 0x01 || marker == 0 {
+            i += 2;
+            continue;
+        }
+        if marker == 0xD9 || i + 4 > n {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        let end = (i + 2 + len).min(n);
+        let payload = &bytes[(i + 4).min(end)..end];
+        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            out.sof.get_or_insert(marker);
+            if out.total_blocks == 0 {
+                (out.min_component_blocks, out.total_blocks) = component_blocks(payload);
+            }
+        }
+        i = end;
+        if marker == 0xDA {
+            out.scans += 1;
+            // Entropy-coded data runs to the next marker other than RSTn
+            // (0xFF00 is a stuffed 0xFF, 0xFFFF fill before a marker).
+            let start = i;
+            while i + 1 < n {
+                if bytes[i] == 0xFF {
+                    let b = bytes[i + 1];
+                    if b != 0 && b != 0xFF && !(0xD0..=0xD7).contains(&b) {
+                        break;
+                    }
+                }
+                i += 1;
+            }
+            if i + 1 >= n {
+                i = n;
+            }
+            out.entropy_bytes += (i - start) as u64;
+        }
+    }
+    out
+}
+
+/// Blocks of the least-sampled component and of all components, from a
+/// SOF payload.
+fn component_blocks(sof: &[u8]) -> (u64, u64) {
+    if sof.len() < 6 {
+        return (0, 0);
+    }
+    let h = u64::from(u16::from_be_bytes([sof[1], sof[2]]));
+    let w = u64::from(u16::from_be_bytes([sof[3], sof[4]]));
+    let comps: Vec<(u64, u64)> = sof[6..]
+        .chunks_exact(3)
+        .take(usize::from(sof[5]))
+        .map(|c| (u64::from(c[1] >> 4).max(1), u64::from(c[1] & 0x0F).max(1)))
+        .collect();
+    let hmax = comps.iter().map(|c| c.0).max().unwrap_or(1);
+    let vmax = comps.iter().map(|c| c.1).max().unwrap_or(1);
+    let blocks = comps.iter().map(|&(hi, vi)| {
+        let cw = (w * hi).div_ceil(hmax);
+        let ch = (h * vi).div_ceil(vmax);
+        cw.div_ceil(8) * ch.div_ceil(8)
+    });
+    (blocks.clone().min().unwrap_or(0), blocks.sum())
+}
+
+/// Refuses, before anything is allocated, JPEGs whose decoding would cost far
+/// more than their bytes justify:
+///
+/// - arithmetic coding (SOF9-11, SOF13-15): `unsupported`, as in browsers;
+///   it can code a block in under a bit, so no size bound holds for it;
+/// - too many scans for the size (`scans × pixels` over the budget, see
+///   [`SCANS_AT_PIXEL_LIMIT`]): `limits`;
+/// - too little entropy-coded data to fill the image: every Huffman-coded
+///   block of the first scan of a component costs at least one bit (a DC
+///   code or, in sequential files, also an EOB), so a file with fewer than
+///   `blocks / 8` bytes of scan data (blocks of the least-sampled component)
+///   is truncated: `corrupt`. This stops a few KB from making libjpeg-turbo
+///   allocate a 100 MP coefficient buffer (or us the output buffer).
+pub fn check_cost(bytes: &[u8], header: &JpegHeader, max_pixels: u64) -> Result<JpegScans> {
+    let s = scan_markers(bytes);
+    if s.arithmetic() {
+        return Err(EngineError::unsupported(format!(
+            "arithmetic-coded JPEG (SOF{}) is not supported (browsers cannot show it either)",
+            s.sof.unwrap_or(0) - 0xC0
+        )));
+    }
+    let pixels = u64::from(header.width) * u64::from(header.height);
+    let budget = SCANS_AT_PIXEL_LIMIT.saturating_mul(max_pixels);
+    if u64::from(s.scans).saturating_mul(pixels) > budget {
+        return Err(EngineError::limits(format!(
+            "JPEG has {} scans over {}x{} = {pixels} pixels, over the budget of {budget} scan-pixels ({SCANS_AT_PIXEL_LIMIT} scans at the {max_pixels}-pixel limit)",
+            s.scans, header.width, header.height
+        )));
+    }
+    let needed = s.min_component_blocks / 8;
+    if s.entropy_bytes < needed {
+        return Err(EngineError::corrupt(format!(
+            "JPEG is truncated: {} bytes of scan data cannot code a {}x{} image (at least {needed} bytes needed)",
+            s.entropy_bytes, header.width, header.height
+        )));
+    }
+    Ok(s)
+}
+
 /// Metadata found in a JPEG's APPn markers before the first scan.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct JpegMeta {

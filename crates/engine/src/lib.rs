@@ -14,16 +14,19 @@
 //! }
 //! ```
 
+mod avif;
 mod bitmap;
 mod color;
 mod decode;
 mod encode;
 mod engine;
 mod error;
+mod exif;
 mod geometry;
 mod jpeg;
 mod limits;
 pub mod manifest;
+mod memory;
 mod orient;
 mod output;
 mod placeholder;
@@ -36,6 +39,7 @@ pub use engine::{decode_upright, probe, process, process_with, Probe, RgbImage};
 pub use error::{EngineError, ErrorKind, Result};
 pub use geometry::{DECODE_MARGIN, JPEG_SCALES};
 pub use manifest::{failure_key, key_stem, manifest_key, output_key, Manifest, SourceRef};
+pub use memory::estimate_memory;
 pub use output::{EncodedVariant, Output, Placeholder, SourceFacts, Timings};
 pub use plan::{
     fingerprint_of, Color, EncodeOptions, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat,

@@ -125,3 +125,184 @@ fn mutated_inputs_never_panic() {
         }
     }
 }
+
+// ---- Costly inputs within the limits (issue 13) ----
+
+use mediaflow_engine::stages::{self, Bitmap};
+use mediaflow_engine::OutputFormat;
+
+/// A `w x h` gradient with `channels` channels (alpha, if any, half-transparent
+/// on the right half).
+fn gradient(w: u32, h: u32, channels: u8) -> Bitmap {
+    let mut data = Vec::with_capacity((w * h) as usize * usize::from(channels));
+    for y in 0..h {
+        for x in 0..w {
+            data.extend_from_slice(&[(x * 255 / w) as u8, (y * 255 / h) as u8, 128]);
+            if channels == 4 {
+                data.push(if x < w / 2 { 255 } else { 128 });
+            }
+        }
+    }
+    Bitmap::new(w, h, channels, data)
+}
+
+/// Rewrites the size in every `ispe` box, as a lying muxer would.
+fn patch_ispe(avif: &mut [u8], w: u32, h: u32) -> usize {
+    let mut patched = 0;
+    let mut i = 0;
+    while i + 16 <= avif.len() {
+        if &avif[i..i + 4] == b"ispe" {
+            avif[i + 8..i + 12].copy_from_slice(&w.to_be_bytes());
+            avif[i + 12..i + 16].copy_from_slice(&h.to_be_bytes());
+            patched += 1;
+        }
+        i += 1;
+    }
+    patched
+}
+
+#[test]
+fn avif_frame_larger_than_its_ispe_is_refused_before_decoding() {
+    let mut avif = stages::encode(&gradient(640, 480, 3), OutputFormat::Avif, 50).unwrap();
+    assert!(patch_ispe(&mut avif, 100, 100) >= 1);
+    let err = process(&avif, &Plan::builtin()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(
+        err.message().contains("640x480") && err.message().contains("100x100"),
+        "{err}"
+    );
+    // The same lie with a frame over the pixel limit is a limits error,
+    // though the header (100x100) is well within it.
+    let plan = builtin_with(Limits {
+        max_pixels: 100_000,
+        ..Limits::default()
+    });
+    let err = process(&avif, &plan).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Limits, "{err}");
+    assert!(err.message().contains("640x480"), "{err}");
+}
+
+#[test]
+fn avif_with_alpha_decodes_with_its_alpha() {
+    let avif = stages::encode(&gradient(64, 48, 4), OutputFormat::Avif, 90).unwrap();
+    let img = mediaflow_engine::decode_upright(&avif, &Limits::default()).unwrap();
+    assert_eq!((img.width, img.height, img.channels), (64, 48, 4));
+    let alpha = |x: u32| img.data[(10 * 64 + x) as usize * 4 + 3];
+    assert!(alpha(5) > 240, "opaque half: {}", alpha(5));
+    assert!(
+        alpha(60).abs_diff(128) < 16,
+        "half-transparent half: {}",
+        alpha(60)
+    );
+}
+
+/// A small real progressive JPEG whose SOF claims `w x h`: the first bytes of
+/// a huge progressive file look exactly like this.
+fn progressive_jpeg(w: u16, h: u16, arithmetic: bool) -> Vec<u8> {
+    let b = gradient(64, 64, 3);
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    c.set_progressive(true).unwrap();
+    c.set_arithmetic(arithmetic).unwrap();
+    c.set_quality(90).unwrap();
+    let mut j = c
+        .compress_to_vec(turbojpeg::Image {
+            pixels: b.data.as_slice(),
+            width: 64,
+            pitch: 64 * 3,
+            height: 64,
+            format: turbojpeg::PixelFormat::RGB,
+        })
+        .unwrap();
+    let sof = (0..j.len() - 1)
+        .find(|&i| j[i] == 0xFF && matches!(j[i + 1], 0xC2 | 0xCA))
+        .expect("a progressive SOF");
+    j[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+    j[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+    j
+}
+
+#[test]
+fn truncated_huge_progressive_jpeg_fails_before_allocating() {
+    // 10000x10000 = 100 MP, at the default limit; only the first 2 KB exist.
+    let mut j = progressive_jpeg(10_000, 10_000, false);
+    j.truncate(2048);
+    let err = process(&j, &Plan::builtin()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.message().contains("truncated"), "{err}");
+    assert!(err.message().contains("10000x10000"), "{err}");
+}
+
+#[test]
+fn jpeg_with_hundreds_of_scans_over_a_huge_frame_is_refused() {
+    let j = progressive_jpeg(10_000, 10_000, false);
+    // Repeat the first scan (SOS header and its data) until there are 499.
+    let sos = (0..j.len() - 1)
+        .find(|&i| j[i] == 0xFF && j[i + 1] == 0xDA)
+        .unwrap();
+    let next = (sos + 2..j.len() - 1)
+        .find(|&i| j[i] == 0xFF && j[i + 1] != 0 && !(0xD0..=0xD7).contains(&j[i + 1]))
+        .unwrap();
+    let mut many = j[..sos].to_vec();
+    for _ in 0..499 {
+        many.extend_from_slice(&j[sos..next]);
+    }
+    many.extend_from_slice(&[0xFF, 0xD9]);
+    let err = process(&many, &Plan::builtin()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Limits, "{err}");
+    assert!(err.message().contains("499 scans"), "{err}");
+}
+
+#[test]
+fn arithmetic_coded_jpeg_is_unsupported() {
+    let j = progressive_jpeg(64, 64, true);
+    let err = process(&j, &Plan::builtin()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.message().contains("arithmetic"), "{err}");
+}
+
+#[test]
+fn normal_progressive_jpeg_at_the_pixel_limit_passes_the_scan_checks() {
+    // libjpeg-turbo's progressive script (10 scans) at 100 MP is within the
+    // scan budget; the real file (not just its header) must still decode.
+    let j = progressive_jpeg(64, 64, false);
+    let out = process(&j, &Plan::builtin()).unwrap();
+    assert_eq!(out.source.width, 64);
+    let scans = j.windows(2).filter(|w| w == &[0xFF, 0xDA]).count() as u64;
+    assert!(
+        scans * 100_000_000 <= 20 * Limits::default().max_pixels,
+        "{scans}"
+    );
+}
+
+/// A 64x64 PNG whose iCCP chunk inflates to `icc_len` bytes of zeros.
+fn png_with_icc(icc_len: usize) -> Vec<u8> {
+    let mut info = png::Info::with_size(64, 64);
+    info.color_type = png::ColorType::Rgb;
+    info.bit_depth = png::BitDepth::Eight;
+    info.icc_profile = Some(vec![0u8; icc_len].into());
+    let mut out = Vec::new();
+    let mut w = png::Encoder::with_info(&mut out, info)
+        .unwrap()
+        .write_header()
+        .unwrap();
+    w.write_image_data(&gradient(64, 64, 3).data).unwrap();
+    w.finish().unwrap();
+    out
+}
+
+#[test]
+fn png_icc_bomb_is_not_inflated() {
+    // 64 MiB of profile, about 64 KB compressed (1 GiB compresses to ~1 MB).
+    let bomb = png_with_icc(64 << 20);
+    assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+    let out = process(&bomb, &Plan::builtin()).unwrap();
+    // The png crate stops inflating at its metadata allowance and drops the
+    // profile; before, all 64 MiB were inflated and then found invalid.
+    assert_eq!(out.source.icc_profile, None);
+    // A profile within the allowance still reaches the colour stage.
+    let small = process(&png_with_icc(1000), &Plan::builtin()).unwrap();
+    assert_eq!(
+        small.source.icc_profile.as_deref(),
+        Some("invalid ICC profile")
+    );
+}

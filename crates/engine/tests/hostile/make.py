@@ -149,6 +149,15 @@ verifies). All content is synthetic.
 - `bomb.png` ({bomb.png} B): a VALID greyscale PNG (bit depth 1) of 40000x40000 pixels, all 0, in several IDAT chunks; 1.6 G pixels (1.6 GB as 8-bit grey, 6.4 GB as RGBA) from a ~0.2 MB file. Bit depth 1 because deflate tops out near 1032:1, so an 8-bit version would be ~1.5 MB.
 - `bomb.jpg` ({bomb.jpg} B): a 16x16 baseline JPEG whose SOF0 header was patched to claim 60000x60000 (3.6 G pixels); the scan data is far too short for that size, so it is both huge and corrupt.
 - `bomb.gif` ({bomb.gif} B): a structurally valid GIF89a whose logical screen is 65535x65535 (4.3 G pixels) with a single 1x1 frame at (0,0).
+
+Not written by `make.py` (it needs an AV1 encoder):
+
+- `exif-loop.avif` ({exif-loop.avif} B): a 16x8 AVIF whose `Exif` item is the 26-byte
+  little-endian TIFF `II*\\0`, IFD0 at 8 with one entry (Orientation = 6,
+  SHORT) and a next-IFD pointer of 8 (IFD0 again, a loop). Made with
+  `avifenc -s 10 --exif loop-exif.bin small16x8.png exif-loop.avif`
+  (libavif 0.11); `tests/exif_orientation.rs` builds the same payload into
+  JPEG, PNG and WebP and expects orientation 6 from all four.
 """
 
 

@@ -1,0 +1,215 @@
+//! Peak-memory estimate of processing one source, from its header alone.
+//!
+//! Callers admit work through a memory budget with it (the pipeline sizes
+//! the budget from the function's memory). The model follows what
+//! [`crate::process`] holds at its peaks:
+//!
+//! 1. the input bytes, for the whole run;
+//! 2. the decode: the decoder's native buffer (bit depth and channels from
+//!    the header), its working memory (libjpeg-turbo's coefficient buffer for
+//!    progressive or multi-scan JPEGs, libaom's frame planes, a whole-image
+//!    strip for TIFF, the ARGB buffer of lossless WebP) and the 8-bit
+//!    RGB(A) bitmap the engine works on (JPEG at the DCT scale the plan
+//!    lets the engine pick);
+//! 3. after the decode, one working copy: opaque alpha dropped, or the
+//!    EXIF rotation;
+//! 4. the variants: the decoded bitmap, every full-frame variant kept as an
+//!    intermediate, and for the largest variant the resizer's buffers
+//!    (premultiplied source for RGBA, the one-axis intermediate) and the
+//!    encoders' working memory per output pixel.
+//!
+//! Calibration: see [`estimate_memory`].
+
+use crate::decode;
+use crate::error::Result;
+use crate::geometry;
+use crate::jpeg;
+use crate::orient;
+use crate::plan::{FormatChoice, OutputFormat, Plan};
+use crate::sniff::SourceFormat;
+use image::{ColorType, ImageDecoder};
+
+/// Resident memory of the engine before any image (code, allocator arenas,
+/// thread-local resizers, libjpeg/libwebp state).
+const BASELINE: u64 = 24 << 20;
+/// libaom's working memory besides the output planes, per pixel (frame
+/// buffers with borders, mode info, loop-filter and CDEF buffers): measured
+/// at about 12 on 25 MP 4:2:0 and 4:4:4 and 64 MP 4:2:0 files, one thread.
+const AOM_BYTES_PER_PIXEL: u64 = 14;
+/// Encoders' working memory per output pixel (input conversion, YUV planes,
+/// analysis buffers), largest first.
+const AVIF_ENCODE_BYTES_PER_PIXEL: u64 = 40;
+const WEBP_ENCODE_BYTES_PER_PIXEL: u64 = 12;
+const PNG_ENCODE_BYTES_PER_PIXEL: u64 = 8;
+const JPEG_ENCODE_BYTES_PER_PIXEL: u64 = 6;
+
+/// Upper bound of the peak bytes [`crate::process`] takes for `bytes` under
+/// `plan`, from the header alone (no pixel is decoded). Fails like
+/// [`crate::probe`] (bytes, format, header, pixel limits) and, for JPEG, like
+/// the scan checks that run before decoding, so an `Err` here is the error
+/// `process` would return.
+///
+/// Measured peak RSS (release `process_file` example, built-in plan, 2-core
+/// x86-64) against this estimate:
+///
+#[doc = include_str!("memory_calibration.md")]
+pub fn estimate_memory(bytes: &[u8], plan: &Plan) -> Result<u64> {
+    crate::engine::guard(|| estimate(bytes, plan))
+}
+
+fn estimate(bytes: &[u8], plan: &Plan) -> Result<u64> {
+    let lim = plan.limits();
+    let p = crate::engine::probe(bytes, lim)?;
+    let (w, h) = (p.width, p.height);
+    let px = u64::from(w) * u64::from(h);
+    let input = bytes.len() as u64;
+
+    // (decode peak, decoded bitmap size, channels, orientation)
+    let (decode_peak, (dw, dh), ch, orientation) = match p.format {
+        SourceFormat::Jpeg => {
+            let meta = jpeg::read_meta(bytes);
+            let jh = jpeg::read_header(bytes)?;
+            let scans = jpeg::check_cost(bytes, &jh, lim.max_pixels)?;
+            let o = decode::jpeg_orientation(&meta);
+            let (ow, oh) = orient::displayed_dims(w, h, o);
+            let (num, den) = if scans.sof == Some(0xC3) {
+                (1, 1) // lossless: never DCT-scaled
+            } else {
+                jpeg_scale(plan, ow, oh)
+            };
+            let sw = (w * num).div_ceil(den);
+            let sh = (h * num).div_ceil(den);
+            let dpx = u64::from(sw) * u64::from(sh);
+            let coefficients = if scans.progressive() || scans.scans > 1 {
+                scans.total_blocks * 64 * 2
+            } else {
+                0
+            };
+            let cmyk = matches!(
+                jh.colorspace,
+                turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK
+            );
+            let out = dpx * if cmyk { 4 + 3 } else { 3 };
+            (coefficients + out, (sw, sh), 3, o)
+        }
+        SourceFormat::Avif => {
+            let avif = crate::avif::parse(bytes)?;
+            let m = avif
+                .primary_item_metadata()
+                .map_err(|e| crate::EngineError::corrupt(format!("avif: {e}")))?;
+            let (fw, fh) = crate::avif::av1_max_frame(&avif.primary_item)?;
+            let fpx = u64::from(fw) * u64::from(fh);
+            let sample = if m.bit_depth > 8 { 2 } else { 1 };
+            let chroma = match (m.monochrome, m.chroma_subsampling) {
+                (true, _) => 0,
+                (false, (true, true)) => fpx / 2,
+                (false, (true, false)) => fpx,
+                (false, _) => 2 * fpx,
+            };
+            let planes = (fpx + chroma) * sample;
+            let alpha = avif.alpha_item.is_some();
+            let ch = if alpha { 4 } else { 3 };
+            let o = crate::avif::exif_item(bytes).map_or(1, |e| crate::exif::orientation(&e));
+            let peak =
+                input + planes + fpx * AOM_BYTES_PER_PIXEL + fpx * ch + u64::from(alpha) * fpx;
+            (peak, (w, h), ch, o)
+        }
+        other => {
+            let mut d = decode::image_decoder(bytes, other, lim)?;
+            let ct = d.color_type();
+            let native = d.total_bytes();
+            let ch: u64 = if ct.has_alpha() { 4 } else { 3 };
+            let o = if other == SourceFormat::Tiff {
+                crate::exif::orientation(bytes)
+            } else {
+                d.exif_metadata()
+                    .ok()
+                    .flatten()
+                    .map_or(1, |e| crate::exif::orientation(&e))
+            };
+            // Converting to 8-bit RGB(A) copies unless it already is.
+            let convert = if matches!(ct, ColorType::Rgb8 | ColorType::Rgba8) {
+                0
+            } else {
+                px * ch
+            };
+            let working = match other {
+                // A whole-image strip or tile is decoded before it is copied.
+                SourceFormat::Tiff => native,
+                // Lossless WebP decodes to ARGB words, then to RGBA bytes.
+                SourceFormat::Webp => px * 4,
+                // The frame is composed into a canvas.
+                SourceFormat::Gif => px * 4,
+                // Metadata chunks (inflated ICC, text) within the png
+                // crate's allowance.
+                _ => decode::PNG_METADATA_BYTES,
+            };
+            (native + convert + working, (w, h), ch, o)
+        }
+    };
+    let dpx = u64::from(dw) * u64::from(dh);
+    let decoded = dpx * ch;
+
+    // One working copy after the decode: opaque alpha dropped to RGB, or the
+    // EXIF rotation (which copies the bitmap).
+    let after = if (2..=8).contains(&orientation) {
+        2 * decoded
+    } else if ch == 4 {
+        decoded + dpx * 3
+    } else {
+        decoded
+    };
+
+    // Variants: the decoded bitmap stays; full-frame variants are kept.
+    let (ow, oh) = orient::displayed_dims(w, h, orientation);
+    let mut kept = 0u64;
+    let mut largest = 0u64;
+    for v in plan.variants() {
+        let g = geometry::plan_variant(v, ow, oh);
+        let out_px = u64::from(g.canvas_w) * u64::from(g.canvas_h);
+        let resized = u64::from(g.resize_w) * u64::from(g.resize_h) * ch;
+        if g.is_full_frame(ow, oh) {
+            kept += resized;
+        }
+        // Resizer: premultiplied copy of the source for RGBA, the
+        // intermediate of the first pass (output width x source height).
+        let premultiplied = if ch == 4 { decoded } else { 0 };
+        let pass = u64::from(g.resize_w) * u64::from(dh.max(dw)) * ch;
+        let encode = v
+            .formats
+            .iter()
+            .map(|f| encode_bytes_per_pixel(*f, p.format))
+            .max()
+            .unwrap_or(0)
+            * out_px;
+        largest = largest.max(premultiplied + pass + resized + encode);
+    }
+    let variants = decoded + kept + largest;
+
+    let peak = BASELINE + input + decode_peak.max(after).max(variants);
+    // The model matches the measured peaks within a few percent for the
+    // large decoders; keep a margin for allocator slack and content.
+    Ok(peak + peak / SAFETY_DIVISOR)
+}
+
+/// `estimate += estimate / SAFETY_DIVISOR` (about 8 %).
+const SAFETY_DIVISOR: u64 = 12;
+
+/// The JPEG DCT scale [`crate::process`] picks for a displayed `w x h`.
+fn jpeg_scale(plan: &Plan, w: u32, h: u32) -> (u32, u32) {
+    let needed = plan
+        .variants()
+        .iter()
+        .map(|v| geometry::plan_variant(v, w, h).needed_scale())
+        .fold(0.0_f64, f64::max);
+    geometry::jpeg_scale(needed)
+}
+
+fn encode_bytes_per_pixel(choice: FormatChoice, source: SourceFormat) -> u64 {
+    match crate::engine::resolve(choice, source) {
+        OutputFormat::Avif => AVIF_ENCODE_BYTES_PER_PIXEL,
+        OutputFormat::Webp => WEBP_ENCODE_BYTES_PER_PIXEL,
+        OutputFormat::Png => PNG_ENCODE_BYTES_PER_PIXEL,
+        OutputFormat::Jpeg => JPEG_ENCODE_BYTES_PER_PIXEL,
+    }
+}
