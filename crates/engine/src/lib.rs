@@ -34,7 +34,9 @@ mod sniff;
 pub use engine::{decode_upright, probe, process, Probe, RgbImage};
 pub use error::{EngineError, ErrorKind, Result};
 pub use geometry::{DECODE_MARGIN, JPEG_SCALES};
-pub use manifest::{key_stem, manifest_key, output_key, Manifest, SourceRef};
+pub use manifest::{
+    key_stem, longest_output_key, manifest_key, output_key, output_key_limit, Manifest, SourceRef,
+};
 pub use output::{EncodedVariant, Output, Placeholder, SourceFacts, Timings};
 pub use plan::{
     fingerprint_of, Color, EncodeOptions, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat,
