@@ -1,7 +1,10 @@
 //! `mediaflow dev`: a local S3 endpoint whose uploads trigger the pipeline.
 //!
 //! An `s3s` + `s3s-fs` server on 127.0.0.1 holds two buckets, `uploads` and
-//! `media`, under `--data`. Every completed upload to `uploads` (PutObject,
+//! `media`, under `--data`/buckets (only that directory is served: work
+//! directories, the dead-letter file and the secret key sit beside it). The
+//! secret key is made once per data directory (`--data`/local-secret, mode
+//! 0600) and printed in the banner. Every completed upload to `uploads` (PutObject,
 //! CompleteMultipartUpload, CopyObject) becomes the S3 notification event AWS
 //! would send, which is handed, after the upload's response, either to the
 //! same pipeline code the Lambda function runs (reading and writing through
@@ -11,7 +14,8 @@
 //! the pipeline has its video path on, so video uploads get their MP4
 //! renditions and poster (ffmpeg from `MEDIAFLOW_FFMPEG` or the PATH).
 //! Failures are logged with the key and the reason and appended to
-//! `<data>/dead-letter.jsonl`.
+//! `<data>/dead-letter.jsonl`. Keys are printed escaped
+//! ([`mediaflow_store::escape_key`]): a key cannot forge an output line.
 
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
@@ -19,8 +23,8 @@ use mediaflow_config::Config;
 use mediaflow_pipeline::{
     parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, S3Notification, VideoSettings,
 };
-use mediaflow_s3_local::{LocalS3, Upload, UploadObserver, ACCESS_KEY, REGION, SECRET_KEY};
-use mediaflow_store::PutOptions;
+use mediaflow_s3_local::{Credentials, LocalS3, Upload, UploadObserver, REGION};
+use mediaflow_store::{escape_key, object_url, PutOptions};
 use mediaflow_store_s3::S3Store;
 use serde_json::{json, Value};
 use std::io::Write as _;
@@ -36,13 +40,22 @@ pub const UPLOADS: &str = "uploads";
 pub const MEDIA: &str = "media";
 /// The dead-letter file under `--data`.
 pub const DEAD_LETTER_FILE: &str = "dead-letter.jsonl";
+/// The directory under `--data` that the S3 endpoint serves (one
+/// subdirectory per bucket). Nothing else under `--data` is reachable
+/// through it.
+pub const BUCKETS_DIR: &str = "buckets";
+/// Work directories for videos, under `--data`.
+pub const WORK_DIR: &str = "work";
+/// The secret key of this data directory (one line, mode 0600).
+pub const SECRET_FILE: &str = "local-secret";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevArgs {
     /// Port of the S3 endpoint on 127.0.0.1.
     #[arg(long, default_value_t = 9000)]
     pub port: u16,
-    /// Where buckets and the dead-letter file are kept (persists across runs).
+    /// Where buckets (DIR/buckets), the dead-letter file and the secret key
+    /// are kept (persists across runs).
     #[arg(long, default_value = ".mediaflow")]
     pub data: PathBuf,
     /// Variants configuration (default: ./mediaflow.toml, else built-in).
@@ -145,11 +158,12 @@ impl Dispatcher {
             }
             Some(url) => {
                 let error = invoke(url, body).await.err();
+                let object = object_url(&upload.bucket, &upload.key);
                 if let Some(e) = &error {
-                    tracing::error!(object = %format!("s3://{}/{}", upload.bucket, upload.key), "{e}");
+                    tracing::error!(object = %object, "{object}: {e}");
                     self.dead_letter(&upload, &event, e, true);
                 } else {
-                    tracing::info!(object = %format!("s3://{}/{}", upload.bucket, upload.key), "invoked");
+                    tracing::info!(object = %object, "invoked");
                 }
                 Handled {
                     key: upload.key.clone(),
@@ -211,16 +225,17 @@ async fn invoke(url: &str, body: String) -> Result<(), String> {
 
 /// One line per handled upload, as the server prints it.
 fn report_line(r: &ObjectReport) -> String {
-    let object = format!("s3://{}/{}", r.bucket, r.key);
+    let object = object_url(&r.bucket, &r.key);
     match &r.outcome {
         Outcome::Processed {
             variants,
             bytes_out,
             manifest_key,
         } => format!(
-            "processed {object}: {variants} variants, {} in {:.0} ms -> s3://{MEDIA}/{manifest_key}",
+            "processed {object}: {variants} variants, {} in {:.0} ms -> {}",
             human_bytes(*bytes_out),
-            r.times.total_ms
+            r.times.total_ms,
+            object_url(MEDIA, manifest_key)
         ),
         Outcome::Skipped(why) => format!("skipped {object}: {}", why.as_str()),
         Outcome::Failed(e) => format!("failed {e}"),
@@ -304,7 +319,11 @@ pub fn seed_table(handled: &[Handled]) -> String {
         if let Some(e) = &h.error {
             out.push_str(&format!(
                 "{:<44} {:>8} {:>10} {:>10} {:>9}  failed: {e}\n",
-                h.key, "-", "-", "-", "-"
+                escape_key(&h.key),
+                "-",
+                "-",
+                "-",
+                "-"
             ));
             continue;
         }
@@ -330,7 +349,7 @@ pub fn seed_table(handled: &[Handled]) -> String {
             };
             out.push_str(&format!(
                 "{:<44} {:>8} {:>10} {:>10} {:>9.0}  {}\n",
-                h.key,
+                escape_key(&h.key),
                 variants,
                 human_bytes(r.bytes_in),
                 bytes_out,
@@ -341,25 +360,40 @@ pub fn seed_table(handled: &[Handled]) -> String {
         if h.reports.is_empty() {
             out.push_str(&format!(
                 "{:<44} {:>8} {:>10} {:>10} {:>9}  sent to the function\n",
-                h.key, "-", "-", "-", "-"
+                escape_key(&h.key),
+                "-",
+                "-",
+                "-",
+                "-"
             ));
         }
     }
     out
 }
 
-fn banner(endpoint: &str, data: &Path, plan_source: &str, video: &str) -> String {
+fn banner(
+    endpoint: &str,
+    data: &Path,
+    credentials: &Credentials,
+    plan_source: &str,
+    video: &str,
+) -> String {
+    let Credentials {
+        access_key,
+        secret_key,
+    } = credentials;
     format!(
         "\
 mediaflow dev: S3 endpoint {endpoint} (path-style), data in {data}
   buckets:      s3://{UPLOADS} (uploads trigger the pipeline) -> s3://{MEDIA} (variants and manifests)
-  credentials:  access key {ACCESS_KEY}, secret key {SECRET_KEY}, region {REGION}
+  credentials:  access key {access_key}, secret key {secret_key}, region {REGION}
+                (made for this data directory, kept in {secret_file})
   config:       {plan_source}
   video:        {video}
   failures:     logged, and appended to {dead}
 
 Upload from another terminal:
-  export AWS_ACCESS_KEY_ID={ACCESS_KEY} AWS_SECRET_ACCESS_KEY={SECRET_KEY} AWS_REGION={REGION}
+  export AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} AWS_REGION={REGION}
   aws --endpoint-url {endpoint} s3 cp photo.jpg s3://{UPLOADS}/
   aws --endpoint-url {endpoint} s3 ls s3://{MEDIA}/ --recursive
 Any AWS SDK: set AWS_ENDPOINT_URL={endpoint} (and path-style addressing) with the keys above.
@@ -367,7 +401,40 @@ Ctrl-C stops the server; the data stays.
 ",
         data = data.display(),
         dead = data.join(DEAD_LETTER_FILE).display(),
+        secret_file = data.join(SECRET_FILE).display(),
     )
+}
+
+/// Data directories made before the buckets moved to `<data>/buckets` held
+/// them (and `s3s-fs`'s hidden metadata files) directly under `<data>`,
+/// beside `work` and the dead-letter file, all reachable through the
+/// endpoint. Moves them into place; returns whether anything was moved.
+fn migrate_old_layout(data: &Path, buckets: &Path) -> anyhow::Result<bool> {
+    if buckets.exists() || !data.join(UPLOADS).is_dir() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(buckets).with_context(|| format!("creating {}", buckets.display()))?;
+    for entry in std::fs::read_dir(data).with_context(|| format!("reading {}", data.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", data.display()))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        let bucket = is_dir
+            && name != WORK_DIR
+            && name != BUCKETS_DIR
+            && mediaflow_store::valid_bucket_name(name);
+        let s3s_file = !is_dir
+            && [".bucket-", ".upload-", ".upload_id-", ".tmp."]
+                .iter()
+                .any(|p| name.starts_with(p));
+        if bucket || s3s_file {
+            let to = buckets.join(name);
+            std::fs::rename(entry.path(), &to).with_context(|| {
+                format!("moving {} to {}", entry.path().display(), to.display())
+            })?;
+        }
+    }
+    Ok(true)
 }
 
 /// Runs until `shutdown` completes (Ctrl-C in the binary), then stops the
@@ -384,20 +451,38 @@ pub async fn run(
         .data
         .canonicalize()
         .with_context(|| format!("opening {}", args.data.display()))?;
+    let buckets = data.join(BUCKETS_DIR);
+    if migrate_old_layout(&data, &buckets)? {
+        println!(
+            "mediaflow dev: moved the buckets of this data directory's older layout into {}",
+            buckets.display()
+        );
+    }
+    let credentials = Credentials::load_or_create(&data.join(SECRET_FILE))?;
     let (tx, mut uploads) = mpsc::unbounded_channel();
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let server =
-        LocalS3::start_observed(&data, addr, &[UPLOADS, MEDIA], Some(Arc::new(Forward(tx))))
-            .await
-            .with_context(|| format!("starting the S3 endpoint on {addr}"))?;
+    let server = LocalS3::start_observed(
+        &buckets,
+        addr,
+        &[UPLOADS, MEDIA],
+        Some(Arc::new(Forward(tx))),
+        credentials.clone(),
+    )
+    .await
+    .with_context(|| format!("starting the S3 endpoint on {addr}"))?;
     let endpoint = server.endpoint();
-    let store = S3Store::with_static_credentials(&endpoint, ACCESS_KEY, SECRET_KEY, REGION);
+    let store = S3Store::with_static_credentials(
+        &endpoint,
+        &credentials.access_key,
+        &credentials.secret_key,
+        REGION,
+    );
     let tools = crate::local_video_tools();
     let video_status = match tools.check() {
         Ok(version) => version,
         Err(e) => format!("unavailable, video uploads will fail: {}", e.message()),
     };
-    let work_root = data.join("work");
+    let work_root = data.join(WORK_DIR);
     std::fs::create_dir_all(&work_root)
         .with_context(|| format!("creating {}", work_root.display()))?;
     let pipeline = Pipeline::new(
@@ -419,7 +504,10 @@ pub async fn run(
         done: done_tx,
         permits: Arc::new(Semaphore::new(cores)),
     });
-    print!("{}", banner(&endpoint, &data, plan_source, &video_status));
+    print!(
+        "{}",
+        banner(&endpoint, &data, &credentials, plan_source, &video_status)
+    );
     let _ = std::io::stdout().flush();
 
     // Uploads are handled after their response, at most `cores` at once.
@@ -471,7 +559,7 @@ pub async fn run(
             "{} source(s) in {:.1} s. Outputs: aws --endpoint-url {endpoint} s3 ls s3://{MEDIA}/ --recursive  (or look in {})",
             handled.len(),
             started.elapsed().as_secs_f64(),
-            data.join(MEDIA).display()
+            buckets.join(MEDIA).display()
         );
         let _ = std::io::stdout().flush();
     }

@@ -584,7 +584,9 @@ pub fn run(args: &ProcessArgs, config: &Config, options: RunOptions) -> Result<S
     };
     let report_error = |input: &Path, error: &SourceError| {
         if options.print_errors {
-            bar.suspend(|| eprintln!("error: {}: {error}", input.display()));
+            // Escaped: a file name with a newline must not forge a line.
+            let input = input.to_string_lossy();
+            bar.suspend(|| eprintln!("error: {}: {error}", mediaflow_store::escape_key(&input)));
         }
     };
     for c in &collected {
@@ -645,7 +647,7 @@ pub fn process_source(
     protected: &HashSet<PathBuf>,
 ) -> Result<SourceOk, SourceError> {
     let start = Instant::now();
-    tracing::debug!(input = %source.path.display(), key = %source.key, "processing");
+    tracing::debug!(input = %mediaflow_store::escape_key(&source.path.to_string_lossy()), key = %mediaflow_store::escape_key(&source.key), "processing");
     let mut head = Vec::with_capacity(64);
     fs::File::open(&source.path)
         .and_then(|f| f.take(64).read_to_end(&mut head))

@@ -3,10 +3,11 @@
 //! file), bounded waits for the manifests, then Ctrl-C (SIGINT).
 
 use bytes::Bytes;
-use mediaflow_s3_local::{ACCESS_KEY, REGION, SECRET_KEY};
-use mediaflow_store::{ObjectStore, PutOptions};
+use mediaflow_s3_local::{ACCESS_KEY, REGION};
+use mediaflow_store::{ObjectStore, PutOptions, StoreError};
 use mediaflow_store_s3::S3Store;
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,7 @@ fn sample(name: &str) -> Bytes {
 struct Dev {
     child: Option<Child>,
     port: u16,
+    data: PathBuf,
     stdout: PathBuf,
     stderr: PathBuf,
 }
@@ -48,6 +50,7 @@ impl Dev {
         let dev = Dev {
             child: Some(child),
             port,
+            data,
             stdout,
             stderr,
         };
@@ -75,11 +78,19 @@ impl Dev {
         dev
     }
 
+    /// The data directory's secret key, as a user reads it.
+    fn secret(&self) -> String {
+        std::fs::read_to_string(self.data.join("local-secret"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
     fn store(&self) -> S3Store {
         S3Store::with_static_credentials(
             &format!("http://127.0.0.1:{}", self.port),
             ACCESS_KEY,
-            SECRET_KEY,
+            &self.secret(),
             REGION,
         )
     }
@@ -294,7 +305,7 @@ async fn uploads_trigger_the_pipeline_and_failures_are_dead_lettered() {
     // The data persists after Ctrl-C.
     assert!(dir
         .path()
-        .join("data/media/manifest/a+b.png.json")
+        .join("data/buckets/media/manifest/a+b.png.json")
         .is_file());
     eprintln!("first upload processed {first_ms} ms after its PUT started");
 }
@@ -379,5 +390,228 @@ async fn seed_uploads_through_the_api_and_prints_a_table() {
         .await
         .unwrap()
         .is_none());
+    dev.interrupt();
+}
+
+/// Reads everything under `dir` (files only), relative paths and contents.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out: Vec<_> = walk(dir)
+        .into_iter()
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().to_path_buf(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Finding 6 of issue 13: keys with `..` segments wrote anywhere inside the
+/// data directory (the dead-letter file, the media bucket, `work/`), every
+/// spelling of `../trav.jpg` landed in one file, `work` was a bucket, and
+/// the secret was a documented constant. Now: keys a file path cannot hold
+/// are refused with S3's `InvalidArgument`, only `<data>/buckets` is
+/// served, and the secret is the data directory's own, stable across runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_keys_are_refused_and_the_secret_is_per_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = Dev::start(dir.path(), &[]);
+    let secret = dev.secret();
+    assert_eq!(secret.len(), 40, "{secret}");
+    assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()), "{secret}");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dev.data.join("local-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let banner = std::fs::read_to_string(&dev.stdout).unwrap();
+    assert!(
+        banner.contains(&format!(
+            "export AWS_ACCESS_KEY_ID=mediaflow AWS_SECRET_ACCESS_KEY={secret} "
+        )),
+        "{banner}"
+    );
+    assert!(!banner.contains("mediaflow-local-secret"), "{banner}");
+    let store = dev.store();
+
+    // A source and its outputs exist, as the targets of the attempts below.
+    store
+        .put(
+            "uploads",
+            "b.png",
+            sample("horse.png"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    wait_for(&store, "manifest/b.png.json", &dev).await;
+    // A failure, so the dead-letter file exists.
+    store
+        .put(
+            "uploads",
+            "broken.jpg",
+            Bytes::from(sample("rocket.jpg")[..5000].to_vec()),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    // Its line is printed after its dead-letter line is written.
+    let until = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&dev.stdout)
+        .unwrap()
+        .contains("failed s3://uploads/broken.jpg")
+    {
+        assert!(Instant::now() < until, "no failure line: {}", dev.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(dev.data.join("dead-letter.jsonl").is_file());
+    let before = snapshot(&dev.data);
+
+    let hostile = [
+        "../dead-letter.jsonl",
+        "../../dead-letter.jsonl",
+        "../media/manifest/b.png.json",
+        "../local-secret",
+        "../work/x.jpg",
+        "../trav.jpg",
+        "./../trav.jpg",
+        "a/../../trav.jpg",
+        "a/./b.png",
+        "./b.png",
+        "a//b.png",
+        "/b.png",
+        "..",
+        "x\n.jpg",
+        "x\u{1b}[31m.jpg",
+        "x\u{0}.jpg",
+    ];
+    for key in hostile {
+        let put = store
+            .put("uploads", key, sample("horse.png"), &PutOptions::default())
+            .await;
+        match put {
+            Err(StoreError::Other(msg)) => assert!(
+                msg.contains("InvalidArgument")
+                    && msg.contains("the local S3 server keeps objects as files"),
+                "{key:?}: {msg}"
+            ),
+            other => panic!("{key:?}: expected InvalidArgument, got {other:?}"),
+        }
+        match store.get("uploads", key, 1 << 20).await {
+            Err(StoreError::Other(msg)) => {
+                assert!(msg.contains("InvalidArgument"), "{key:?}: {msg}")
+            }
+            other => panic!("{key:?}: GET expected InvalidArgument, got {other:?}"),
+        }
+    }
+    // Multipart uploads are refused at the start.
+    let parts = vec![sample("horse.png")];
+    let multipart = store
+        .put_multipart(
+            "uploads",
+            "../dead-letter.jsonl",
+            parts,
+            &PutOptions::default(),
+        )
+        .await;
+    assert!(
+        matches!(&multipart, Err(StoreError::Other(m)) if m.contains("InvalidArgument")),
+        "{multipart:?}"
+    );
+    // Nothing in the data directory changed (a refused upload triggers
+    // nothing either).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(snapshot(&dev.data), before, "{}", dev.logs());
+
+    // Only the buckets are served: `work` is not one.
+    let served: BTreeSet<String> = std::fs::read_dir(dev.data.join("buckets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(served, BTreeSet::from(["media".into(), "uploads".into()]));
+    assert!(dev.data.join("work").is_dir());
+    let work = store.get("work", "x", 10).await;
+    assert!(matches!(work, Err(StoreError::NotFound(_))), "{work:?}");
+
+    // Keys are escaped where the server prints them: a line separator in a
+    // key (which a file name can hold) is shown as \u{2028}.
+    let odd = "odd\u{2028}name\\n.jpg";
+    store
+        .put(
+            "uploads",
+            odd,
+            Bytes::from(sample("rocket.jpg")[..5000].to_vec()),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&dev.stdout)
+        .unwrap()
+        .contains("odd\\u{2028}name\\\\n.jpg")
+    {
+        assert!(Instant::now() < until, "no escaped line: {}", dev.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    dev.interrupt();
+    assert!(!dev.logs().contains('\u{2028}'), "{}", dev.logs());
+
+    // The same data directory keeps its secret.
+    let mut again = Dev::start(dir.path(), &[]);
+    assert_eq!(again.secret(), secret);
+    let store = again.store();
+    assert!(store
+        .head("media", "manifest/b.png.json")
+        .await
+        .unwrap()
+        .is_some());
+    again.interrupt();
+}
+
+/// A data directory from before `<data>/buckets`: its buckets move into
+/// place and their objects stay readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_data_directory_is_moved_into_the_new_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for d in ["uploads", "media/manifest", "work"] {
+        std::fs::create_dir_all(data.join(d)).unwrap();
+    }
+    std::fs::write(data.join("media/manifest/old.jpg.json"), "{}").unwrap();
+    std::fs::write(data.join("dead-letter.jsonl"), "").unwrap();
+    let mut dev = Dev::start(dir.path(), &[]);
+    let out = std::fs::read_to_string(&dev.stdout).unwrap();
+    assert!(
+        out.contains("moved the buckets of this data directory's older layout"),
+        "{out}"
+    );
+    assert!(data.join("buckets/media/manifest/old.jpg.json").is_file());
+    assert!(data.join("dead-letter.jsonl").is_file() && data.join("work").is_dir());
+    assert!(!data.join("media").exists() && !data.join("buckets/work").exists());
+    let store = dev.store();
+    let got = store
+        .get("media", "manifest/old.jpg.json", 100)
+        .await
+        .unwrap();
+    assert_eq!(&got.body[..], b"{}");
     dev.interrupt();
 }

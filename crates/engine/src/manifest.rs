@@ -4,9 +4,20 @@
 //! objects: `{prefix}{variant}/{key without extension}.{ext}` for each output
 //! and `{prefix}manifest/{key}.json` for the manifest (`{prefix}failed/{key}.json`
 //! records a source that failed permanently).
+//!
+//! Keys are data, not paths: the source key is used verbatim (S3 keeps
+//! `a/../b.jpg`, `a//b.jpg` and keys with control characters as distinct
+//! objects, so their outputs are distinct too; nothing here resolves `..`).
+//! The one thing a source key can make invalid is the length: S3 refuses
+//! keys over [`MAX_KEY_BYTES`], so a source whose longest output key
+//! ([`longest_output_key`]) would be longer cannot be processed at all
+//! (the pipeline fails it permanently, as `limits`, before reading it).
+//! Not distinct today: sources that differ only in their extension
+//! (`photo.jpg`, `photo.png`) share their variants' keys (their manifests
+//! differ).
 
 use crate::output::Output;
-use crate::plan::OutputFormat;
+use crate::plan::{OutputFormat, Plan};
 use serde::Serialize;
 
 /// Version of the manifest's JSON shape.
@@ -40,6 +51,44 @@ pub fn manifest_key(prefix: &str, source_key: &str) -> String {
 /// own folder so no source key's manifest can ever share its key.
 pub fn failure_key(prefix: &str, source_key: &str) -> String {
     format!("{prefix}failed/{source_key}.json")
+}
+
+/// The longest key S3 accepts, in UTF-8 bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// The length in bytes of the longest key `plan` can write for
+/// `source_key` under `prefix`: its manifest's, or a variant's with the
+/// longest extension any output format has (a variant's format can depend
+/// on the source, so this is known before the source is read).
+pub fn longest_output_key(prefix: &str, source_key: &str, plan: &Plan) -> usize {
+    let ext = [
+        OutputFormat::Jpeg,
+        OutputFormat::Png,
+        OutputFormat::Webp,
+        OutputFormat::Avif,
+    ]
+    .iter()
+    .map(|f| f.extension().len())
+    .max()
+    .unwrap_or(0);
+    let stem = key_stem(source_key).len();
+    plan.variants()
+        .iter()
+        .map(|v| prefix.len() + v.name.len() + "/".len() + stem + ".".len() + ext)
+        .chain([manifest_key(prefix, source_key).len()])
+        .max()
+        .unwrap_or(0)
+}
+
+/// Why the outputs of `source_key` cannot be written when the longest of
+/// them is `longest` bytes, or `None` when they fit S3's limit.
+pub fn output_key_limit(source_key: &str, longest: usize) -> Option<String> {
+    (longest > MAX_KEY_BYTES).then(|| {
+        format!(
+            "key is {} bytes; outputs would be {longest} bytes, over S3's {MAX_KEY_BYTES}",
+            source_key.len()
+        )
+    })
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -219,5 +268,66 @@ mod tests {
             "out/w800/ünï/фото.webp"
         );
         assert_eq!(manifest_key("", "a+b.jpg"), "manifest/a+b.jpg.json");
+    }
+
+    /// Keys are data: dot segments, empty segments and control characters
+    /// are kept verbatim, so outputs stay distinct from those of the key a
+    /// path would resolve to.
+    #[test]
+    fn keys_are_not_paths() {
+        let sources = [
+            "b.jpg",
+            "a/../b.jpg",
+            "./b.jpg",
+            "a//b.jpg",
+            "/b.jpg",
+            "b\n.jpg",
+            "b\r\u{1b}[31m.jpg",
+            "b\u{0}.jpg",
+        ];
+        let mut variants = std::collections::BTreeSet::new();
+        let mut manifests = std::collections::BTreeSet::new();
+        for key in sources {
+            let v = output_key("", "w800", key, OutputFormat::Webp);
+            let m = manifest_key("", key);
+            assert!(v.ends_with(".webp") && v.contains(key_stem(key)), "{v:?}");
+            assert_eq!(m, format!("manifest/{key}.json"));
+            assert!(variants.insert(v), "{key:?}");
+            assert!(manifests.insert(m), "{key:?}");
+        }
+        assert_eq!(
+            output_key("", "w800", "a/../b.jpg", OutputFormat::Webp),
+            "w800/a/../b.webp"
+        );
+    }
+
+    #[test]
+    fn output_keys_are_measured_against_s3s_limit() {
+        let plan = Plan::builtin();
+        // With the built-in variants (names of 5 bytes) the manifest is the
+        // longest output of a `.jpg` key: it adds "manifest/" and ".json".
+        assert!(plan
+            .variants()
+            .iter()
+            .all(|v| v.name.len() + 2 + 4 <= 14 + 4));
+        let key = |len: usize| format!("{}.jpg", "k".repeat(len - 4));
+        let fits = key(MAX_KEY_BYTES - 14);
+        assert_eq!(longest_output_key("", &fits, &plan), MAX_KEY_BYTES);
+        assert_eq!(output_key_limit(&fits, MAX_KEY_BYTES), None);
+        let over = key(MAX_KEY_BYTES - 13);
+        let longest = longest_output_key("", &over, &plan);
+        assert_eq!(longest, MAX_KEY_BYTES + 1);
+        assert_eq!(
+            output_key_limit(&over, longest).unwrap(),
+            "key is 1011 bytes; outputs would be 1025 bytes, over S3's 1024"
+        );
+        // The prefix counts, and characters count in UTF-8 bytes.
+        assert_eq!(
+            longest_output_key("media/", "фото.jpg", &plan),
+            "media/manifest/фото.jpg.json".len()
+        );
+        // A key of 1,000+ bytes without an extension: same rule.
+        let long = "я".repeat(600);
+        assert_eq!(longest_output_key("", &long, &plan), 1200 + 14);
     }
 }

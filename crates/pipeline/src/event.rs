@@ -34,7 +34,9 @@ pub struct SourceObject {
 
 impl std::fmt::Display for SourceObject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
+        // Escaped: this is how a key appears in logs and error lines, and a
+        // key with a newline must not forge a line.
+        f.write_str(&mediaflow_store::object_url(&self.bucket, &self.key))
     }
 }
 
@@ -176,12 +178,15 @@ fn from_s3_notification(v: &Value) -> Result<Notification, EventError> {
         let bucket = rec.s3.bucket.name;
         if !rec.event_name.starts_with("ObjectCreated:") {
             out.ignored.push(format!(
-                "s3://{bucket}/{key}: {} is not an object-created event",
+                "{}: {} is not an object-created event",
+                mediaflow_store::object_url(&bucket, &key),
                 rec.event_name
             ));
         } else if is_folder_marker(&key, rec.s3.object.size) {
-            out.ignored
-                .push(format!("s3://{bucket}/{key}: zero-byte folder marker"));
+            out.ignored.push(format!(
+                "{}: zero-byte folder marker",
+                mediaflow_store::object_url(&bucket, &key)
+            ));
         } else {
             out.objects.push(SourceObject {
                 bucket,
@@ -228,11 +233,14 @@ fn from_eventbridge(v: &Value, detail_type: &str) -> Result<Notification, EventE
     let mut out = Notification::default();
     if detail_type != "Object Created" {
         out.ignored.push(format!(
-            "s3://{bucket}/{key}: {detail_type:?} is not an object-created event"
+            "{}: {detail_type:?} is not an object-created event",
+            mediaflow_store::object_url(&bucket, &key)
         ));
     } else if is_folder_marker(&key, detail.object.size) {
-        out.ignored
-            .push(format!("s3://{bucket}/{key}: zero-byte folder marker"));
+        out.ignored.push(format!(
+            "{}: zero-byte folder marker",
+            mediaflow_store::object_url(&bucket, &key)
+        ));
     } else {
         out.objects.push(SourceObject {
             bucket,

@@ -3,9 +3,10 @@
 use crate::event::SourceObject;
 use bytes::Bytes;
 use mediaflow_engine::{
-    failure_key, manifest_key, output_key, EngineError, Manifest, Output, Plan, SourceRef, Stop,
+    failure_key, longest_output_key, manifest_key, output_key, output_key_limit, EngineError,
+    Manifest, Output, Plan, SourceRef, Stop,
 };
-use mediaflow_store::{ObjectInfo, ObjectStore, PutOptions, StoreError};
+use mediaflow_store::{escape_key, object_url, ObjectInfo, ObjectStore, PutOptions, StoreError};
 use mediaflow_video::{Container, Job, Tools, VideoError, VideoManifest, VideoOutput, VideoPlan};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::collections::BTreeMap;
@@ -473,6 +474,9 @@ impl Pipeline {
         if self.is_output_key(&object.bucket, &object.key) {
             return Outcome::Skipped(Skip::OutputKey);
         }
+        if let Some(reason) = self.output_key_limit(&object.key) {
+            return Outcome::Failed(failure(name, "limits", &reason, true));
+        }
         let manifest_key = manifest_key(&c.output_prefix, &object.key);
         let existing = match self.store.head(&c.output_bucket, &manifest_key).await {
             Ok(m) => m,
@@ -578,6 +582,20 @@ impl Pipeline {
         };
         times.write_ms = ms(t.elapsed());
         outcome
+    }
+
+    /// Why the outputs of `key` cannot be written (S3's key length limit),
+    /// checked before anything is read: the manifest, every variant, and
+    /// with videos on every rendition.
+    fn output_key_limit(&self, key: &str) -> Option<String> {
+        let prefix = &self.config.output_prefix;
+        let mut longest = longest_output_key(prefix, key, &self.plan);
+        if let Some(video) = &self.config.video {
+            for r in video.plan.renditions() {
+                longest = longest.max(mediaflow_video::rendition_key(prefix, &r.name, key).len());
+            }
+        }
+        output_key_limit(key, longest)
     }
 
     /// Metadata every output and the manifest carry.
@@ -828,7 +846,7 @@ impl Pipeline {
                 self.store
                     .put(&c.output_bucket, &key, body, &options)
                     .await
-                    .map_err(|e| store_failure(name, &format!("writing {key}"), e))
+                    .map_err(|e| store_failure(name, &format!("writing {}", escape_key(&key)), e))
             }
         });
         let file_puts = files.iter().map(|(key, path, _)| {
@@ -837,7 +855,7 @@ impl Pipeline {
                 self.store
                     .put_file(&c.output_bucket, key, path, &options)
                     .await
-                    .map_err(|e| store_failure(name, &format!("writing {key}"), e))
+                    .map_err(|e| store_failure(name, &format!("writing {}", escape_key(key)), e))
             }
         });
         let (a, b) = futures::future::join(
@@ -863,7 +881,11 @@ impl Pipeline {
             )
             .await
         {
-            return Outcome::Failed(store_failure(name, &format!("writing {manifest_key}"), e));
+            return Outcome::Failed(store_failure(
+                name,
+                &format!("writing {}", escape_key(manifest_key)),
+                e,
+            ));
         }
         Outcome::Processed {
             manifest_key: manifest_key.to_string(),
@@ -897,8 +919,10 @@ fn read_head(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// One log line per object; keys escaped ([`escape_key`]), so a key with a
+/// newline cannot forge a line of a text-format log.
 fn log_report(r: &ObjectReport) {
-    let object = format!("s3://{}/{}", r.bucket, r.key);
+    let object = object_url(&r.bucket, &r.key);
     match &r.outcome {
         Outcome::Processed {
             manifest_key,
@@ -910,7 +934,7 @@ fn log_report(r: &ObjectReport) {
             bytes_in = r.bytes_in,
             bytes_out,
             total_ms = r.times.total_ms,
-            manifest = %manifest_key,
+            manifest = %escape_key(manifest_key),
             "processed"
         ),
         Outcome::Skipped(why) => tracing::info!(object = %object, reason = why.as_str(), "skipped"),

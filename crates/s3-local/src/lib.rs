@@ -1,42 +1,148 @@
 //! An S3-compatible server on loopback, for tests and `mediaflow dev`.
 //!
 //! [`LocalS3`] serves the `s3s` protocol layer over an `s3s-fs` store (one
-//! directory per bucket under a root), with SigV4 authentication using
-//! [`ACCESS_KEY`] / [`SECRET_KEY`] and path-style addressing
-//! (`http://127.0.0.1:PORT/bucket/key`). Any S3 implementation can be served
-//! with [`LocalS3::serve`], so a caller can wrap `s3s-fs` to observe uploads.
+//! directory per bucket under a root), with SigV4 authentication and
+//! path-style addressing (`http://127.0.0.1:PORT/bucket/key`). Any S3
+//! implementation can be served with [`LocalS3::serve`], so a caller can
+//! wrap `s3s-fs` to observe uploads.
+//!
+//! There is no fixed secret: [`Credentials::random`] makes one per server
+//! (tests), [`Credentials::load_or_create`] keeps one per data directory in
+//! a file only its owner can read (`mediaflow dev`). A browser page on
+//! another site could otherwise sign a form POST with a known secret and
+//! upload through the user's browser; requests that carry an `Origin`
+//! other than the server's own are refused as well (`AccessDenied`), before
+//! their body is read. The AWS CLI and SDKs send no `Origin`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), mediaflow_s3_local::Error> {
 //! let dir = std::path::Path::new("/tmp/s3");
 //! let server = mediaflow_s3_local::LocalS3::start(dir, "127.0.0.1:0".parse().unwrap(), &["uploads"]).await?;
-//! println!("endpoint: {}", server.endpoint());
+//! println!("endpoint: {}, secret key: {}", server.endpoint(), server.credentials().secret_key);
 //! server.stop().await;
 //! # Ok(()) }
 //! ```
 
 mod service;
 
-pub use service::{LocalService, Upload, UploadObserver};
+pub use service::{check_key, LocalService, Upload, UploadObserver};
 
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ORIGIN};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use mediaflow_store::valid_bucket_name;
 use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The access key the local server accepts (documented for `mediaflow dev`).
+/// The access key the local server accepts (not a secret; the secret key is).
 pub const ACCESS_KEY: &str = "mediaflow";
-/// The secret key the local server accepts.
-pub const SECRET_KEY: &str = "mediaflow-local-secret";
 /// The region clients should sign for (any region is accepted).
 pub const REGION: &str = "us-east-1";
+
+/// The key pair the server accepts. `Debug` does not show the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// [`ACCESS_KEY`] with a fresh secret: 40 hex digits (160 bits) from
+    /// the operating system's random source.
+    pub fn random() -> Result<Credentials, Error> {
+        let mut bytes = [0u8; 20];
+        getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
+        Ok(Credentials {
+            access_key: ACCESS_KEY.to_string(),
+            secret_key: hex::encode(bytes),
+        })
+    }
+
+    /// [`ACCESS_KEY`] with the secret kept in `path` (one line), which is
+    /// created with a [random](Credentials::random) secret, readable by its
+    /// owner only (0600), if it does not exist. The same data directory
+    /// keeps the same secret across runs.
+    pub fn load_or_create(path: &Path) -> Result<Credentials, Error> {
+        let secret_error = |source| Error::Secret {
+            path: path.to_path_buf(),
+            source,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let secret = text.trim();
+                if secret.len() < 32 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(Error::Secret {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "not a secret this server wrote (expected one line of at least 32 printable characters); delete it to make a new one",
+                        ),
+                    });
+                }
+                restrict_to_owner(path).map_err(secret_error)?;
+                Ok(Credentials {
+                    access_key: ACCESS_KEY.to_string(),
+                    secret_key: secret.to_string(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let credentials = Credentials::random()?;
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let written = options.open(path).and_then(|mut f| {
+                    use std::io::Write as _;
+                    writeln!(f, "{}", credentials.secret_key)?;
+                    f.sync_all()
+                });
+                match written {
+                    Ok(()) => Ok(credentials),
+                    // Another process created it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Credentials::load_or_create(path)
+                    }
+                    Err(e) => Err(secret_error(e)),
+                }
+            }
+            Err(e) => Err(secret_error(e)),
+        }
+    }
+}
+
+/// Makes `path` readable and writable by its owner only (a secret file
+/// copied in with wider permissions is narrowed).
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +161,13 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot make a secret key: {0}")]
+    Random(String),
+    #[error("secret key file {}: {source}", path.display())]
+    Secret {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A running server. Dropping it without [`LocalS3::stop`] aborts the server task.
@@ -62,6 +175,7 @@ pub enum Error {
 pub struct LocalS3 {
     addr: SocketAddr,
     root: PathBuf,
+    credentials: Credentials,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -92,31 +206,42 @@ pub fn file_store(root: &Path) -> Result<s3s_fs::FileSystem, Error> {
 
 impl LocalS3 {
     /// Serves the directory `root` on `addr` (port 0 picks a free port), after
-    /// creating `buckets` in it. Existing data is kept.
+    /// creating `buckets` in it, with a [random](Credentials::random) secret
+    /// ([`LocalS3::credentials`]). Existing data is kept.
     pub async fn start(root: &Path, addr: SocketAddr, buckets: &[&str]) -> Result<LocalS3, Error> {
-        Self::start_observed(root, addr, buckets, None).await
+        Self::start_observed(root, addr, buckets, None, Credentials::random()?).await
     }
 
-    /// Like [`LocalS3::start`], and tells `observer` about every completed
-    /// upload (PutObject, CompleteMultipartUpload, CopyObject) after its
-    /// response is built.
+    /// Like [`LocalS3::start`] with `credentials`, and tells `observer`
+    /// about every completed upload (PutObject, POST form uploads,
+    /// CompleteMultipartUpload, CopyObject) after its response is built.
     pub async fn start_observed(
         root: &Path,
         addr: SocketAddr,
         buckets: &[&str],
         observer: Option<std::sync::Arc<dyn UploadObserver>>,
+        credentials: Credentials,
     ) -> Result<LocalS3, Error> {
         create_buckets(root, buckets)?;
         let service = LocalService::new(root, observer)?;
-        Self::serve(service, root, addr).await
+        Self::serve(service, root, addr, credentials).await
     }
 
     /// Serves any S3 implementation (e.g. `s3s-fs` wrapped to observe
-    /// uploads) with the local credentials, path-style.
-    pub async fn serve(s3: impl s3s::S3, root: &Path, addr: SocketAddr) -> Result<LocalS3, Error> {
-        let service = {
+    /// uploads) with `credentials`, path-style, refusing cross-origin
+    /// browser requests.
+    pub async fn serve(
+        s3: impl s3s::S3,
+        root: &Path,
+        addr: SocketAddr,
+        credentials: Credentials,
+    ) -> Result<LocalS3, Error> {
+        let s3 = {
             let mut b = S3ServiceBuilder::new(s3);
-            b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            b.set_auth(SimpleAuth::from_single(
+                credentials.access_key.as_str(),
+                credentials.secret_key.as_str(),
+            ));
             b.build()
         };
         let listener = TcpListener::bind(addr)
@@ -125,6 +250,7 @@ impl LocalS3 {
         let addr = listener
             .local_addr()
             .map_err(|source| Error::Bind { addr, source })?;
+        let service = SameOrigin::new(s3, addr);
         let (tx, mut rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
@@ -154,6 +280,7 @@ impl LocalS3 {
         Ok(LocalS3 {
             addr,
             root: root.to_path_buf(),
+            credentials,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -173,6 +300,11 @@ impl LocalS3 {
         &self.root
     }
 
+    /// The key pair requests must be signed with.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
     /// Stops accepting connections and waits (at most 5 s) for requests in flight.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -189,5 +321,81 @@ impl Drop for LocalS3 {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// The S3 service behind a check of the `Origin` header: browsers send one
+/// with every cross-origin POST (a form upload from any web page) and with
+/// every CORS request; the AWS CLI and SDKs send none. A request whose
+/// `Origin` is not this server's own (`http://127.0.0.1:PORT` or
+/// `http://localhost:PORT`) gets S3's `AccessDenied` before its body is read.
+#[derive(Clone)]
+struct SameOrigin {
+    inner: S3Service,
+    own: std::sync::Arc<[HeaderValue; 2]>,
+}
+
+impl SameOrigin {
+    fn new(inner: S3Service, addr: SocketAddr) -> SameOrigin {
+        let port = addr.port();
+        let own = [
+            HeaderValue::from_str(&format!("http://127.0.0.1:{port}")).expect("ASCII"),
+            HeaderValue::from_str(&format!("http://localhost:{port}")).expect("ASCII"),
+        ];
+        SameOrigin {
+            inner,
+            own: std::sync::Arc::new(own),
+        }
+    }
+}
+
+/// S3's error document, for a response this module builds itself.
+fn s3_error_response(status: hyper::StatusCode, code: &str, message: &str) -> s3s::HttpResponse {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message></Error>",
+        escape(message)
+    );
+    let mut resp = hyper::Response::new(s3s::Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    resp
+}
+
+type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<s3s::HttpResponse, s3s::HttpError>> + Send>>;
+
+impl hyper::service::Service<hyper::Request<Incoming>> for SameOrigin {
+    type Response = s3s::HttpResponse;
+    type Error = s3s::HttpError;
+    type Future = ResponseFuture;
+
+    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        if let Some(origin) = req.headers().get(ORIGIN) {
+            if !self.own.contains(origin) {
+                let shown = String::from_utf8_lossy(origin.as_bytes())
+                    .escape_debug()
+                    .to_string();
+                tracing::warn!(origin = %shown, method = %req.method(), "local S3: cross-origin request refused");
+                let resp = s3_error_response(
+                    hyper::StatusCode::FORBIDDEN,
+                    "AccessDenied",
+                    &format!(
+                        "cross-origin request from {shown} refused: the local S3 server accepts browser requests only from its own origin ({})",
+                        String::from_utf8_lossy(self.own[0].as_bytes())
+                    ),
+                );
+                return Box::pin(std::future::ready(Ok(resp)));
+            }
+        }
+        hyper::service::Service::call(&self.inner, req)
     }
 }

@@ -3,10 +3,16 @@
 //!
 //! `s3s-fs` creates missing parent directories, so on its own a PUT to a
 //! bucket that does not exist would create it; S3 answers `NoSuchBucket`,
-//! and so does this wrapper. After each completed upload it tells the
-//! [`UploadObserver`] (this is how `mediaflow dev` turns uploads into S3
-//! notification events).
+//! and so does this wrapper. `s3s-fs` also turns keys into file paths, so
+//! `uploads/../media/x.jpg` or `uploads/../../secret` would name files
+//! outside the bucket: every key (in the path, a POST form, a copy source,
+//! a batch delete) is checked first, and one that a file path cannot hold
+//! faithfully (`.`/`..`/empty segments, control characters) is refused with
+//! S3's `InvalidArgument`, one over 1,024 bytes with `KeyTooLongError`.
+//! After each completed upload it tells the [`UploadObserver`] (this is how
+//! `mediaflow dev` turns uploads into S3 notification events).
 
+use mediaflow_store::{escape_key, path_key_problem, MAX_KEY_BYTES};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use std::path::{Path, PathBuf};
@@ -98,11 +104,36 @@ impl LocalService {
     }
 }
 
+/// Refuses `key` if S3 would (over 1,024 bytes) or if `s3s-fs` would give
+/// it another meaning as a file path.
+pub fn check_key(key: &str) -> S3Result<()> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(s3_error!(
+            KeyTooLongError,
+            "Your key is too long: {} bytes, over S3's {MAX_KEY_BYTES}",
+            key.len()
+        ));
+    }
+    match path_key_problem(key) {
+        None => Ok(()),
+        Some(why) => Err(s3_error!(
+            InvalidArgument,
+            "Object key \"{}\" {why}; the local S3 server keeps objects as files and refuses such keys",
+            escape_key(key)
+        )),
+    }
+}
+
 /// Writes the `S3` impl: the listed operations forwarded to `s3s-fs` as
-/// they are, then the hand-written ones (`async_trait` must see them all in
-/// one impl block, after this macro has expanded).
+/// they are (`keyed` ones after [`check_key`] on their `key`), then the
+/// hand-written ones (`async_trait` must see them all in one impl block,
+/// after this macro has expanded).
 macro_rules! s3_impl {
-    (delegate { $($name:ident: $input:ty => $output:ty;)* } $($custom:tt)*) => {
+    (
+        delegate { $($name:ident: $input:ty => $output:ty;)* }
+        keyed { $($kname:ident: $kinput:ty => $koutput:ty;)* }
+        $($custom:tt)*
+    ) => {
         #[async_trait::async_trait]
         impl S3 for LocalService {
             $(
@@ -110,33 +141,71 @@ macro_rules! s3_impl {
                     self.inner.$name(req).await
                 }
             )*
+            $(
+                async fn $kname(&self, req: S3Request<$kinput>) -> S3Result<S3Response<$koutput>> {
+                    check_key(&req.input.key)?;
+                    self.inner.$kname(req).await
+                }
+            )*
             $($custom)*
         }
     };
+}
+
+/// The key of a copy source in this server (access points are not served).
+fn check_copy_source(source: &CopySource) -> S3Result<()> {
+    match source {
+        CopySource::Bucket { key, .. } => check_key(key),
+        _ => Err(s3_error!(
+            NotImplemented,
+            "the local S3 server copies only from bucket/key sources"
+        )),
+    }
 }
 
 s3_impl! {
     delegate {
         create_bucket: CreateBucketInput => CreateBucketOutput;
         delete_bucket: DeleteBucketInput => DeleteBucketOutput;
-        delete_object: DeleteObjectInput => DeleteObjectOutput;
-        delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
         get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
-        get_object: GetObjectInput => GetObjectOutput;
         head_bucket: HeadBucketInput => HeadBucketOutput;
-        head_object: HeadObjectInput => HeadObjectOutput;
         list_buckets: ListBucketsInput => ListBucketsOutput;
         list_objects: ListObjectsInput => ListObjectsOutput;
+    }
+    keyed {
+        delete_object: DeleteObjectInput => DeleteObjectOutput;
+        get_object: GetObjectInput => GetObjectOutput;
+        head_object: HeadObjectInput => HeadObjectOutput;
         upload_part: UploadPartInput => UploadPartOutput;
-        upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
         list_parts: ListPartsInput => ListPartsOutput;
         abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
+    }
+
+    /// One refused key refuses the whole batch, before anything is deleted.
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        for object in &req.input.delete.objects {
+            check_key(&object.key)?;
+        }
+        self.inner.delete_objects(req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        check_key(&req.input.key)?;
+        check_copy_source(&req.input.copy_source)?;
+        self.inner.upload_part_copy(req).await
     }
 
     async fn put_object(
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        check_key(&req.input.key)?;
         self.require_bucket(&req.input.bucket)?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let resp = self.inner.put_object(req).await?;
@@ -173,6 +242,7 @@ s3_impl! {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        check_key(&req.input.key)?;
         self.require_bucket(&req.input.bucket)?;
         self.inner.create_multipart_upload(req).await
     }
@@ -181,6 +251,7 @@ s3_impl! {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        check_key(&req.input.key)?;
         self.require_bucket(&req.input.bucket)?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let resp = self.inner.complete_multipart_upload(req).await?;
@@ -197,6 +268,8 @@ s3_impl! {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        check_key(&req.input.key)?;
+        check_copy_source(&req.input.copy_source)?;
         self.require_bucket(&req.input.bucket)?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let resp = self.inner.copy_object(req).await?;
@@ -207,5 +280,50 @@ s3_impl! {
             .and_then(|r| r.e_tag.as_ref());
         self.notify(&bucket, &key, etag, "ObjectCreated:Copy");
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3s::S3ErrorCode;
+
+    #[test]
+    fn keys_a_file_path_cannot_hold_are_refused_as_s3_would_word_it() {
+        for key in [
+            "a.jpg",
+            "a/b/c.jpg",
+            "folder/",
+            "ünï/фото (1).jpg",
+            "..a/b..",
+            ".hidden",
+        ] {
+            assert!(check_key(key).is_ok(), "{key}");
+        }
+        let e = check_key("a/../../dead-letter.jsonl").unwrap_err();
+        assert_eq!(e.code(), &S3ErrorCode::InvalidArgument);
+        assert_eq!(
+            e.message(),
+            Some("Object key \"a/../../dead-letter.jsonl\" has a '.' or '..' segment; the local S3 server keeps objects as files and refuses such keys")
+        );
+        let e = check_key("x\n\u{1b}[31m.jpg").unwrap_err();
+        assert_eq!(e.code(), &S3ErrorCode::InvalidArgument);
+        assert!(e
+            .message()
+            .unwrap()
+            .contains("\"x\\n\\u{1b}[31m.jpg\" has a control character"));
+        for key in ["./a", "a//b", "/a", ""] {
+            assert_eq!(
+                check_key(key).unwrap_err().code(),
+                &S3ErrorCode::InvalidArgument,
+                "{key:?}"
+            );
+        }
+        let long = "k".repeat(1025);
+        assert_eq!(
+            check_key(&long).unwrap_err().code(),
+            &S3ErrorCode::KeyTooLongError
+        );
+        assert!(check_key(&"k".repeat(1024)).is_ok());
     }
 }

@@ -205,7 +205,7 @@ fn map_err<E>(op: &str, bucket: &str, key: &str, err: SdkError<E, HttpResponse>)
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let what = format!("{op} s3://{bucket}/{key}");
+    let what = format!("{op} {}", mediaflow_store::object_url(bucket, key));
     let detail = DisplayErrorContext(&err).to_string();
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
@@ -287,7 +287,10 @@ impl ObjectStore for S3Store {
         let mut buf = BytesMut::with_capacity(capacity);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
-                StoreError::Transient(format!("GET s3://{bucket}/{key}: reading the body: {e}"))
+                StoreError::Transient(format!(
+                    "GET {}: reading the body: {e}",
+                    mediaflow_store::object_url(bucket, key)
+                ))
             })?;
             let total = buf.len() as u64 + chunk.len() as u64;
             if total > max_bytes {
@@ -301,7 +304,8 @@ impl ObjectStore for S3Store {
         if let Some(size) = declared {
             if buf.len() as u64 != size {
                 return Err(StoreError::Transient(format!(
-                    "GET s3://{bucket}/{key}: body ended after {} of {size} bytes",
+                    "GET {}: body ended after {} of {size} bytes",
+                    mediaflow_store::object_url(bucket, key),
                     buf.len()
                 )));
             }
@@ -331,7 +335,10 @@ impl ObjectStore for S3Store {
         let mut total = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
-                StoreError::Transient(format!("GET s3://{bucket}/{key}: reading the body: {e}"))
+                StoreError::Transient(format!(
+                    "GET {}: reading the body: {e}",
+                    mediaflow_store::object_url(bucket, key)
+                ))
             })?;
             total += chunk.len() as u64;
             if total > max_bytes {
@@ -350,7 +357,8 @@ impl ObjectStore for S3Store {
         if let Some(size) = declared {
             if total != size {
                 return Err(StoreError::Transient(format!(
-                    "GET s3://{bucket}/{key}: body ended after {total} of {size} bytes"
+                    "GET {}: body ended after {total} of {size} bytes",
+                    mediaflow_store::object_url(bucket, key)
                 )));
             }
         }

@@ -1,7 +1,7 @@
 //! The shared store conformance suite against S3, served on loopback by the
 //! in-process `s3s` + `s3s-fs` server (started and stopped here).
 
-use mediaflow_s3_local::{LocalS3, ACCESS_KEY, REGION, SECRET_KEY};
+use mediaflow_s3_local::{LocalS3, ACCESS_KEY, REGION};
 use mediaflow_store::{conformance, ObjectStore, StoreError};
 use mediaflow_store_s3::S3Store;
 
@@ -11,8 +11,12 @@ async fn s3_store_conforms() {
     let server = LocalS3::start(dir.path(), "127.0.0.1:0".parse().unwrap(), &["media"])
         .await
         .expect("start local S3");
-    let store =
-        S3Store::with_static_credentials(&server.endpoint(), ACCESS_KEY, SECRET_KEY, REGION);
+    let store = S3Store::with_static_credentials(
+        &server.endpoint(),
+        ACCESS_KEY,
+        &server.credentials().secret_key,
+        REGION,
+    );
     conformance::run_all(&store, "media", "no-such-bucket", "").await;
     conformance::run_all(&store, "media", "no-such-bucket", "again/").await;
     server.stop().await;
@@ -43,7 +47,7 @@ async fn a_dead_endpoint_is_transient() {
     let store = S3Store::with_static_credentials(
         &format!("http://127.0.0.1:{port}"),
         ACCESS_KEY,
-        SECRET_KEY,
+        "any-secret",
         REGION,
     );
     match store.head("media", "a.jpg").await {
@@ -58,8 +62,12 @@ async fn multipart_uploads_read_back_whole() {
     let server = LocalS3::start(dir.path(), "127.0.0.1:0".parse().unwrap(), &["media"])
         .await
         .expect("start local S3");
-    let store =
-        S3Store::with_static_credentials(&server.endpoint(), ACCESS_KEY, SECRET_KEY, REGION);
+    let store = S3Store::with_static_credentials(
+        &server.endpoint(),
+        ACCESS_KEY,
+        &server.credentials().secret_key,
+        REGION,
+    );
     // Every part but the last must be at least 5 MiB, as on S3.
     let parts: Vec<bytes::Bytes> = (0u8..3)
         .map(|i| bytes::Bytes::from(vec![i; if i < 2 { 5 << 20 } else { 1000 }]))

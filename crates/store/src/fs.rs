@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const META_DIR: &str = ".mediaflow-meta";
@@ -242,24 +242,24 @@ fn check_bucket(bucket: &str) -> Result<()> {
 /// A key as a relative path, refusing anything that could escape the bucket
 /// or that a filesystem cannot hold as a file.
 fn key_path(key: &str) -> Result<PathBuf> {
-    let bad = |why: &str| Err(StoreError::Other(format!("key {key:?} {why}")));
-    if key.is_empty() {
-        return bad("is empty");
+    let bad = |why: &str| {
+        Err(StoreError::Other(format!(
+            "key \"{}\" {why}",
+            crate::escape_key(key)
+        )))
+    };
+    if let Some(why) = crate::path_key_problem(key) {
+        return bad(why);
     }
-    if key.contains('\0') || key.contains('\\') {
-        return bad("has a NUL or backslash, which the filesystem store cannot hold");
+    if key.contains('\\') {
+        return bad("has a backslash, which the filesystem store cannot hold");
     }
-    if key.starts_with('/') || key.ends_with('/') || key.contains("//") {
-        return bad("has an empty path segment");
+    if key.ends_with('/') {
+        return bad(
+            "ends in '/' (a folder marker), which the filesystem store cannot hold as a file",
+        );
     }
-    let path = PathBuf::from(key);
-    if path
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_)))
-    {
-        return bad("has a '.' or '..' segment");
-    }
-    Ok(path)
+    Ok(PathBuf::from(key))
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> StoreError {

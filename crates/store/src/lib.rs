@@ -13,12 +13,14 @@
 //! the pipeline behaves the same against each.
 
 mod fs;
+mod keys;
 mod memory;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use fs::FsStore;
+pub use keys::{escape_key, object_url, path_key_problem, MAX_KEY_BYTES};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;

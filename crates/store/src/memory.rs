@@ -55,7 +55,7 @@ impl ObjectStore for MemoryStore {
         let b = map.get(bucket).ok_or_else(|| no_bucket(bucket))?;
         let obj = b
             .get(key)
-            .ok_or_else(|| StoreError::NotFound(format!("s3://{bucket}/{key}")))?;
+            .ok_or_else(|| StoreError::NotFound(crate::object_url(bucket, key)))?;
         if obj.info.size > max_bytes {
             return Err(StoreError::TooLarge {
                 size: obj.info.size,
@@ -81,6 +81,14 @@ impl ObjectStore for MemoryStore {
         check_metadata(&options.metadata)?;
         if key.is_empty() {
             return Err(StoreError::Other("empty key".into()));
+        }
+        // As S3 does, so a test against memory fails where S3 would.
+        if key.len() > crate::MAX_KEY_BYTES {
+            return Err(StoreError::Other(format!(
+                "key is {} bytes, over S3's {}",
+                key.len(),
+                crate::MAX_KEY_BYTES
+            )));
         }
         let etag = md5_etag(&body);
         let info = ObjectInfo {

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use mediaflow_pipeline::S3Notification;
 pub use mediaflow_s3_local::Upload;
-use mediaflow_s3_local::{UploadObserver, ACCESS_KEY, REGION, SECRET_KEY};
+use mediaflow_s3_local::{Credentials, UploadObserver, REGION};
 use mediaflow_store::md5_etag;
 use serde_json::{json, Value};
 use std::net::TcpStream;
@@ -214,12 +214,13 @@ pub fn start_emulator(dir: &Path) -> (u16, Running) {
 
 /// Starts a function binary configured as in Lambda (JSON logs into
 /// `log`), pointed at the emulator on `port` and the S3 `endpoint`, with
-/// the local credentials and the extra `env`.
+/// the local server's `credentials` and the extra `env`.
 pub fn start_function(
     binary: &str,
     function: &'static str,
     port: u16,
     endpoint: &str,
+    credentials: &Credentials,
     env: &[(&str, &str)],
     log: &Path,
 ) -> Running {
@@ -236,8 +237,8 @@ pub fn start_function(
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
         .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_ACCESS_KEY_ID", &credentials.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_key)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/dev/null")

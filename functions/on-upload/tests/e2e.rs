@@ -11,7 +11,7 @@ use bytes::Bytes;
 use mediaflow_e2e_support::{
     invoke, s3_event, sample, sqs_event, start_emulator, start_function, Upload, Uploads,
 };
-use mediaflow_s3_local::{LocalS3, ACCESS_KEY, REGION, SECRET_KEY};
+use mediaflow_s3_local::{Credentials, LocalS3, REGION};
 use mediaflow_store::{ObjectStore, PutOptions};
 use mediaflow_store_s3::S3Store;
 use serde_json::{json, Value};
@@ -32,10 +32,16 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
         "127.0.0.1:0".parse().unwrap(),
         &["uploads", "media"],
         Some(uploads.clone()),
+        Credentials::random().unwrap(),
     )
     .await
     .unwrap();
-    let store = S3Store::with_static_credentials(&s3.endpoint(), ACCESS_KEY, SECRET_KEY, REGION);
+    let store = S3Store::with_static_credentials(
+        &s3.endpoint(),
+        &s3.credentials().access_key,
+        &s3.credentials().secret_key,
+        REGION,
+    );
 
     // 2. The Lambda runtime emulator (Invoke API and Runtime API on one port).
     let (port, _watch) = start_emulator(dir.path());
@@ -48,6 +54,7 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
         FUNCTION,
         port,
         &s3.endpoint(),
+        s3.credentials(),
         &[
             ("MEDIAFLOW_OUTPUT_BUCKET", "media"),
             ("MEDIAFLOW_OUTPUT_PREFIX", ""),
