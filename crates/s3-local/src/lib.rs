@@ -15,8 +15,10 @@
 //! # Ok(()) }
 //! ```
 
+mod faults;
 mod service;
 
+pub use faults::{Action, Decision, FaultCounts, FaultInjector, FaultService, Faults, FaultsError};
 pub use service::{LocalService, Upload, UploadObserver};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -106,14 +108,36 @@ impl LocalS3 {
         buckets: &[&str],
         observer: Option<std::sync::Arc<dyn UploadObserver>>,
     ) -> Result<LocalS3, Error> {
+        Self::start_with_faults(root, addr, buckets, observer, None).await
+    }
+
+    /// Like [`LocalS3::start_observed`], with `faults` deciding which
+    /// requests are refused, dropped or delayed (see [`Faults`]).
+    pub async fn start_with_faults(
+        root: &Path,
+        addr: SocketAddr,
+        buckets: &[&str],
+        observer: Option<std::sync::Arc<dyn UploadObserver>>,
+        faults: Option<std::sync::Arc<FaultInjector>>,
+    ) -> Result<LocalS3, Error> {
         create_buckets(root, buckets)?;
         let service = LocalService::new(root, observer)?;
-        Self::serve(service, root, addr).await
+        Self::serve_with_faults(service, root, addr, faults).await
     }
 
     /// Serves any S3 implementation (e.g. `s3s-fs` wrapped to observe
     /// uploads) with the local credentials, path-style.
     pub async fn serve(s3: impl s3s::S3, root: &Path, addr: SocketAddr) -> Result<LocalS3, Error> {
+        Self::serve_with_faults(s3, root, addr, None).await
+    }
+
+    /// [`LocalS3::serve`] with fault injection (none when `faults` is `None`).
+    pub async fn serve_with_faults(
+        s3: impl s3s::S3,
+        root: &Path,
+        addr: SocketAddr,
+        faults: Option<std::sync::Arc<FaultInjector>>,
+    ) -> Result<LocalS3, Error> {
         let service = {
             let mut b = S3ServiceBuilder::new(s3);
             b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
@@ -141,7 +165,8 @@ impl LocalS3 {
                     },
                     _ = &mut rx => break,
                 };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone());
+                let service = FaultService::new(service.clone(), faults.clone());
+                let conn = http.serve_connection(TokioIo::new(socket), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
                     let _ = conn.await;
