@@ -353,34 +353,17 @@ async fn a_thousand_uploads_through_faults_all_end_once() {
 
     // Every valid upload: one manifest for its bytes, all variants present,
     // no failure record. Every corrupt one: a permanent failure record.
-    let variants = list_all(&store, "", &check_retries).await;
-    let mut valid_count = 0;
-    for (i, key, valid) in &expected {
-        let manifest_key = format!("manifest/{key}.json");
-        let failure_key = format!("failed/{key}.json");
+    let variants = Arc::new(list_all(&store, "", &check_retries).await);
+    let valid_count = expected.iter().filter(|(_, _, valid)| *valid).count();
+    for (_, key, valid) in &expected {
+        let (manifest_key, failure_key) =
+            (format!("manifest/{key}.json"), format!("failed/{key}.json"));
         if *valid {
-            valid_count += 1;
             assert!(manifests.contains(&manifest_key), "no manifest for {key}");
             assert!(
                 !failures.contains(&failure_key),
                 "{key} is valid but failed"
             );
-            let m = get_json(&store, &manifest_key, &check_retries).await;
-            assert_eq!(m["source"]["key"], key.as_str());
-            assert_eq!(m["source"]["etag"], etags[i].as_str(), "{key}");
-            assert_eq!(
-                (
-                    m["source"]["width"].as_u64(),
-                    m["source"]["height"].as_u64()
-                ),
-                (Some(64), Some(64))
-            );
-            let listed = m["variants"].as_array().unwrap();
-            assert_eq!(listed.len(), VARIANTS, "{key}: {m}");
-            for v in listed {
-                let vk = v["key"].as_str().unwrap();
-                assert!(variants.contains(vk), "{key}: variant {vk} missing");
-            }
         } else {
             assert!(
                 failures.contains(&failure_key),
@@ -390,10 +373,56 @@ async fn a_thousand_uploads_through_faults_all_end_once() {
                 !manifests.contains(&manifest_key),
                 "corrupt {key} has a manifest"
             );
-            let f = get_json(&store, &failure_key, &check_retries).await;
-            assert_eq!(f["source"]["key"], key.as_str(), "{f}");
-            assert_eq!(f["retryable"], false, "{key}: {f}");
         }
+    }
+    // Read every manifest and record, CLIENTS at a time.
+    let check_retries = Arc::new(check_retries);
+    let expected = Arc::new(expected);
+    let etags = Arc::new(etags);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut checkers = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        let (store, next, retries, expected, etags, variants) = (
+            store.clone(),
+            Arc::clone(&next),
+            Arc::clone(&check_retries),
+            Arc::clone(&expected),
+            Arc::clone(&etags),
+            Arc::clone(&variants),
+        );
+        checkers.spawn(async move {
+            while let Some((i, key, valid)) = expected.get(next.fetch_add(1, Ordering::Relaxed)) {
+                if *valid {
+                    let m = get_json(&store, &format!("manifest/{key}.json"), &retries).await;
+                    assert_eq!(m["source"]["key"], key.as_str());
+                    assert_eq!(m["source"]["etag"], etags[i].as_str(), "{key}");
+                    assert_eq!(
+                        (
+                            m["source"]["width"].as_u64(),
+                            m["source"]["height"].as_u64()
+                        ),
+                        (Some(64), Some(64))
+                    );
+                    let listed = m["variants"].as_array().unwrap();
+                    assert_eq!(listed.len(), VARIANTS, "{key}: {m}");
+                    for v in listed {
+                        let vk = v["key"].as_str().unwrap();
+                        assert!(variants.contains(vk), "{key}: variant {vk} missing");
+                    }
+                } else {
+                    let f = get_json(&store, &format!("failed/{key}.json"), &retries).await;
+                    assert_eq!(f["source"]["key"], key.as_str(), "{f}");
+                    assert_eq!(f["retryable"], false, "{key}: {f}");
+                }
+            }
+        });
+    }
+    let check_deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    while let Some(joined) = tokio::time::timeout_at(check_deadline, checkers.join_next())
+        .await
+        .expect("checks done within 300 s")
+    {
+        joined.unwrap();
     }
     // Nothing else under the outputs: no stray manifest or record.
     assert_eq!(manifests.len(), valid_count);
@@ -415,7 +444,7 @@ async fn a_thousand_uploads_through_faults_all_end_once() {
             }
         }
     }
-    for (_, key, valid) in &expected {
+    for (_, key, valid) in expected.iter() {
         let (p, f) = (
             processed.get(key.as_str()).copied().unwrap_or(0),
             final_failures.get(key.as_str()).copied().unwrap_or(0),
