@@ -13,26 +13,39 @@
 //! the suffixes the templates route to the transcode function). In process
 //! the pipeline has its video path on, so video uploads get their MP4
 //! renditions and poster (ffmpeg from `MEDIAFLOW_FFMPEG` or the PATH).
-//! Failures are logged with the key and the reason and appended to
-//! `<data>/dead-letter.jsonl`. Keys are printed escaped
-//! ([`mediaflow_store::escape_key`]): a key cannot forge an output line.
+//! A retryable failure is retried as SQS would redeliver the message
+//! (`--max-attempts`, with backoff); permanent failures, and retryable ones
+//! out of attempts, are logged with the key and the reason and appended to
+//! `<data>/dead-letter.jsonl`.
+//!
+//! For load and fault tests, the `--fault-*` flags make the S3 endpoint
+//! answer a share of requests with `503 SlowDown`, `503 ServiceUnavailable`,
+//! a dropped connection or a delay (see `mediaflow_s3_local::Faults`); the
+//! counts are printed at shutdown with the dispatcher's.
+//!
+//! Keys are printed escaped ([`mediaflow_store::escape_key`]): a key cannot
+//! forge an output line.
 
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
 use mediaflow_config::Config;
 use mediaflow_pipeline::{
-    parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, S3Notification, VideoSettings,
+    parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, S3Notification, SourceObject,
+    VideoSettings,
 };
-use mediaflow_s3_local::{Credentials, LocalS3, Upload, UploadObserver, REGION};
+use mediaflow_s3_local::{
+    Credentials, FaultInjector, Faults, LocalS3, Upload, UploadObserver, REGION,
+};
 use mediaflow_store::{escape_key, object_url, PutOptions};
 use mediaflow_store_s3::S3Store;
 use serde_json::{json, Value};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// The bucket whose uploads trigger the pipeline.
 pub const UPLOADS: &str = "uploads";
@@ -75,6 +88,80 @@ pub struct DevArgs {
     /// URL instead, e.g. the transcode function's. Default: --invoke-url.
     #[arg(long, value_name = "URL", requires = "invoke_url")]
     pub invoke_video_url: Option<String>,
+    /// Attempts per upload event: a retryable failure is retried after a
+    /// backoff (0.25 s, doubling, at most 4 s), as SQS redelivers a message,
+    /// and goes to the dead-letter file after the last attempt.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// Fault injection: answer this share (0 to 1) of the S3 endpoint's
+    /// requests with 503 SlowDown, S3's throttling error.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0, value_parser = parse_share, help_heading = "Fault injection (load tests)")]
+    pub fault_slowdown: f64,
+    /// Answer this share of requests with 503 ServiceUnavailable.
+    #[arg(long = "fault-503", value_name = "SHARE", default_value_t = 0.0, value_parser = parse_share, help_heading = "Fault injection (load tests)")]
+    pub fault_503: f64,
+    /// Close the connection of this share of requests without a response
+    /// (the request is not carried out).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0, value_parser = parse_share, help_heading = "Fault injection (load tests)")]
+    pub fault_drop: f64,
+    /// Delay this share of requests, e.g. 0.05:200ms (independently of the
+    /// faults above).
+    #[arg(long, value_name = "SHARE:DURATION", value_parser = parse_delay, help_heading = "Fault injection (load tests)")]
+    pub fault_delay: Option<FaultDelay>,
+    /// Seed of the fault decisions: the same seed gives the same sequence
+    /// of decisions (in request arrival order).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Fault injection (load tests)"
+    )]
+    pub fault_seed: u64,
+}
+
+/// `--fault-delay SHARE:DURATION`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaultDelay {
+    pub share: f64,
+    pub by: Duration,
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a share between 0 and 1 (e.g. 0.05)")),
+    }
+}
+
+fn parse_delay(s: &str) -> Result<FaultDelay, String> {
+    let (share, by) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not SHARE:DURATION (e.g. 0.05:200ms)"))?;
+    let by = humantime::parse_duration(by.trim())
+        .map_err(|e| format!("{s:?}: the duration {by:?} is not valid ({e}; e.g. 200ms)"))?;
+    Ok(FaultDelay {
+        share: parse_share(share)?,
+        by,
+    })
+}
+
+impl DevArgs {
+    /// The faults the flags ask for.
+    pub fn faults(&self) -> Faults {
+        Faults {
+            slowdown: self.fault_slowdown,
+            error_503: self.fault_503,
+            drop: self.fault_drop,
+            delay: self.fault_delay.map_or(0.0, |d| d.share),
+            delay_by: self.fault_delay.map_or(Duration::ZERO, |d| d.by),
+            seed: self.fault_seed,
+        }
+    }
+}
+
+/// Backoff before attempt `next` (2, 3, …): 0.25 s, doubling, at most 4 s.
+pub fn retry_backoff(next: u32) -> Duration {
+    Duration::from_millis(250 << next.saturating_sub(2).min(4))
 }
 
 /// Whether the templates route `key` to the transcode function.
@@ -123,6 +210,38 @@ pub fn event_for(upload: &Upload) -> S3Notification {
     )
 }
 
+/// What the dispatcher did, for the summary printed at shutdown.
+#[derive(Debug, Default)]
+struct Tally {
+    events: AtomicU64,
+    processed: AtomicU64,
+    skipped: AtomicU64,
+    failed_permanently: AtomicU64,
+    /// Retryable failures still failing at the last attempt.
+    gave_up: AtomicU64,
+    /// Attempts after the first (objects or invocations redelivered).
+    retries: AtomicU64,
+}
+
+impl Tally {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn line(&self, max_attempts: u32) -> String {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "summary: {} upload event(s): {} processed, {} skipped, {} failed permanently, {} failed after {max_attempts} attempt(s); {} retries",
+            get(&self.events),
+            get(&self.processed),
+            get(&self.skipped),
+            get(&self.failed_permanently),
+            get(&self.gave_up),
+            get(&self.retries),
+        )
+    }
+}
+
 struct Dispatcher {
     pipeline: Pipeline,
     invoke_url: Option<String>,
@@ -130,49 +249,106 @@ struct Dispatcher {
     dead_letter: PathBuf,
     done: mpsc::UnboundedSender<Handled>,
     permits: Arc<Semaphore>,
+    max_attempts: u32,
+    tally: Tally,
 }
 
 impl Dispatcher {
-    async fn handle(&self, upload: Upload) {
+    /// Handles one upload holding `permit`; before a retry it gives the
+    /// permit back for the backoff, as a redelivered SQS message does not
+    /// occupy a function while it waits.
+    async fn handle(&self, upload: Upload, mut permit: OwnedSemaphorePermit) {
+        Tally::add(&self.tally.events, 1);
         let event = event_for(&upload);
         let body = serde_json::to_string(&event).expect("event serialises");
         let url = match (&self.invoke_video_url, &self.invoke_url) {
             (Some(video), Some(_)) if is_video_key(&upload.key) => Some(video),
             (_, url) => url.as_ref(),
         };
-        let handled = match url {
-            None => {
-                let notification = parse_body(&body).expect("our own event parses");
-                let reports = self.pipeline.process_all(&notification.objects, None).await;
-                for r in &reports {
-                    if let Some(e) = r.failure() {
-                        self.dead_letter(&upload, &event, &e.to_string(), e.is_retryable());
-                    }
-                    println!("{}", report_line(r));
-                }
-                Handled {
-                    key: upload.key.clone(),
-                    reports,
-                    error: None,
-                }
-            }
-            Some(url) => {
-                let error = invoke(url, body).await.err();
-                let object = object_url(&upload.bucket, &upload.key);
-                if let Some(e) = &error {
-                    tracing::error!(object = %object, "{object}: {e}");
-                    self.dead_letter(&upload, &event, e, true);
-                } else {
-                    tracing::info!(object = %object, "invoked");
-                }
-                Handled {
-                    key: upload.key.clone(),
-                    reports: vec![],
-                    error,
-                }
-            }
+        let object = object_url(&upload.bucket, &upload.key);
+        let mut pending: Vec<SourceObject> = match url {
+            None => parse_body(&body).expect("our own event parses").objects,
+            Some(_) => vec![],
         };
-        let _ = self.done.send(handled);
+        let mut reports = Vec::new();
+        let mut error = None;
+        for attempt in 1..=self.max_attempts {
+            let last = attempt == self.max_attempts;
+            let mut retry = Vec::new();
+            let mut redo = 0u64;
+            match url {
+                None => {
+                    let done = self.pipeline.process_all(&pending, None).await;
+                    for (source, r) in pending.iter().zip(done) {
+                        match r.failure() {
+                            Some(e) if e.is_retryable() && !last => {
+                                println!(
+                                    "{} (attempt {attempt} of {}; retrying in {} ms)",
+                                    report_line(&r),
+                                    self.max_attempts,
+                                    retry_backoff(attempt + 1).as_millis()
+                                );
+                                retry.push(source.clone());
+                                redo += 1;
+                                continue;
+                            }
+                            Some(e) => {
+                                let counter = if e.is_retryable() {
+                                    &self.tally.gave_up
+                                } else {
+                                    &self.tally.failed_permanently
+                                };
+                                Tally::add(counter, 1);
+                                self.dead_letter(&upload, &event, &e.to_string(), e.is_retryable());
+                            }
+                            None => {
+                                let counter = match r.outcome {
+                                    Outcome::Skipped(_) => &self.tally.skipped,
+                                    _ => &self.tally.processed,
+                                };
+                                Tally::add(counter, 1);
+                            }
+                        }
+                        println!("{}", report_line(&r));
+                        reports.push(r);
+                    }
+                }
+                Some(url) => match invoke(url, body.clone()).await {
+                    Ok(()) => {
+                        tracing::info!(object = %object, "invoked");
+                        error = None;
+                    }
+                    Err(e) if !last => {
+                        tracing::warn!(object = %object, "{e} (attempt {attempt} of {}; retrying)", self.max_attempts);
+                        redo = 1;
+                        error = Some(e);
+                    }
+                    Err(e) => {
+                        tracing::error!(object = %object, "{e}");
+                        Tally::add(&self.tally.gave_up, 1);
+                        self.dead_letter(&upload, &event, &e, true);
+                        error = Some(e);
+                    }
+                },
+            }
+            if redo == 0 {
+                break;
+            }
+            Tally::add(&self.tally.retries, redo);
+            drop(permit);
+            tokio::time::sleep(retry_backoff(attempt + 1)).await;
+            permit = Arc::clone(&self.permits)
+                .acquire_owned()
+                .await
+                .expect("never closed");
+            pending = retry;
+        }
+        drop(permit);
+        let _ = self.done.send(Handled {
+            key: upload.key.clone(),
+            reports,
+            error,
+        });
     }
 
     fn dead_letter(&self, upload: &Upload, event: &S3Notification, error: &str, retryable: bool) {
@@ -377,6 +553,8 @@ fn banner(
     credentials: &Credentials,
     plan_source: &str,
     video: &str,
+    faults: &Faults,
+    max_attempts: u32,
 ) -> String {
     let Credentials {
         access_key,
@@ -390,7 +568,8 @@ mediaflow dev: S3 endpoint {endpoint} (path-style), data in {data}
                 (made for this data directory, kept in {secret_file})
   config:       {plan_source}
   video:        {video}
-  failures:     logged, and appended to {dead}
+  failures:     retryable ones retried ({max_attempts} attempts in all); then logged, and appended to {dead}
+  faults:       {faults}
 
 Upload from another terminal:
   export AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} AWS_REGION={REGION}
@@ -461,12 +640,19 @@ pub async fn run(
     let credentials = Credentials::load_or_create(&data.join(SECRET_FILE))?;
     let (tx, mut uploads) = mpsc::unbounded_channel();
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let server = LocalS3::start_observed(
+    let faults = args.faults();
+    let injector = if faults.any() {
+        Some(Arc::new(FaultInjector::new(faults).context("--fault-*")?))
+    } else {
+        None
+    };
+    let server = LocalS3::start_with_faults(
         &buckets,
         addr,
         &[UPLOADS, MEDIA],
         Some(Arc::new(Forward(tx))),
         credentials.clone(),
+        injector.clone(),
     )
     .await
     .with_context(|| format!("starting the S3 endpoint on {addr}"))?;
@@ -503,10 +689,20 @@ pub async fn run(
         dead_letter: data.join(DEAD_LETTER_FILE),
         done: done_tx,
         permits: Arc::new(Semaphore::new(cores)),
+        max_attempts: args.max_attempts,
+        tally: Tally::default(),
     });
     print!(
         "{}",
-        banner(&endpoint, &data, &credentials, plan_source, &video_status)
+        banner(
+            &endpoint,
+            &data,
+            &credentials,
+            plan_source,
+            &video_status,
+            &faults,
+            args.max_attempts
+        )
     );
     let _ = std::io::stdout().flush();
 
@@ -526,10 +722,7 @@ pub async fn run(
                 let mut tasks = tasks.lock().await;
                 // Drop finished tasks so the set does not grow for the server's lifetime.
                 while tasks.try_join_next().is_some() {}
-                tasks.spawn(async move {
-                    d.handle(upload).await;
-                    drop(permit);
-                });
+                tasks.spawn(async move { d.handle(upload, permit).await });
             }
         })
     };
@@ -550,7 +743,11 @@ pub async fn run(
             tokio::select! {
                 Some(h) = done.recv() => handled.push(h),
                 _ = &mut limit => { tracing::warn!("seed: gave up waiting after 600 s"); break; }
-                _ = &mut shutdown => { return stop(server, pump, tasks).await; }
+                _ = &mut shutdown => {
+                    let stopped = stop(server, pump, tasks).await;
+                    summary(&dispatcher, injector.as_deref());
+                    return stopped;
+                }
             }
         }
         handled.sort_by(|a, b| a.key.cmp(&b.key));
@@ -567,7 +764,18 @@ pub async fn run(
     let drain = tokio::spawn(async move { while done.recv().await.is_some() {} });
     shutdown.await;
     drain.abort();
-    stop(server, pump, tasks).await
+    let stopped = stop(server, pump, tasks).await;
+    summary(&dispatcher, injector.as_deref());
+    stopped
+}
+
+/// What the dispatcher did and which faults the endpoint injected.
+fn summary(dispatcher: &Dispatcher, injector: Option<&FaultInjector>) {
+    println!("{}", dispatcher.tally.line(dispatcher.max_attempts));
+    if let Some(injector) = injector {
+        println!("faults injected: {}", injector.counts());
+    }
+    let _ = std::io::stdout().flush();
 }
 
 async fn stop(
@@ -633,6 +841,55 @@ mod tests {
         assert_eq!(r["s3"]["object"]["sequencer"], "000000000000000001");
         assert!(r["eventTime"].as_str().unwrap().ends_with('Z'));
         assert!(r["userIdentity"]["principalId"].is_string());
+    }
+
+    #[test]
+    fn fault_flags_parse_and_name_bad_values() {
+        assert_eq!(parse_share("0.05"), Ok(0.05));
+        assert!(parse_share("5%").unwrap_err().contains("\"5%\""));
+        assert!(parse_share("1.5").is_err());
+        assert_eq!(
+            parse_delay("0.05:200ms"),
+            Ok(FaultDelay {
+                share: 0.05,
+                by: Duration::from_millis(200)
+            })
+        );
+        assert!(parse_delay("0.05").unwrap_err().contains("SHARE:DURATION"));
+        assert!(parse_delay("0.05:soon").unwrap_err().contains("\"soon\""));
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            dev: DevArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "x",
+            "--fault-slowdown",
+            "0.1",
+            "--fault-503",
+            "0.2",
+            "--fault-drop",
+            "0.03",
+            "--fault-delay",
+            "0.5:1s",
+            "--fault-seed",
+            "9",
+        ])
+        .unwrap();
+        let f = cli.dev.faults();
+        assert_eq!(
+            (f.slowdown, f.error_503, f.drop, f.delay, f.delay_by, f.seed),
+            (0.1, 0.2, 0.03, 0.5, Duration::from_secs(1), 9)
+        );
+        assert_eq!(cli.dev.max_attempts, 5);
+        assert!(!Cli::try_parse_from(["x"]).unwrap().dev.faults().any());
+    }
+
+    #[test]
+    fn retries_back_off_like_a_redelivery() {
+        let waits: Vec<u128> = (2..=8).map(|n| retry_backoff(n).as_millis()).collect();
+        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 4000, 4000]);
     }
 
     #[test]

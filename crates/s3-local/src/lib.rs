@@ -23,8 +23,10 @@
 //! # Ok(()) }
 //! ```
 
+mod faults;
 mod service;
 
+pub use faults::{Action, Decision, FaultCounts, FaultInjector, FaultService, Faults, FaultsError};
 pub use service::{check_key, LocalService, Upload, UploadObserver};
 
 use hyper::body::Incoming;
@@ -222,9 +224,22 @@ impl LocalS3 {
         observer: Option<std::sync::Arc<dyn UploadObserver>>,
         credentials: Credentials,
     ) -> Result<LocalS3, Error> {
+        Self::start_with_faults(root, addr, buckets, observer, credentials, None).await
+    }
+
+    /// Like [`LocalS3::start_observed`], with `faults` deciding which
+    /// requests are refused, dropped or delayed (see [`Faults`]).
+    pub async fn start_with_faults(
+        root: &Path,
+        addr: SocketAddr,
+        buckets: &[&str],
+        observer: Option<std::sync::Arc<dyn UploadObserver>>,
+        credentials: Credentials,
+        faults: Option<std::sync::Arc<FaultInjector>>,
+    ) -> Result<LocalS3, Error> {
         create_buckets(root, buckets)?;
         let service = LocalService::new(root, observer)?;
-        Self::serve(service, root, addr, credentials).await
+        Self::serve_with_faults(service, root, addr, credentials, faults).await
     }
 
     /// Serves any S3 implementation (e.g. `s3s-fs` wrapped to observe
@@ -235,6 +250,17 @@ impl LocalS3 {
         root: &Path,
         addr: SocketAddr,
         credentials: Credentials,
+    ) -> Result<LocalS3, Error> {
+        Self::serve_with_faults(s3, root, addr, credentials, None).await
+    }
+
+    /// [`LocalS3::serve`] with fault injection (none when `faults` is `None`).
+    pub async fn serve_with_faults(
+        s3: impl s3s::S3,
+        root: &Path,
+        addr: SocketAddr,
+        credentials: Credentials,
+        faults: Option<std::sync::Arc<FaultInjector>>,
     ) -> Result<LocalS3, Error> {
         let s3 = {
             let mut b = S3ServiceBuilder::new(s3);
@@ -267,7 +293,8 @@ impl LocalS3 {
                     },
                     _ = &mut rx => break,
                 };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone());
+                let service = FaultService::new(service.clone(), faults.clone());
+                let conn = http.serve_connection(TokioIo::new(socket), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
                     let _ = conn.await;
