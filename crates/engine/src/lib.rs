@@ -55,14 +55,50 @@ pub use stop::Stop;
 /// The engine's version, recorded in manifests and plan fingerprints.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Stage entry points for the criterion benches (`benches/stages.rs`):
-/// not a stable API.
+/// Stage entry points for the criterion benches (`benches/stages.rs`) and
+/// the fuzz targets (`crates/fuzz-targets`): not a stable API.
 #[doc(hidden)]
 pub mod stages {
     pub use crate::bitmap::Bitmap;
+    pub use crate::color::ColorFacts;
+    pub use crate::jpeg::JpegMeta;
     use crate::{
-        decode, encode, geometry::Region, jpeg, resize, EncodeOptions, Filter, OutputFormat, Result,
+        color, decode, encode, geometry::Region, jpeg, resize, EncodeOptions, Filter, OutputFormat,
+        Result,
     };
+
+    /// The JPEG marker scan (APP1 EXIF, APP2 ICC chunks, APP14 Adobe) up to
+    /// the first scan.
+    pub fn jpeg_meta(bytes: &[u8]) -> JpegMeta {
+        jpeg::read_meta(bytes)
+    }
+
+    /// The EXIF orientation (1..=8; 1 when absent or invalid) of a
+    /// TIFF-structured EXIF payload, as the JPEG path reads it.
+    pub fn exif_orientation(tiff: &[u8]) -> u8 {
+        decode::jpeg_orientation(&JpegMeta {
+            exif: Some(tiff.to_vec()),
+            ..JpegMeta::default()
+        })
+    }
+
+    /// Converts an RGB(A) bitmap described by the ICC profile `icc` to sRGB
+    /// in place.
+    pub fn icc_to_srgb(bitmap: &mut Bitmap, icc: &[u8]) -> Result<ColorFacts> {
+        color::rgb_to_srgb(bitmap, icc)
+    }
+
+    /// Converts CMYK samples (4 bytes per pixel) to sRGB, through `icc` when
+    /// it is a CMYK profile.
+    pub fn cmyk_to_srgb(
+        width: u32,
+        height: u32,
+        data: Vec<u8>,
+        adobe_inverted: bool,
+        icc: Option<&[u8]>,
+    ) -> Result<(Bitmap, ColorFacts)> {
+        color::cmyk_to_srgb(width, height, data, adobe_inverted, icc)
+    }
 
     /// Decodes a JPEG at DCT scale `num/den` (1/8, 1/4, 1/2 or 1/1), to sRGB.
     pub fn decode_jpeg(bytes: &[u8], num: u32, den: u32) -> Result<Bitmap> {
