@@ -1,7 +1,7 @@
 //! Fault injection as a client sees it on the wire: S3's 503 error
 //! documents, connections closed with no response, and counts that match.
 
-use mediaflow_s3_local::{FaultInjector, Faults, LocalS3};
+use mediaflow_s3_local::{Credentials, FaultInjector, Faults, LocalS3};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,6 +15,7 @@ async fn server(faults: Faults) -> (tempfile::TempDir, LocalS3, Arc<FaultInjecto
         "127.0.0.1:0".parse().unwrap(),
         &["uploads"],
         None,
+        Credentials::random().unwrap(),
         Some(Arc::clone(&injector)),
     )
     .await
