@@ -93,6 +93,12 @@ pub struct DevArgs {
     /// and goes to the dead-letter file after the last attempt.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+    /// Peak memory the uploads in flight may take together (`2GiB`,
+    /// `1500MB`), as a function's memory bounds it: an upload starts when its
+    /// estimate fits, one that could never fit fails with `limits`
+    /// [default: the memory available at start].
+    #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse)]
+    pub memory: Option<bytesize::ByteSize>,
     /// Fault injection: answer this share (0 to 1) of the S3 endpoint's
     /// requests with 503 SlowDown, S3's throttling error.
     #[arg(long, value_name = "SHARE", default_value_t = 0.0, value_parser = parse_share, help_heading = "Fault injection (load tests)")]
@@ -555,6 +561,7 @@ fn banner(
     video: &str,
     faults: &Faults,
     max_attempts: u32,
+    memory_mib: u64,
 ) -> String {
     let Credentials {
         access_key,
@@ -567,6 +574,7 @@ mediaflow dev: S3 endpoint {endpoint} (path-style), data in {data}
   credentials:  access key {access_key}, secret key {secret_key}, region {REGION}
                 (made for this data directory, kept in {secret_file})
   config:       {plan_source}
+  memory:       {memory_mib} MiB for the uploads in flight (--memory)
   video:        {video}
   failures:     retryable ones retried ({max_attempts} attempts in all); then logged, and appended to {dead}
   faults:       {faults}
@@ -674,7 +682,11 @@ pub async fn run(
     let pipeline = Pipeline::new(
         Arc::new(store.clone()),
         config.image,
-        PipelineConfig::new(MEDIA, "").with_video(VideoSettings {
+        PipelineConfig {
+            memory_budget: Some(crate::memory::budget(args.memory).bytes()),
+            ..PipelineConfig::new(MEDIA, "")
+        }
+        .with_video(VideoSettings {
             plan: config.video,
             tools,
             work_root,
@@ -701,7 +713,11 @@ pub async fn run(
             plan_source,
             &video_status,
             &faults,
-            args.max_attempts
+            args.max_attempts,
+            dispatcher
+                .pipeline
+                .memory_budget()
+                .map_or(0, |b| b.bytes() >> 20)
         )
     );
     let _ = std::io::stdout().flush();

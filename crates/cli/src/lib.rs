@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod dev;
+pub mod memory;
 pub mod process;
 
 use mediaflow_config::{Config, ConfigError};

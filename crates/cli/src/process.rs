@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use mediaflow_config::Config;
 use mediaflow_engine::{key_stem, manifest_key, output_key, EngineError, Manifest, SourceRef};
+use mediaflow_pipeline::MemoryBudget;
 use mediaflow_video::{Container, Job, Tools, VideoError, VideoManifest};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -69,6 +70,13 @@ pub struct ProcessArgs {
     /// `timeout`, as in Lambda.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+
+    /// Peak memory all sources in flight may take together (`2GiB`,
+    /// `1500MB`): a source starts when its estimate (from its header) fits
+    /// in what is left, and one that could never fit fails with `limits`
+    /// [default: the memory available at start].
+    #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse)]
+    pub memory: Option<bytesize::ByteSize>,
 }
 
 /// How [`run`] reports while it works.
@@ -545,6 +553,7 @@ pub fn run(args: &ProcessArgs, config: &Config, options: RunOptions) -> Result<S
         tools: crate::local_video_tools(),
         fingerprint: config.video.fingerprint(&config.image.fingerprint()),
         timeout: args.timeout,
+        budget: crate::memory::budget(args.memory),
     };
     let start = Instant::now();
     fs::create_dir_all(&args.out).map_err(|e| {
@@ -637,6 +646,8 @@ pub struct LocalVideo<'a> {
     pub fingerprint: String,
     /// Time allowed for one video source.
     pub timeout: Duration,
+    /// Memory all sources in flight share.
+    pub budget: MemoryBudget,
 }
 
 /// Reads, processes and writes one source.
@@ -661,6 +672,11 @@ pub fn process_source(
     }
     let plan = &video.config.image;
     let bytes = read_limited(&source.path, plan.limits().max_input_bytes)?;
+    let need = mediaflow_engine::estimate_memory(&bytes, plan)?;
+    let _memory = video
+        .budget
+        .admit_blocking(need)
+        .map_err(SourceError::limits)?;
     let output = mediaflow_engine::process(&bytes, plan)?;
     let mut outputs = Vec::with_capacity(output.variants.len());
     write_variants(&output, &source.key, out_dir, protected, &mut outputs)?;
@@ -724,6 +740,10 @@ fn process_video(
     if !mediaflow_video::is_video(container, &probe, plan) {
         return Ok(None);
     }
+    let _memory = video
+        .budget
+        .admit_blocking(mediaflow_video::estimate_memory(&probe, plan))
+        .map_err(SourceError::limits)?;
     let work = tempfile::Builder::new()
         .prefix("mediaflow-")
         .tempdir()

@@ -92,13 +92,22 @@ fn decode_full(
     lim: &Limits,
     jpeg_scale: impl FnOnce(u32, u32) -> (u32, u32),
 ) -> Result<Decoded> {
-    guard(|| decode_any(bytes, format, lim, jpeg_scale)).map_err(|e| match e.kind() {
-        ErrorKind::Internal if e.message().starts_with(PANIC_PREFIX) => {
-            EngineError::corrupt(format!(
-                "{format} decoder rejected the input ({})",
+    guard_input(&format!("{format} decoder"), || {
+        decode_any(bytes, format, lim, jpeg_scale)
+    })
+}
+
+/// [`guard`] for code that reads the input (decoders, container parsers):
+/// a panic there recurs on every retry, so it is the input's fault, a
+/// permanent `corrupt` naming `reader` and its complaint.
+pub(crate) fn guard_input<T>(reader: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    guard(f).map_err(|e| match e.kind() {
+        ErrorKind::Internal if e.message().starts_with(PANIC_PREFIX) => EngineError::corrupt(
+            format!(
+                "{reader} rejected the input ({})",
                 &e.message()[PANIC_PREFIX.len()..]
-            ))
-        }
+            ),
+        ),
         _ => e,
     })
 }

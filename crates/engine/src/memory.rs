@@ -54,7 +54,7 @@ const JPEG_ENCODE_BYTES_PER_PIXEL: u64 = 6;
 ///
 #[doc = include_str!("memory_calibration.md")]
 pub fn estimate_memory(bytes: &[u8], plan: &Plan) -> Result<u64> {
-    crate::engine::guard(|| estimate(bytes, plan))
+    crate::engine::guard_input("the header reader", || estimate(bytes, plan))
 }
 
 fn estimate(bytes: &[u8], plan: &Plan) -> Result<u64> {

@@ -13,15 +13,20 @@
 //!   videos go through `mediaflow-video` (ffprobe/ffmpeg, killed at the
 //!   deadline), the renditions are uploaded from disk, and the directory is
 //!   removed afterwards; anything else goes to the image engine.
+//! - [`MemoryBudget`]: work is admitted when its estimated peak memory
+//!   (from the header) fits in what is left of the budget; a source over
+//!   the whole budget fails as `limits`.
 //! - [`metrics`]: one CloudWatch Embedded Metric Format line per object.
 //!
 //! This crate knows nothing of Lambda: the functions unwrap their event
 //! envelopes and call it.
 
+mod budget;
 pub mod event;
 pub mod metrics;
 mod run;
 
+pub use budget::{Admission, MemoryBudget, FUNCTION_OVERHEAD_MIB};
 pub use event::{
     decode_s3_key, encode_s3_key, parse_body, parse_payload, EventError, Notification,
     S3Notification, SourceObject,

@@ -1,10 +1,11 @@
 //! Processing one source object: guard, fetch, engine, write, manifest last.
 
+use crate::budget::{Admission, MemoryBudget};
 use crate::event::SourceObject;
 use bytes::Bytes;
 use mediaflow_engine::{
-    failure_key, longest_output_key, manifest_key, output_key, output_key_limit, EngineError,
-    Manifest, Output, Plan, SourceRef, Stop,
+    failure_key, longest_output_key, manifest::MAX_KEY_BYTES, manifest_key, output_key,
+    output_key_limit, EngineError, Manifest, Output, Plan, SourceRef, Stop,
 };
 use mediaflow_store::{escape_key, object_url, ObjectInfo, ObjectStore, PutOptions, StoreError};
 use mediaflow_video::{Container, Job, Tools, VideoError, VideoManifest, VideoOutput, VideoPlan};
@@ -19,6 +20,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const META_OUTPUT: &str = "mediaflow-output";
 /// Metadata: the source key, percent-encoded (metadata must be ASCII).
 pub const META_SOURCE_KEY: &str = "mediaflow-source-key";
+/// The longest percent-encoded source key kept in [`META_SOURCE_KEY`]: with
+/// the other entries well within S3's 2 KB of user metadata.
+const META_SOURCE_KEY_MAX_BYTES: usize = 1536;
 /// Metadata: the source ETag the outputs were made from.
 pub const META_SOURCE_ETAG: &str = "mediaflow-source-etag";
 /// Metadata: the source version id, on versioned buckets.
@@ -140,6 +144,9 @@ pub struct PipelineConfig {
     pub output_prefix: String,
     /// Objects processed at the same time (default: available cores).
     pub concurrency: usize,
+    /// Peak memory all work in flight may take together, in bytes
+    /// ([`MemoryBudget`]); `None` admits by `concurrency` alone.
+    pub memory_budget: Option<u64>,
     /// Videos too (the transcode function, `mediaflow dev`); `None`
     /// handles images only and fails videos with a message saying where
     /// they belong.
@@ -162,6 +169,7 @@ impl PipelineConfig {
             output_bucket: output_bucket.into(),
             output_prefix: output_prefix.into(),
             concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_budget: None,
             video: None,
         }
     }
@@ -186,6 +194,8 @@ pub struct Pipeline {
     /// when the object's CPU work has ended, so work abandoned at one
     /// invocation's deadline still counts against the next one's.
     slots: Arc<Semaphore>,
+    /// Memory in flight, shared by every call like the slots.
+    memory: Option<MemoryBudget>,
 }
 
 /// Time kept back from the deadline so a record that cannot finish is
@@ -257,6 +267,7 @@ impl Pipeline {
             .as_ref()
             .map(|v| v.plan.fingerprint(&fingerprint).into());
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let memory = config.memory_budget.map(MemoryBudget::new);
         Pipeline {
             store,
             plan: Arc::new(plan),
@@ -264,6 +275,7 @@ impl Pipeline {
             fingerprint,
             video_fingerprint,
             slots,
+            memory,
         }
     }
 
@@ -271,6 +283,11 @@ impl Pipeline {
     /// its object's CPU work has ended, even after its deadline.
     pub fn idle_slots(&self) -> usize {
         self.slots.available_permits()
+    }
+
+    /// The memory budget, when there is one.
+    pub fn memory_budget(&self) -> Option<&MemoryBudget> {
+        self.memory.as_ref()
     }
 
     pub fn config(&self) -> &PipelineConfig {
@@ -391,6 +408,17 @@ impl Pipeline {
             return error;
         }
         let key = failure_key(&c.output_prefix, &object.key);
+        if key.len() > MAX_KEY_BYTES {
+            // Only a source whose outputs are over the limit too: it fails
+            // before it is read, so a replay costs nothing.
+            return ObjectError {
+                reason: format!(
+                    "{} (not recorded: the failure record's key would be over S3's {MAX_KEY_BYTES}-byte limit)",
+                    error.reason
+                ),
+                ..error
+            };
+        }
         let source = SourceRef {
             key: &object.key,
             etag,
@@ -448,14 +476,21 @@ impl Pipeline {
     }
 
     /// Whether a failure record for `etag` and this plan exists.
-    async fn failed_before(&self, object: &SourceObject, etag: Option<&str>) -> Result<bool, StoreError> {
+    async fn failed_before(
+        &self,
+        object: &SourceObject,
+        etag: Option<&str>,
+    ) -> Result<bool, StoreError> {
         if etag.is_none() {
             return Ok(false);
         }
         let c = &self.config;
         let record = self
             .store
-            .head(&c.output_bucket, &failure_key(&c.output_prefix, &object.key))
+            .head(
+                &c.output_bucket,
+                &failure_key(&c.output_prefix, &object.key),
+            )
             .await?;
         Ok(self.manifest_matches(&record, etag))
     }
@@ -511,10 +546,19 @@ impl Pipeline {
         }
         let etag = info.etag.clone().or_else(|| object.etag.clone());
         seen.etag.clone_from(&etag);
-        if etag.as_deref() != object.etag.as_deref()
-            && self.manifest_matches(&existing, etag.as_deref())
-        {
-            return Outcome::Skipped(Skip::AlreadyDone);
+        if etag.as_deref() != object.etag.as_deref() {
+            // The event named other bytes (or none): check again against
+            // what was read.
+            if self.manifest_matches(&existing, etag.as_deref()) {
+                return Outcome::Skipped(Skip::AlreadyDone);
+            }
+            match self.failed_before(object, etag.as_deref()).await {
+                Ok(true) => return Outcome::Skipped(Skip::AlreadyFailed),
+                Ok(false) => {}
+                Err(e) => {
+                    return Outcome::Failed(store_failure(name, "checking the failure record", e))
+                }
+            }
         }
 
         // CPU work (and waiting on ffmpeg) on the blocking pool, never on
@@ -607,10 +651,12 @@ impl Pipeline {
     ) -> BTreeMap<String, String> {
         let mut metadata = BTreeMap::new();
         metadata.insert(META_OUTPUT.to_string(), "1".to_string());
-        metadata.insert(
-            META_SOURCE_KEY.to_string(),
-            utf8_percent_encode(&object.key, NON_ALPHANUMERIC).to_string(),
-        );
+        // S3 allows 2 KB of user metadata in all: a key whose encoding is
+        // longer is left out (the manifest names the source in full).
+        let encoded_key = utf8_percent_encode(&object.key, NON_ALPHANUMERIC).to_string();
+        if encoded_key.len() <= META_SOURCE_KEY_MAX_BYTES {
+            metadata.insert(META_SOURCE_KEY.to_string(), encoded_key);
+        }
         if let Some(etag) = source.etag {
             metadata.insert(META_SOURCE_ETAG.to_string(), etag.to_string());
         }
@@ -681,8 +727,27 @@ impl Pipeline {
         }
     }
 
-    /// The image engine on bytes in memory. A video given to a pipeline
-    /// without the video path fails with where it belongs.
+    /// Memory for work whose estimate is `need` (`Err` from the estimate:
+    /// the engine would refuse the source the same way), held until the
+    /// returned admission is dropped; `None` without a budget.
+    async fn admit(
+        &self,
+        name: &str,
+        need: Option<Result<u64, ObjectError>>,
+    ) -> Result<Option<Admission>, ObjectError> {
+        match (&self.memory, need) {
+            (Some(budget), Some(need)) => budget
+                .admit(need?)
+                .await
+                .map(Some)
+                .map_err(|reason| failure(name, "limits", &reason, true)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The image engine on bytes in memory, once its estimated memory fits
+    /// the budget. A video given to a pipeline without the video path fails
+    /// with where it belongs.
     async fn image(
         &self,
         name: &str,
@@ -693,35 +758,55 @@ impl Pipeline {
         let plan = Arc::clone(&self.plan);
         let video_here = self.config.video.is_some();
         let head = body.slice(..body.len().min(64));
+        let image_error = |e: EngineError| {
+            match mediaflow_video::sniff(&head) {
+            Some(container) if !video_here && container != Container::Gif => ObjectError {
+                object: name.to_string(),
+                category: "unsupported",
+                reason: format!(
+                    "a video ({container}); this function handles images: send video uploads to the transcode function ({})",
+                    e.message()
+                ),
+                retry: Retry::Permanent,
+            },
+            _ => engine_failure(name, e),
+        }
+        };
+        let need = match self.memory {
+            Some(_) => {
+                let (bytes, plan) = (body.clone(), Arc::clone(&plan));
+                let estimated = tokio::task::spawn_blocking(move || {
+                    mediaflow_engine::estimate_memory(&bytes, &plan)
+                })
+                .await
+                .map_err(|join| {
+                    internal_failure(name, format!("the estimate task failed: {join}"))
+                })?;
+                Some(estimated.map_err(&image_error))
+            }
+            None => None,
+        };
+        let memory = self.admit(name, need).await?;
         let stop = stop.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
+            let _held = (slot, memory);
             mediaflow_engine::process_with(&body, &plan, &stop)
         })
         .await;
         match result {
             Ok(Ok(output)) => Ok(Made::Image(Box::new(output))),
-            Ok(Err(e)) => match mediaflow_video::sniff(&head) {
-                Some(container) if !video_here && container != Container::Gif => {
-                    Err(ObjectError {
-                        object: name.to_string(),
-                        category: "unsupported",
-                        reason: format!(
-                            "a video ({container}); this function handles images: send video uploads to the transcode function ({})",
-                            e.message()
-                        ),
-                        retry: Retry::Permanent,
-                    })
-                }
-                _ => Err(engine_failure(name, e)),
-            },
-            Err(join) => Err(internal_failure(name, format!("the engine task failed: {join}"))),
+            Ok(Err(e)) => Err(image_error(e)),
+            Err(join) => Err(internal_failure(
+                name,
+                format!("the engine task failed: {join}"),
+            )),
         }
     }
 
     /// A source on disk: a video (or an animated GIF, when so
     /// configured) goes through ffprobe/ffmpeg; anything else is read
-    /// into memory, within the image limit, for the image engine.
+    /// into memory, within the image limit, for the image engine. Either
+    /// starts once its estimated memory fits the budget.
     async fn on_disk(
         &self,
         name: &str,
@@ -738,67 +823,55 @@ impl Pipeline {
             .expect("a file only with video on");
         let image_plan = Arc::clone(&self.plan);
         let object = name.to_string();
-        // The task owns the work directory too: if this future is dropped
-        // at the deadline, the task (whose ffmpeg the same deadline kills)
-        // removes it when it ends.
+        let budgeted = self.memory.is_some();
+        // The tasks own the slot and the work directory too: if this
+        // future is dropped at the deadline, the running task (whose ffmpeg
+        // the same deadline kills) holds the slot until it ends and then
+        // removes the directory.
         let task_dir = Arc::clone(&dir);
+        let (v, p, o) = (video.clone(), Arc::clone(&image_plan), object.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            let prepared = prepare(&o, &v, &p, &path, stop_at, budgeted);
+            (prepared, slot, task_dir)
+        })
+        .await;
+        let (prepared, slot, task_dir) = prepared
+            .map_err(|join| internal_failure(name, format!("the video task failed: {join}")))?;
+        let (prepared, need) = prepared?;
+        let memory = self.admit(name, need).await?;
         let stop = stop.clone();
         let result = tokio::task::spawn_blocking(move || -> Result<Made, ObjectError> {
-            let _slot = slot;
+            let _held = (slot, memory);
             let dir = task_dir;
-            let head = read_head(&path).map_err(|e| {
-                internal_failure(&object, format!("reading the downloaded source: {e}"))
-            })?;
-            if let Some(container) = mediaflow_video::sniff(&head) {
-                if container != Container::Gif || video.plan.animated_gif() {
-                    let t = Instant::now();
-                    let probe = mediaflow_video::probe_source(
-                        &video.tools,
-                        &path,
-                        container,
-                        video.plan.limits(),
-                        stop_at,
-                    )
+            match prepared {
+                Prepared::Video {
+                    path,
+                    container,
+                    probe,
+                    probe_ms,
+                } => {
+                    let work = path.with_file_name("out");
+                    std::fs::create_dir(&work).map_err(|e| {
+                        internal_failure(&object, format!("creating {}: {e}", work.display()))
+                    })?;
+                    let job = Job {
+                        tools: &video.tools,
+                        plan: &video.plan,
+                        image_plan: &image_plan,
+                        work_dir: &work,
+                        deadline: stop_at,
+                    };
+                    let mut out = job
+                        .run(&path, container, probe)
                         .map_err(|e| video_failure(&object, e))?;
-                    let probe_ms = ms(t.elapsed());
-                    if mediaflow_video::is_video(container, &probe, &video.plan) {
-                        let work = path.with_file_name("out");
-                        std::fs::create_dir(&work).map_err(|e| {
-                            internal_failure(&object, format!("creating {}: {e}", work.display()))
-                        })?;
-                        let job = Job {
-                            tools: &video.tools,
-                            plan: &video.plan,
-                            image_plan: &image_plan,
-                            work_dir: &work,
-                            deadline: stop_at,
-                        };
-                        let mut out = job
-                            .run(&path, container, probe)
-                            .map_err(|e| video_failure(&object, e))?;
-                        out.timings.probe_ms = probe_ms;
-                        out.timings.total_ms += probe_ms;
-                        return Ok(Made::Video(Box::new(out), dir));
-                    }
+                    out.timings.probe_ms = probe_ms;
+                    out.timings.total_ms += probe_ms;
+                    Ok(Made::Video(Box::new(out), dir))
                 }
+                Prepared::Image(body) => mediaflow_engine::process_with(&body, &image_plan, &stop)
+                    .map(|o| Made::Image(Box::new(o)))
+                    .map_err(|e| engine_failure(&object, e)),
             }
-            // An image: the image limit applies before it is read.
-            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-            let limit = image_plan.limits().max_input_bytes;
-            if size > limit {
-                return Err(ObjectError {
-                    object,
-                    category: "limits",
-                    reason: format!("{size} bytes is over the image limit of {limit} bytes"),
-                    retry: Retry::Permanent,
-                });
-            }
-            let body = std::fs::read(&path).map_err(|e| {
-                internal_failure(&object, format!("reading the downloaded source: {e}"))
-            })?;
-            mediaflow_engine::process_with(&body, &image_plan, &stop)
-                .map(|o| Made::Image(Box::new(o)))
-                .map_err(|e| engine_failure(&object, e))
         })
         .await;
         drop(dir);
@@ -912,6 +985,78 @@ enum Source {
 }
 
 /// The first 64 bytes of a file (fewer if it is shorter).
+/// A source on disk, sniffed (and probed if a video), ready to process.
+enum Prepared {
+    Video {
+        path: PathBuf,
+        container: Container,
+        probe: mediaflow_video::Probe,
+        probe_ms: f64,
+    },
+    /// An image, read into memory within the image limit.
+    Image(Vec<u8>),
+}
+
+/// Estimated peak memory, when a budget asks for it.
+type Need = Option<Result<u64, ObjectError>>;
+
+/// Sniffs the source at `path`; a video (or an animated GIF, when so
+/// configured) is probed, anything else is read for the image engine.
+/// With `estimate`, also the memory processing it will take.
+fn prepare(
+    object: &str,
+    video: &VideoSettings,
+    image_plan: &Plan,
+    path: &std::path::Path,
+    stop_at: Option<Instant>,
+    estimate: bool,
+) -> Result<(Prepared, Need), ObjectError> {
+    let head = read_head(path)
+        .map_err(|e| internal_failure(object, format!("reading the downloaded source: {e}")))?;
+    if let Some(container) = mediaflow_video::sniff(&head) {
+        if container != Container::Gif || video.plan.animated_gif() {
+            let t = Instant::now();
+            let probe = mediaflow_video::probe_source(
+                &video.tools,
+                path,
+                container,
+                video.plan.limits(),
+                stop_at,
+            )
+            .map_err(|e| video_failure(object, e))?;
+            let probe_ms = ms(t.elapsed());
+            if mediaflow_video::is_video(container, &probe, &video.plan) {
+                let need =
+                    estimate.then(|| Ok(mediaflow_video::estimate_memory(&probe, &video.plan)));
+                let prepared = Prepared::Video {
+                    path: path.to_path_buf(),
+                    container,
+                    probe,
+                    probe_ms,
+                };
+                return Ok((prepared, need));
+            }
+        }
+    }
+    // An image: the image limit applies before it is read.
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    let limit = image_plan.limits().max_input_bytes;
+    if size > limit {
+        return Err(failure(
+            object,
+            "limits",
+            &format!("{size} bytes is over the image limit of {limit} bytes"),
+            true,
+        ));
+    }
+    let body = std::fs::read(path)
+        .map_err(|e| internal_failure(object, format!("reading the downloaded source: {e}")))?;
+    let need = estimate.then(|| {
+        mediaflow_engine::estimate_memory(&body, image_plan).map_err(|e| engine_failure(object, e))
+    });
+    Ok((Prepared::Image(body), need))
+}
+
 fn read_head(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let mut head = Vec::with_capacity(64);

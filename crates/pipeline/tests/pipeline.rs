@@ -366,8 +366,15 @@ async fn a_corrupt_upload_fails_permanently_and_its_neighbours_succeed() {
     for k in ["failed/broken.jpg.json", "failed/notes.txt.json"] {
         assert!(keys.contains(&k.to_string()), "{k} in {keys:?}");
     }
-    let record = store.inner.get("media", "failed/broken.jpg.json", 1 << 20).await.unwrap();
-    assert_eq!(record.info.metadata.get(META_OUTPUT).map(String::as_str), Some("1"));
+    let record = store
+        .inner
+        .get("media", "failed/broken.jpg.json", 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        record.info.metadata.get(META_OUTPUT).map(String::as_str),
+        Some("1")
+    );
     let json: serde_json::Value = serde_json::from_slice(&record.body).unwrap();
     assert_eq!(json["category"], "corrupt");
     assert_eq!(json["reason"], reports[1].failure().unwrap().reason);
@@ -378,13 +385,24 @@ async fn a_corrupt_upload_fails_permanently_and_its_neighbours_succeed() {
         .process_all(&objects[1..3], None)
         .await;
     for r in &again {
-        assert_eq!(r.outcome, Outcome::Skipped(Skip::AlreadyFailed), "{}", r.key);
+        assert_eq!(
+            r.outcome,
+            Outcome::Skipped(Skip::AlreadyFailed),
+            "{}",
+            r.key
+        );
         assert_eq!(r.bytes_in, 0);
     }
     // A new upload under the same key (another ETag) is processed.
     let fixed = upload(&*store, "uploads", "broken.jpg", sample("rocket.jpg")).await;
-    let r = pipeline(store.clone(), "media", "").process(&fixed, None).await;
-    assert!(matches!(r.outcome, Outcome::Processed { .. }), "{:?}", r.outcome);
+    let r = pipeline(store.clone(), "media", "")
+        .process(&fixed, None)
+        .await;
+    assert!(
+        matches!(r.outcome, Outcome::Processed { .. }),
+        "{:?}",
+        r.outcome
+    );
 }
 
 /// A permanent failure that cannot be recorded is not acknowledged: it is
@@ -403,7 +421,11 @@ async fn a_permanent_failure_that_cannot_be_recorded_is_retried() {
         .cloned()
         .unwrap();
     assert_eq!((e.category, e.retry), ("corrupt", Retry::Retryable), "{e}");
-    assert!(e.reason.contains("recording the failure at failed/broken.jpg.json failed"), "{e}");
+    assert!(
+        e.reason
+            .contains("recording the failure at failed/broken.jpg.json failed"),
+        "{e}"
+    );
     assert!(store.inner.keys("media").is_empty());
 }
 
@@ -532,11 +554,120 @@ async fn work_abandoned_at_the_deadline_keeps_its_slot_until_it_stops() {
         .cloned()
         .unwrap();
     assert_eq!((e.category, e.retry), ("timeout", Retry::Retryable), "{e}");
-    assert_eq!(p.idle_slots(), 0, "the engine still runs and holds its slot");
+    assert_eq!(
+        p.idle_slots(),
+        0,
+        "the engine still runs and holds its slot"
+    );
     let waited = Instant::now();
     while p.idle_slots() == 0 && waited.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(p.idle_slots(), 1, "the slot comes back once the engine stops");
-    assert!(store.puts().iter().all(|k| !k.starts_with("media/")), "{:?}", store.puts());
+    assert_eq!(
+        p.idle_slots(),
+        1,
+        "the slot comes back once the engine stops"
+    );
+    assert!(
+        store.puts().iter().all(|k| !k.starts_with("media/")),
+        "{:?}",
+        store.puts()
+    );
+}
+
+/// A plan whose estimate for the sample photo is hundreds of MiB
+/// (full-size AVIF and WebP).
+fn heavy_plan() -> Plan {
+    mediaflow_config::parse(
+        "[[variant]]\nname = \"full\"\nwidth = 4000\nformats = [\"avif\", \"webp\"]\n",
+    )
+    .unwrap()
+}
+
+/// Work is admitted through the memory budget: a source whose estimate is
+/// over the whole budget fails as `limits` before it is decoded (and is
+/// recorded, so it is not retried); the budget is whole again afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_can_never_fit_the_memory_budget_fails_as_limits() {
+    let store = Recording::new(&["uploads", "media"]);
+    let photo = sample("seeding_by_Clements_Engelhardt.jpg");
+    let need = mediaflow_engine::estimate_memory(&photo, &heavy_plan()).unwrap();
+    assert!(need > 64 << 20, "{need}");
+    let src = upload(&*store, "uploads", "big.jpg", photo).await;
+    let mut config = PipelineConfig::new("media", "");
+    config.memory_budget = Some(64 << 20);
+    let p = Pipeline::new(store.clone(), heavy_plan(), config);
+    let started = Instant::now();
+    let report = p.process(&src, None).await;
+    let e = report.failure().cloned().unwrap();
+    assert_eq!((e.category, e.retry), ("limits", Retry::Permanent), "{e}");
+    assert_eq!(
+        e.reason,
+        format!(
+            "needs about {} MiB to process, more than the memory budget of 64 MiB (give the function more memory, or lower the pixel limit)",
+            need.div_ceil(1 << 20)
+        )
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused before the encode"
+    );
+    let written: Vec<String> = store
+        .puts()
+        .into_iter()
+        .filter(|k| k.starts_with("media/"))
+        .collect();
+    assert_eq!(written, ["media/failed/big.jpg.json"]);
+    assert_eq!(p.memory_budget().unwrap().available_bytes(), 64 << 20);
+}
+
+/// Two sources that each take more than half the budget run one after the
+/// other, and both complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_over_half_the_budget_take_turns() {
+    let store = Recording::new(&["uploads", "media"]);
+    let photo = sample("seeding_by_Clements_Engelhardt.jpg");
+    let plan = Plan::builtin();
+    let need = mediaflow_engine::estimate_memory(&photo, &plan).unwrap();
+    let budget = need * 3 / 2;
+    assert!(budget > 64 << 20, "{need}: over the smallest budget");
+    let a = upload(&*store, "uploads", "a.jpg", photo.clone()).await;
+    let b = upload(&*store, "uploads", "b.jpg", photo).await;
+    let mut config = PipelineConfig::new("media", "");
+    config.concurrency = 2;
+    config.memory_budget = Some(budget);
+    let p = Pipeline::new(store.clone(), plan, config);
+    let budget = p.memory_budget().unwrap().clone();
+    // Watch what is held while the two run: never both at once.
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let low = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+    let watcher = {
+        let (budget, watching, low) = (budget.clone(), watching.clone(), low.clone());
+        tokio::spawn(async move {
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                low.fetch_min(
+                    budget.available_bytes(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let reports = p.process_all(&[a, b], None).await;
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    watcher.await.unwrap();
+    for r in &reports {
+        assert!(
+            matches!(r.outcome, Outcome::Processed { .. }),
+            "{:?}",
+            r.outcome
+        );
+    }
+    let held_at_most = budget.bytes() - low.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(held_at_most <= budget.bytes(), "{held_at_most}");
+    assert!(
+        held_at_most < 2 * need,
+        "both admitted at once: {held_at_most} held, {need} each"
+    );
+    assert_eq!(budget.available_bytes(), budget.bytes());
 }

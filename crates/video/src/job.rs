@@ -76,6 +76,48 @@ pub fn estimate(probe: &Probe, plan: &VideoPlan) -> Duration {
     Duration::from_secs_f64(seconds)
 }
 
+/// ffmpeg's fixed memory per run (libraries, demuxer and muxer state).
+const FFMPEG_BASE_BYTES: u64 = 64 << 20;
+/// H.264 decoding, per source pixel (reference frames and per-thread
+/// frame buffers).
+const DECODE_BYTES_PER_PIXEL: u64 = 24;
+/// libx264 per output pixel at one thread (lookahead, reference and
+/// analysis buffers), and what each further thread adds.
+const X264_BYTES_PER_PIXEL: u64 = 220;
+const X264_BYTES_PER_PIXEL_PER_THREAD: u64 = 16;
+
+/// A conservative estimate of the peak memory `plan` takes on `probe`'s
+/// clip, for admitting it through a memory budget. Renditions run one
+/// after another, so the largest decides; the poster's PNG goes through
+/// the image engine afterwards.
+///
+/// Measured peak RSS of ffmpeg 5.1 (`medium`, 2 cores, x264's default of
+/// 1.5 threads per core) against this: 720p to 720p 264 MiB (estimate
+/// 321 MiB), 1080p to 1080p 495 MiB (642 MiB), 2160p to 1080p 556 MiB
+/// (784 MiB); at 1080p each further x264 thread adds about 20 MiB.
+pub fn estimate_memory(probe: &Probe, plan: &VideoPlan) -> u64 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let x264_threads = (threads * 3 / 2).clamp(1, 16);
+    let (dw, dh) = probe.display_size();
+    let source_px = u64::from(probe.video.width) * u64::from(probe.video.height);
+    let renditions = plan
+        .renditions()
+        .iter()
+        .map(|r| {
+            let (w, h) = r.output_size(dw, dh);
+            let out_px = u64::from(w) * u64::from(h);
+            FFMPEG_BASE_BYTES
+                + source_px * DECODE_BYTES_PER_PIXEL
+                + out_px * (X264_BYTES_PER_PIXEL + X264_BYTES_PER_PIXEL_PER_THREAD * x264_threads)
+        })
+        .max()
+        .unwrap_or(FFMPEG_BASE_BYTES);
+    // The poster: one RGBA frame at display size, decoded, resized and
+    // encoded by the engine (a few working copies).
+    let poster = FFMPEG_BASE_BYTES + u64::from(dw) * u64::from(dh) * 4 * 4;
+    renditions.max(poster)
+}
+
 /// Probes `input` as the sniffed `container` (counting frames for GIFs,
 /// whose animation decides whether they are videos), stopping ffprobe at
 /// `deadline` if given.
@@ -91,7 +133,12 @@ pub fn probe_source(
         container,
         max_pixels: limits.max_pixels,
     };
-    probe(tools, input, container == Container::Gif, or_a_day(deadline))
+    probe(
+        tools,
+        input,
+        container == Container::Gif,
+        or_a_day(deadline),
+    )
 }
 
 /// The most frames a rendition may have: the duration limit at 240 fps
@@ -358,7 +405,15 @@ fn transcode(
     deadline: Instant,
 ) -> Result<()> {
     let display = probe.display_size();
-    let args = rendition_args(source.path, source.container, probe, r, limits, display, out);
+    let args = rendition_args(
+        source.path,
+        source.container,
+        probe,
+        r,
+        limits,
+        display,
+        out,
+    );
     tracing::debug!(rendition = %r.name, ?args, "ffmpeg");
     let done = run(Command::new(&tools.ffmpeg).args(&args), deadline)?;
     if !done.status.success() {

@@ -25,8 +25,8 @@ mod tools;
 
 pub use error::{Result, VideoError, VideoErrorKind};
 pub use job::{
-    estimate, is_video, probe_source, rendition_args, Job, RenditionOutput, VideoOutput,
-    VideoTimings,
+    estimate, estimate_memory, is_video, probe_source, rendition_args, Job, RenditionOutput,
+    VideoOutput, VideoTimings,
 };
 pub use manifest::{rendition_key, VideoManifest};
 pub use plan::{PosterAt, Preset, Rendition, VideoLimits, VideoPlan};

@@ -28,8 +28,8 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use mediaflow_engine::Plan;
 use mediaflow_pipeline::metrics::{cold_start_line, emf_line};
 use mediaflow_pipeline::{
-    parse_body, parse_payload, ObjectReport, Outcome, Pipeline, PipelineConfig, SourceObject,
-    VideoSettings,
+    parse_body, parse_payload, MemoryBudget, ObjectReport, Outcome, Pipeline, PipelineConfig,
+    SourceObject, VideoSettings,
 };
 use mediaflow_store::{valid_bucket_name, ObjectStore};
 use mediaflow_video::{Tools, DEFAULT_FFMPEG};
@@ -52,6 +52,10 @@ pub const ENV_FFPROBE: &str = "MEDIAFLOW_FFPROBE";
 /// transcode: `true`/`false` overrides `[video_options] animated_gif`
 /// (the templates set it when they route `.gif` uploads to transcode).
 pub const ENV_ANIMATED_GIF: &str = "MEDIAFLOW_ANIMATED_GIF";
+/// The function's memory in MB, set by Lambda: work is admitted through a
+/// memory budget of all of it but [`mediaflow_pipeline::FUNCTION_OVERHEAD_MIB`]
+/// (unset, as in tests: admitted by concurrency alone).
+pub const ENV_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
 
 /// Which function a binary is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +96,8 @@ pub struct Settings {
     pub video: Option<VideoSettings>,
     /// `MEDIAFLOW_CONFIG` or `built-in`, for the start-up log line.
     pub plan_source: &'static str,
+    /// The memory budget in bytes, from [`ENV_MEMORY_SIZE`].
+    pub memory_budget: Option<u64>,
 }
 
 /// A setting that is missing or invalid: the function refuses to start.
@@ -107,6 +113,8 @@ pub enum SettingsError {
     Config(String),
     #[error("{ENV_ANIMATED_GIF}={0:?} must be true or false")]
     BadAnimatedGif(String),
+    #[error("{ENV_MEMORY_SIZE}={0:?} is not a number of MB")]
+    BadMemory(String),
     #[error("{0}")]
     Tools(String),
 }
@@ -155,6 +163,16 @@ impl Settings {
                 })
             }
         };
+        let memory_budget = match get(ENV_MEMORY_SIZE) {
+            None => None,
+            Some(mb) => {
+                let mb: u64 = mb
+                    .trim()
+                    .parse()
+                    .map_err(|_| SettingsError::BadMemory(mb.clone()))?;
+                Some(MemoryBudget::for_function(mb).bytes())
+            }
+        };
         Ok(Settings {
             function,
             output_bucket,
@@ -162,6 +180,7 @@ impl Settings {
             plan: config.image,
             video,
             plan_source,
+            memory_budget,
         })
     }
 
@@ -218,6 +237,7 @@ impl App {
         process_started: Instant,
     ) -> App {
         let mut config = PipelineConfig::new(settings.output_bucket, settings.output_prefix);
+        config.memory_budget = settings.memory_budget;
         if let Some(video) = settings.video {
             config = config.with_video(video);
         }
@@ -567,6 +587,31 @@ mod tests {
 
     /// `environment.json` is the contract the SAM and CDK templates are
     /// checked against; it must say what this code reads.
+    #[test]
+    fn the_memory_budget_follows_the_function_memory() {
+        let s = Settings::from_lookup(Function::OnUpload, env(&[(ENV_OUTPUT_BUCKET, "media")]))
+            .unwrap();
+        assert_eq!(s.memory_budget, None);
+        let s = Settings::from_lookup(
+            Function::Transcode,
+            env(&[(ENV_OUTPUT_BUCKET, "media"), (ENV_MEMORY_SIZE, "2048")]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.memory_budget,
+            Some((2048 - mediaflow_pipeline::FUNCTION_OVERHEAD_MIB) << 20)
+        );
+        let e = Settings::from_lookup(
+            Function::OnUpload,
+            env(&[(ENV_OUTPUT_BUCKET, "media"), (ENV_MEMORY_SIZE, "lots")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=\"lots\" is not a number of MB"
+        );
+    }
+
     #[test]
     fn environment_contracts_match_the_code() {
         for (function, names) in [

@@ -79,7 +79,8 @@ fn corrupt() -> Bytes {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqs_batch_from_moto_processes_awkward_keys_and_records_the_corrupt_one_instead_of_retrying_it() {
+async fn sqs_batch_from_moto_processes_awkward_keys_and_records_the_corrupt_one_instead_of_retrying_it(
+) {
     let h = Harness::new();
     h.upload("my photo (1).jpg", sample("rocket.jpg")).await;
     h.upload("ünï/фото.jpg", sample("fixtures/orientation-6.jpg"))
@@ -96,7 +97,11 @@ async fn sqs_batch_from_moto_processes_awkward_keys_and_records_the_corrupt_one_
     // The corrupt upload fails permanently: it is recorded and its message
     // acknowledged (issue 13: it used to be retried until maxReceiveCount).
     let reply = handle(&h.app, event.clone(), None).await.unwrap();
-    assert_eq!(reply, json!({"batchItemFailures": []}), "{corrupt_id} acknowledged");
+    assert_eq!(
+        reply,
+        json!({"batchItemFailures": []}),
+        "{corrupt_id} acknowledged"
+    );
     let keys = h.media_keys();
     for m in [
         "manifest/my photo (1).jpg.json",
@@ -124,7 +129,10 @@ async fn sqs_batch_from_moto_processes_awkward_keys_and_records_the_corrupt_one_
     assert_eq!(record["category"], "corrupt");
     assert_eq!(record["retryable"], false);
     assert_eq!(record["source"]["key"], "a+b.jpg");
-    assert!(record["reason"].as_str().unwrap().contains("JPEG"), "{record}");
+    assert!(
+        record["reason"].as_str().unwrap().contains("JPEG"),
+        "{record}"
+    );
 
     let m = h.object_metrics();
     assert_eq!(m.len(), 4, "one EMF line per object");
@@ -150,7 +158,8 @@ async fn sqs_batch_from_moto_processes_awkward_keys_and_records_the_corrupt_one_
     assert_eq!(cold.len(), 1);
 
     // Redelivery of the whole batch: nothing new is written, and the
-    // corrupt one is skipped by its failure record (not downloaded again).
+    // corrupt one is skipped by its failure record (not decoded again; the
+    // fixture's ETags are moto's, so each source is read to compare).
     let before = h.store.put_count();
     let reply = handle(&h.app, event, None).await.unwrap();
     assert_eq!(reply, json!({"batchItemFailures": []}));

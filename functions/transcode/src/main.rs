@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
         output_prefix = %settings.output_prefix,
         config = settings.plan_source,
         plan = %settings.plan.fingerprint(),
+        memory_budget_mib = settings.memory_budget.map(|b| b >> 20),
         ffmpeg = %ffmpeg,
         "{} starting",
         FUNCTION.name()
