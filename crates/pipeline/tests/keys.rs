@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use mediaflow_engine::Plan;
-use mediaflow_pipeline::{Outcome, Pipeline, PipelineConfig, Retry, SourceObject};
+use mediaflow_pipeline::{Outcome, Pipeline, PipelineConfig, Retry, SourceObject, META_SOURCE_KEY};
 use mediaflow_store::{md5_etag, MemoryStore, ObjectStore, PutOptions};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -102,7 +102,30 @@ async fn keys_whose_outputs_would_be_too_long_fail_before_reading() {
         "key is 1011 bytes; outputs would be 1025 bytes, over S3's 1024"
     );
     assert_eq!(report.bytes_in, 0, "not read");
-    assert!(store.keys("media").is_empty());
+    // Its failure record's key (7 bytes shorter than the manifest's) fits.
+    assert_eq!(store.keys("media"), [format!("failed/{}.json", over.key)]);
+    // A replay fails the same way, still without reading the source.
+    let again = p.process(&over, None).await;
+    assert_eq!(again.outcome, report.outcome);
+    assert_eq!(again.bytes_in, 0, "not read");
+
+    // Longer still, not even the failure record fits: the failure stays
+    // permanent (acknowledged, never retried) and says it was not recorded.
+    let other = Arc::new(MemoryStore::new(&["uploads", "media"]));
+    let longest = upload(&other, &long(1020), sample("horse.png")).await;
+    let report = pipeline(other.clone()).process(&longest, None).await;
+    let Outcome::Failed(e) = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(e.retry, Retry::Permanent);
+    assert!(
+        e.reason.ends_with(
+            "(not recorded: the failure record's key would be over S3's 1024-byte limit)"
+        ),
+        "{}",
+        e.reason
+    );
+    assert!(other.keys("media").is_empty());
 
     let report = p.process(&fits, None).await;
     assert!(
@@ -110,10 +133,32 @@ async fn keys_whose_outputs_would_be_too_long_fail_before_reading() {
         "{:?}",
         report.outcome
     );
-    let written = store.keys("media");
+    let written: Vec<String> = store
+        .keys("media")
+        .into_iter()
+        .filter(|k| !k.starts_with("failed/"))
+        .collect();
     assert_eq!(written.len(), 9);
     assert!(written.iter().all(|k| k.len() <= 1024), "{written:?}");
     assert!(written.iter().any(|k| k.len() == 1023));
+    // Percent-encoded, this key is over 2,000 bytes: S3 would refuse it as
+    // user metadata (2 KB in all), so the outputs do not carry it.
+    let manifest = store
+        .head("media", &format!("manifest/{}.json", fits.key))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !manifest.metadata.contains_key(META_SOURCE_KEY),
+        "{:?}",
+        manifest.metadata
+    );
+    let total: usize = manifest
+        .metadata
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    assert!(total < 2048, "{total}");
 }
 
 /// A writer tracing can log into, kept for the test to read.

@@ -217,9 +217,23 @@ async fn bad_clips_fail_alone_and_write_nothing() {
         reports[2]
     );
     let keys = store.list("media", "", None, 1000).await.unwrap();
+    // Besides tiny's outputs, only the two failure records.
     assert!(
-        keys.entries.iter().all(|e| e.key.contains("tiny")),
+        keys.entries
+            .iter()
+            .all(|e| e.key.contains("tiny") || e.key.starts_with("out/failed/")),
         "{keys:?}"
+    );
+    assert_eq!(
+        keys.entries
+            .iter()
+            .filter(|e| e.key.starts_with("out/failed/"))
+            .map(|e| e.key.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "out/failed/v/broken.mp4.json",
+            "out/failed/v/voice.mp4.json"
+        ]
     );
     assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
 }
