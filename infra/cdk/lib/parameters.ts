@@ -122,9 +122,9 @@ export const DEFAULTS: Record<string, string | number> = {
   OutputPrefix: '',
   NoncurrentVersionDays: 30,
   Architecture: 'arm64',
-  // Estimates (infra/README.md, to be revisited with the benchmark): 2048 MB is
-  // 1.16 vCPU; a 20 MP JPEG takes 0.3-0.5 s for all eight default variants on one
-  // x86 core, and a 100 MP decode (300 MB of RGB) plus intermediates fits easily.
+  // 2048 MB is 1.16 vCPU. Uploads are admitted through a memory budget of this
+  // minus 128 MB, estimated from each header: a 100 MP 16-bit PNG or 64 MP AVIF
+  // (about 1.3 GB) runs alone, a 100 MP JPEG (230-420 MB) four to eight at a time.
   MemorySize: 2048,
   // A batch of 4 x 100 MP photos (a few seconds each on one vCPU) leaves 3x headroom.
   Timeout: 60,
@@ -141,7 +141,8 @@ export const DEFAULTS: Record<string, string | number> = {
   // Video (transcode): nothing unless a layer is given.
   FfmpegLayerArn: '',
   AnimatedGifToVideo: 'false',
-  // 3008 MB is about 1.7 vCPUs (1769 MB = 1 vCPU): close to two cores for x264.
+  // 3008 MB is about 1.7 vCPUs (1769 MB = 1 vCPU): close to two cores for x264;
+  // its memory budget fits a 1080p rendition (about 650 MB estimated).
   TranscodeMemorySize: 3008,
   // Lambda's maximum; the transcode queue's visibility timeout is 6 x 900 s.
   TranscodeTimeout: 900,

@@ -152,7 +152,8 @@ export class QueueWorker extends Construct {
       new cloudwatch.Alarm(this, 'ErrorsAlarm', {
         alarmDescription:
           `${what}: the function failed whole invocations (crash, timeout, out of memory). ` +
-          'Per-message failures are reported as batch item failures and end in the DLQ.',
+          'Per-message failures that can succeed later are reported as batch item failures and end in the DLQ; ' +
+          'permanent ones are recorded under failed/ and not retried.',
         metric: this.function.metricErrors({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5) }),
         threshold: 0,
         evaluationPeriods: 1,
