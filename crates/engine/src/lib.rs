@@ -39,8 +39,8 @@ pub use engine::{decode_upright, probe, process, process_with, Probe, RgbImage};
 pub use error::{EngineError, ErrorKind, Result};
 pub use geometry::{DECODE_MARGIN, JPEG_SCALES};
 pub use manifest::{
-    failure_key, key_stem, longest_output_key, manifest_key, output_key, output_key_limit, Manifest,
-    SourceRef,
+    failure_key, key_stem, longest_output_key, manifest_key, output_key, output_key_limit,
+    Manifest, SourceRef,
 };
 pub use memory::estimate_memory;
 pub use output::{EncodedVariant, Output, Placeholder, SourceFacts, Timings};

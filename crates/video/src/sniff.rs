@@ -156,7 +156,9 @@ fn sniff_quicktime(head: &[u8]) -> Option<Container> {
         match kind {
             // The media data or the movie itself: the rest of the file
             // (0: to the end; 1: a 64-bit size follows).
-            b"moov" | b"mdat" if size == 0 || size == 1 || size >= 8 => return Some(Container::Mov),
+            b"moov" | b"mdat" if size == 0 || size == 1 || size >= 8 => {
+                return Some(Container::Mov)
+            }
             // Padding atoms are small and must be followed by another atom.
             b"wide" | b"free" | b"skip" if (8..=65536).contains(&size) => at += size,
             _ => return None,

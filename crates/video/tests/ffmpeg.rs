@@ -344,7 +344,14 @@ fn limits_are_checked_before_transcoding() {
 fn a_clip_that_cannot_finish_in_time_is_not_started() {
     let tools = tools();
     let src = media("bigbuckbunny.mp4");
-    let probe = probe_source(&tools, &src, Container::Mp4, &VideoLimits::default(), Some(soon())).unwrap();
+    let probe = probe_source(
+        &tools,
+        &src,
+        Container::Mp4,
+        &VideoLimits::default(),
+        Some(soon()),
+    )
+    .unwrap();
     let work = tempfile::tempdir().unwrap();
     let image_plan = Plan::builtin();
     let e = Job {
@@ -372,7 +379,14 @@ fn animated_gifs_become_silent_mp4s_only_when_configured() {
     let src = media("fixtures/animated.gif");
     let head = std::fs::read(&src).unwrap();
     assert_eq!(sniff(&head), Some(Container::Gif));
-    let probe = probe_source(&tools, &src, Container::Gif, &VideoLimits::default(), Some(soon())).unwrap();
+    let probe = probe_source(
+        &tools,
+        &src,
+        Container::Gif,
+        &VideoLimits::default(),
+        Some(soon()),
+    )
+    .unwrap();
     assert!(probe.frames.unwrap() > 1, "{:?}", probe.frames);
     assert!(!is_video(Container::Gif, &probe, &VideoPlan::builtin()));
     let plan = VideoPlan::builtin().with_animated_gif(true);

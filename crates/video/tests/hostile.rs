@@ -60,11 +60,20 @@ fn plan(limits: VideoLimits) -> VideoPlan {
     let mut r = Rendition::new("small");
     r.max_height = Some(64);
     r.audio = false;
-    VideoPlan::new(vec![r], mediaflow_video::PosterAt::Seconds(0.0), limits, false).unwrap()
+    VideoPlan::new(
+        vec![r],
+        mediaflow_video::PosterAt::Seconds(0.0),
+        limits,
+        false,
+    )
+    .unwrap()
 }
 
 /// The job as the pipeline runs it: sniff, probe, transcode, poster.
-fn run(path: &Path, plan: &VideoPlan) -> Result<mediaflow_video::VideoOutput, mediaflow_video::VideoError> {
+fn run(
+    path: &Path,
+    plan: &VideoPlan,
+) -> Result<mediaflow_video::VideoOutput, mediaflow_video::VideoError> {
     let tools = tools();
     let head = std::fs::read(path).unwrap();
     let container = sniff(&head[..head.len().min(64)]).expect("sniffed as a video");
@@ -267,7 +276,17 @@ fn a_stream_that_grows_past_the_pixel_limit_mid_way_is_refused() {
     std::fs::write(d.join("ab.h264"), stream).unwrap();
     ffmpeg(
         d,
-        &["-r", "10", "-f", "h264", "-i", "ab.h264", "-c", "copy", "switch.mp4"],
+        &[
+            "-r",
+            "10",
+            "-f",
+            "h264",
+            "-i",
+            "ab.h264",
+            "-c",
+            "copy",
+            "switch.mp4",
+        ],
     );
     let limits = VideoLimits {
         max_pixels: 100 * 100,
