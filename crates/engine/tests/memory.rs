@@ -107,3 +107,26 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !c
 }
+
+/// The fuzzer's AVIF reproducers (avif-parse panics on them in debug
+/// builds): the estimate refuses them as `corrupt`, as `process` does,
+/// never as a retryable `internal` error.
+#[test]
+fn inputs_a_parser_panics_on_are_corrupt_for_the_estimate_too() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/crashes/decode");
+    let plan = Plan::builtin();
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for result in [
+            estimate_memory(&bytes, &plan).map(|_| ()),
+            process(&bytes, &plan).map(|_| ()),
+        ] {
+            if let Err(e) = result {
+                assert_ne!(e.kind(), ErrorKind::Internal, "{e}");
+            }
+        }
+        n += 1;
+    }
+    assert!(n >= 5, "{n} reproducers");
+}
