@@ -553,20 +553,33 @@ pub fn seed_table(handled: &[Handled]) -> String {
     out
 }
 
-fn banner(
-    endpoint: &str,
-    data: &Path,
-    credentials: &Credentials,
-    plan_source: &str,
-    video: &str,
-    faults: &Faults,
+/// What the start-up banner shows.
+struct Banner<'a> {
+    endpoint: &'a str,
+    data: &'a Path,
+    credentials: &'a Credentials,
+    plan_source: &'a str,
+    video: &'a str,
+    faults: &'a Faults,
     max_attempts: u32,
     memory_mib: u64,
-) -> String {
+}
+
+fn banner(b: &Banner<'_>) -> String {
+    let Banner {
+        endpoint,
+        data,
+        plan_source,
+        video,
+        faults,
+        max_attempts,
+        memory_mib,
+        ..
+    } = b;
     let Credentials {
         access_key,
         secret_key,
-    } = credentials;
+    } = b.credentials;
     format!(
         "\
 mediaflow dev: S3 endpoint {endpoint} (path-style), data in {data}
@@ -706,19 +719,19 @@ pub async fn run(
     });
     print!(
         "{}",
-        banner(
-            &endpoint,
-            &data,
-            &credentials,
+        banner(&Banner {
+            endpoint: &endpoint,
+            data: &data,
+            credentials: &credentials,
             plan_source,
-            &video_status,
-            &faults,
-            args.max_attempts,
-            dispatcher
+            video: &video_status,
+            faults: &faults,
+            max_attempts: args.max_attempts,
+            memory_mib: dispatcher
                 .pipeline
                 .memory_budget()
-                .map_or(0, |b| b.bytes() >> 20)
-        )
+                .map_or(0, |b| b.bytes() >> 20),
+        })
     );
     let _ = std::io::stdout().flush();
 

@@ -165,7 +165,7 @@ fn upload(i: usize) -> (String, Bytes, bool) {
         ])
     });
     let mut buf = std::io::Cursor::new(Vec::new());
-    let (ext, format) = if i % 2 == 0 {
+    let (ext, format) = if i.is_multiple_of(2) {
         ("png", image::ImageFormat::Png)
     } else {
         ("jpg", image::ImageFormat::Jpeg)

@@ -102,12 +102,12 @@ fn decode_full(
 /// permanent `corrupt` naming `reader` and its complaint.
 pub(crate) fn guard_input<T>(reader: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     guard(f).map_err(|e| match e.kind() {
-        ErrorKind::Internal if e.message().starts_with(PANIC_PREFIX) => EngineError::corrupt(
-            format!(
+        ErrorKind::Internal if e.message().starts_with(PANIC_PREFIX) => {
+            EngineError::corrupt(format!(
                 "{reader} rejected the input ({})",
                 &e.message()[PANIC_PREFIX.len()..]
-            ),
-        ),
+            ))
+        }
         _ => e,
     })
 }

@@ -862,7 +862,7 @@ impl Pipeline {
                         deadline: stop_at,
                     };
                     let mut out = job
-                        .run(&path, container, probe)
+                        .run(&path, container, *probe)
                         .map_err(|e| video_failure(&object, e))?;
                     out.timings.probe_ms = probe_ms;
                     out.timings.total_ms += probe_ms;
@@ -990,7 +990,7 @@ enum Prepared {
     Video {
         path: PathBuf,
         container: Container,
-        probe: mediaflow_video::Probe,
+        probe: Box<mediaflow_video::Probe>,
         probe_ms: f64,
     },
     /// An image, read into memory within the image limit.
@@ -1031,7 +1031,7 @@ fn prepare(
                 let prepared = Prepared::Video {
                     path: path.to_path_buf(),
                     container,
-                    probe,
+                    probe: Box::new(probe),
                     probe_ms,
                 };
                 return Ok((prepared, need));

@@ -119,7 +119,7 @@ fn be32(b: &[u8]) -> usize {
 fn sniff_ftyp(head: &[u8]) -> Option<Container> {
     let size = be32(head);
     // A real ftyp box holds a handful of brands; `<!--` reads as ~1 GB.
-    if !(12..=256).contains(&size) || size % 4 != 0 {
+    if !(12..=256).contains(&size) || !size.is_multiple_of(4) {
         return None;
     }
     let end = size.min(head.len());
