@@ -2,141 +2,19 @@
 //! through the AWS SDK (single-part and multipart, awkward keys, a corrupt
 //! file), bounded waits for the manifests, then Ctrl-C (SIGINT).
 
+mod support;
 use bytes::Bytes;
-use mediaflow_s3_local::{ACCESS_KEY, REGION};
 use mediaflow_store::{ObjectStore, PutOptions, StoreError};
 use mediaflow_store_s3::S3Store;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::Dev;
 
 fn sample(name: &str) -> Bytes {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-media");
     Bytes::from(std::fs::read(root.join(name)).unwrap())
-}
-
-/// The dev server, killed by PID if the test fails before stopping it.
-struct Dev {
-    child: Option<Child>,
-    port: u16,
-    data: PathBuf,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Dev {
-    fn start(dir: &Path, extra: &[&str]) -> Dev {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let data = dir.join("data");
-        let (stdout, stderr) = (dir.join("dev.out"), dir.join("dev.err"));
-        let child = Command::new(env!("CARGO_BIN_EXE_mediaflow"))
-            .args(["dev", "--port", &port.to_string(), "--data"])
-            .arg(&data)
-            .args(extra)
-            .current_dir(dir)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("start mediaflow dev");
-        let dev = Dev {
-            child: Some(child),
-            port,
-            data,
-            stdout,
-            stderr,
-        };
-        let until = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < until,
-                "mediaflow dev did not listen within 60 s: {}",
-                dev.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // The banner is printed just after the port opens.
-        while !std::fs::read_to_string(&dev.stdout)
-            .unwrap_or_default()
-            .contains("Ctrl-C stops the server")
-        {
-            assert!(
-                Instant::now() < until,
-                "no banner within 60 s: {}",
-                dev.logs()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        dev
-    }
-
-    /// The data directory's secret key, as a user reads it.
-    fn secret(&self) -> String {
-        std::fs::read_to_string(self.data.join("local-secret"))
-            .unwrap()
-            .trim()
-            .to_string()
-    }
-
-    fn store(&self) -> S3Store {
-        S3Store::with_static_credentials(
-            &format!("http://127.0.0.1:{}", self.port),
-            ACCESS_KEY,
-            &self.secret(),
-            REGION,
-        )
-    }
-
-    fn logs(&self) -> String {
-        format!(
-            "\n--- stdout\n{}\n--- stderr\n{}",
-            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
-            std::fs::read_to_string(&self.stderr).unwrap_or_default()
-        )
-    }
-
-    /// Ctrl-C: SIGINT, then a bounded wait for a clean exit.
-    fn interrupt(&mut self) {
-        let mut child = self.child.take().unwrap();
-        let status = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let until = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "exit status {status}: {}", self.logs());
-                return;
-            }
-            if Instant::now() > until {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "mediaflow dev did not stop within 40 s of SIGINT: {}",
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// `jpeg` with COM segments after SOI adding at least `extra` bytes.
@@ -173,7 +51,7 @@ async fn wait_for(store: &S3Store, key: &str, dev: &Dev) -> Value {
 async fn uploads_trigger_the_pipeline_and_failures_are_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
     let mut dev = Dev::start(dir.path(), &[]);
-    let banner = std::fs::read_to_string(&dev.stdout).unwrap();
+    let banner = dev.out();
     assert!(
         banner.contains(&format!(
             "aws --endpoint-url http://127.0.0.1:{} s3 cp photo.jpg s3://uploads/",
@@ -329,7 +207,7 @@ async fn seed_uploads_through_the_api_and_prints_a_table() {
     let mut dev = Dev::start(dir.path(), &["--seed", seed.to_str().unwrap()]);
     let until = Instant::now() + Duration::from_secs(60);
     let out = loop {
-        let out = std::fs::read_to_string(&dev.stdout).unwrap();
+        let out = dev.out();
         if out.contains("source(s) in") {
             break out;
         }
@@ -442,7 +320,7 @@ async fn path_keys_are_refused_and_the_secret_is_per_data_directory() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
-    let banner = std::fs::read_to_string(&dev.stdout).unwrap();
+    let banner = dev.out();
     assert!(
         banner.contains(&format!(
             "export AWS_ACCESS_KEY_ID=mediaflow AWS_SECRET_ACCESS_KEY={secret} "
@@ -475,10 +353,7 @@ async fn path_keys_are_refused_and_the_secret_is_per_data_directory() {
         .unwrap();
     // Its line is printed after its dead-letter line is written.
     let until = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&dev.stdout)
-        .unwrap()
-        .contains("failed s3://uploads/broken.jpg")
-    {
+    while !dev.out().contains("failed s3://uploads/broken.jpg") {
         assert!(Instant::now() < until, "no failure line: {}", dev.logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -565,10 +440,7 @@ async fn path_keys_are_refused_and_the_secret_is_per_data_directory() {
         .await
         .unwrap();
     let until = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&dev.stdout)
-        .unwrap()
-        .contains("odd\\u{2028}name\\\\n.jpg")
-    {
+    while !dev.out().contains("odd\\u{2028}name\\\\n.jpg") {
         assert!(Instant::now() < until, "no escaped line: {}", dev.logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -599,7 +471,7 @@ async fn an_old_data_directory_is_moved_into_the_new_layout() {
     std::fs::write(data.join("media/manifest/old.jpg.json"), "{}").unwrap();
     std::fs::write(data.join("dead-letter.jsonl"), "").unwrap();
     let mut dev = Dev::start(dir.path(), &[]);
-    let out = std::fs::read_to_string(&dev.stdout).unwrap();
+    let out = dev.out();
     assert!(
         out.contains("moved the buckets of this data directory's older layout"),
         "{out}"

@@ -9,18 +9,16 @@
 //! Run by `./scripts/test` (`cargo test -p mediaflow-cli --test load --
 //! --ignored --nocapture`); `MEDIAFLOW_LOAD_UPLOADS=N` runs a smaller load.
 
+mod support;
 use bytes::Bytes;
-use mediaflow_s3_local::{ACCESS_KEY, REGION};
 use mediaflow_store::{ObjectStore, PutOptions, StoreError};
 use mediaflow_store_s3::S3Store;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::Dev;
 
 const UPLOADS: usize = 1000;
 const CLIENTS: usize = 16;
@@ -57,102 +55,6 @@ width = 48
 formats = ["webp"]
 "#;
 const VARIANTS: usize = 2;
-
-/// The dev server, killed by PID if the test ends before stopping it.
-struct Dev {
-    child: Option<Child>,
-    port: u16,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Dev {
-    fn start(dir: &Path, extra: &[&str]) -> Dev {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let (stdout, stderr) = (dir.join("dev.out"), dir.join("dev.err"));
-        let child = Command::new(env!("CARGO_BIN_EXE_mediaflow"))
-            .args(["dev", "--port", &port.to_string(), "--data"])
-            .arg(dir.join("data"))
-            .args(extra)
-            .current_dir(dir)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("start mediaflow dev");
-        let dev = Dev {
-            child: Some(child),
-            port,
-            stdout,
-            stderr,
-        };
-        let until = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err()
-            || !dev.out().contains("Ctrl-C stops the server")
-        {
-            assert!(
-                Instant::now() < until,
-                "mediaflow dev not ready within 60 s: {}",
-                dev.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        dev
-    }
-
-    fn out(&self) -> String {
-        std::fs::read_to_string(&self.stdout).unwrap_or_default()
-    }
-
-    fn logs(&self) -> String {
-        let tail = |s: String| {
-            let lines: Vec<&str> = s.lines().collect();
-            lines[lines.len().saturating_sub(40)..].join("\n")
-        };
-        format!(
-            "\n--- stdout (last 40 lines)\n{}\n--- stderr (last 40 lines)\n{}",
-            tail(self.out()),
-            tail(std::fs::read_to_string(&self.stderr).unwrap_or_default())
-        )
-    }
-
-    /// SIGINT by PID, a bounded wait for the clean exit, SIGKILL if not.
-    fn interrupt(&mut self) {
-        let mut child = self.child.take().unwrap();
-        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-        assert_eq!(sent, 0, "SIGINT to mediaflow dev");
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "exit status {status}: {}", self.logs());
-                return;
-            }
-            if Instant::now() > until {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "mediaflow dev did not stop within 60 s of SIGINT: {}",
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// Upload `i`: its key, its bytes and whether it is a valid image.
 fn upload(i: usize) -> (String, Bytes, bool) {
@@ -259,7 +161,7 @@ async fn a_thousand_uploads_through_faults_all_end_once() {
     std::fs::write(&config, CONFIG).unwrap();
     let mut args = vec!["--config", config.to_str().unwrap()];
     args.extend_from_slice(FAULTS);
-    let mut dev = Dev::start(dir.path(), &args);
+    let mut dev = Dev::start_logging(dir.path(), &args, "warn");
     assert!(
         dev.out().contains(
             "faults:       SlowDown 5%, 503 3%, dropped 2%, delayed 5% by 200 ms (seed 13)"
@@ -267,17 +169,7 @@ async fn a_thousand_uploads_through_faults_all_end_once() {
         "{}",
         dev.logs()
     );
-    // The data directory's own secret, as a user reads it from the banner's file.
-    let secret = std::fs::read_to_string(dir.path().join("data").join("local-secret"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let store = S3Store::with_static_credentials(
-        &format!("http://127.0.0.1:{}", dev.port),
-        ACCESS_KEY,
-        &secret,
-        REGION,
-    );
+    let store = dev.store();
 
     // 16 clients share the work; each PUT's ETag is kept.
     let started = Instant::now();
