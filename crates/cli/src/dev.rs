@@ -30,8 +30,8 @@ use anyhow::{bail, Context as _};
 use bytes::Bytes;
 use mediaflow_config::Config;
 use mediaflow_pipeline::{
-    parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, S3Notification, SourceObject,
-    VideoSettings,
+    parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, Retry, S3Notification,
+    SourceObject, VideoSettings,
 };
 use mediaflow_s3_local::{
     Credentials, FaultInjector, Faults, LocalS3, Upload, UploadObserver, REGION,
@@ -248,6 +248,16 @@ impl Tally {
     }
 }
 
+/// One try at handling an upload.
+struct Attempt<'a> {
+    /// From 1.
+    number: u32,
+    /// No retry follows this one.
+    last: bool,
+    upload: &'a Upload,
+    event: &'a S3Notification,
+}
+
 struct Dispatcher {
     pipeline: Pipeline,
     invoke_url: Option<String>,
@@ -279,64 +289,24 @@ impl Dispatcher {
         let mut reports = Vec::new();
         let mut error = None;
         for attempt in 1..=self.max_attempts {
-            let last = attempt == self.max_attempts;
-            let mut retry = Vec::new();
-            let mut redo = 0u64;
-            match url {
+            let try_ = Attempt {
+                number: attempt,
+                last: attempt == self.max_attempts,
+                upload: &upload,
+                event: &event,
+            };
+            let (retry, redo) = match url {
                 None => {
-                    let done = self.pipeline.process_all(&pending, None).await;
-                    for (source, r) in pending.iter().zip(done) {
-                        match r.failure() {
-                            Some(e) if e.is_retryable() && !last => {
-                                println!(
-                                    "{} (attempt {attempt} of {}; retrying in {} ms)",
-                                    report_line(&r),
-                                    self.max_attempts,
-                                    retry_backoff(attempt + 1).as_millis()
-                                );
-                                retry.push(source.clone());
-                                redo += 1;
-                                continue;
-                            }
-                            Some(e) => {
-                                let counter = if e.is_retryable() {
-                                    &self.tally.gave_up
-                                } else {
-                                    &self.tally.failed_permanently
-                                };
-                                Tally::add(counter, 1);
-                                self.dead_letter(&upload, &event, &e.to_string(), e.is_retryable());
-                            }
-                            None => {
-                                let counter = match r.outcome {
-                                    Outcome::Skipped(_) => &self.tally.skipped,
-                                    _ => &self.tally.processed,
-                                };
-                                Tally::add(counter, 1);
-                            }
-                        }
-                        println!("{}", report_line(&r));
-                        reports.push(r);
-                    }
+                    let retry = self.process_here(&pending, &try_, &mut reports).await;
+                    let redo = retry.len() as u64;
+                    (retry, redo)
                 }
-                Some(url) => match invoke(url, body.clone()).await {
-                    Ok(()) => {
-                        tracing::info!(object = %object, "invoked");
-                        error = None;
-                    }
-                    Err(e) if !last => {
-                        tracing::warn!(object = %object, "{e} (attempt {attempt} of {}; retrying)", self.max_attempts);
-                        redo = 1;
-                        error = Some(e);
-                    }
-                    Err(e) => {
-                        tracing::error!(object = %object, "{e}");
-                        Tally::add(&self.tally.gave_up, 1);
-                        self.dead_letter(&upload, &event, &e, true);
-                        error = Some(e);
-                    }
-                },
-            }
+                Some(url) => {
+                    error = self.invoke_once(url, &body, &object, &try_).await;
+                    let redo = u64::from(error.is_some() && !try_.last);
+                    (Vec::new(), redo)
+                }
+            };
             if redo == 0 {
                 break;
             }
@@ -357,13 +327,87 @@ impl Dispatcher {
         });
     }
 
-    fn dead_letter(&self, upload: &Upload, event: &S3Notification, error: &str, retryable: bool) {
+    /// One attempt in this process: the pipeline on `pending`, a line per
+    /// object; returns the objects to retry (retryable failures, unless
+    /// this is the last attempt, whose failures are dead-lettered).
+    async fn process_here(
+        &self,
+        pending: &[SourceObject],
+        attempt: &Attempt<'_>,
+        reports: &mut Vec<ObjectReport>,
+    ) -> Vec<SourceObject> {
+        let mut retry = Vec::new();
+        let done = self.pipeline.process_all(pending, None).await;
+        for (source, r) in pending.iter().zip(done) {
+            match r.failure() {
+                Some(e) if !e.is_permanent() && !attempt.last => {
+                    println!(
+                        "{} (attempt {} of {}; retrying in {} ms)",
+                        report_line(&r),
+                        attempt.number,
+                        self.max_attempts,
+                        retry_backoff(attempt.number + 1).as_millis()
+                    );
+                    retry.push(source.clone());
+                    continue;
+                }
+                Some(e) => {
+                    let counter = if e.is_permanent() {
+                        &self.tally.failed_permanently
+                    } else {
+                        &self.tally.gave_up
+                    };
+                    Tally::add(counter, 1);
+                    self.dead_letter(attempt.upload, attempt.event, &e.to_string(), e.retry);
+                }
+                None => {
+                    let counter = match r.outcome {
+                        Outcome::Skipped(_) => &self.tally.skipped,
+                        _ => &self.tally.processed,
+                    };
+                    Tally::add(counter, 1);
+                }
+            }
+            println!("{}", report_line(&r));
+            reports.push(r);
+        }
+        retry
+    }
+
+    /// One attempt through a function's invoke URL; the error, if it failed
+    /// (dead-lettered on the last attempt).
+    async fn invoke_once(
+        &self,
+        url: &str,
+        body: &str,
+        object: &str,
+        attempt: &Attempt<'_>,
+    ) -> Option<String> {
+        match invoke(url, body.to_string()).await {
+            Ok(()) => {
+                tracing::info!(object = %object, "invoked");
+                None
+            }
+            Err(e) if !attempt.last => {
+                tracing::warn!(object = %object, "{e} (attempt {} of {}; retrying)", attempt.number, self.max_attempts);
+                Some(e)
+            }
+            Err(e) => {
+                tracing::error!(object = %object, "{e}");
+                Tally::add(&self.tally.gave_up, 1);
+                self.dead_letter(attempt.upload, attempt.event, &e, Retry::Retryable);
+                Some(e)
+            }
+        }
+    }
+
+    fn dead_letter(&self, upload: &Upload, event: &S3Notification, error: &str, retry: Retry) {
         let line = json!({
             "time": rfc3339_now(),
             "bucket": upload.bucket,
             "key": upload.key,
             "error": error,
-            "retryable": retryable,
+            "retryable": retry == Retry::Retryable,
             "event": event,
         });
         let written = std::fs::OpenOptions::new()
@@ -638,35 +682,23 @@ fn migrate_old_layout(data: &Path, buckets: &Path) -> anyhow::Result<bool> {
 }
 
 /// Runs until `shutdown` completes (Ctrl-C in the binary), then stops the
-/// server and lets uploads in progress finish (bounded).
+/// server and lets uploads in progress finish (bounded). Steps: open the
+/// data directory, start the endpoint, build the pipeline, print the
+/// banner, hand uploads to the dispatcher, seed (and wait for the seeded
+/// uploads), wait for `shutdown`, stop.
 pub async fn run(
     args: &DevArgs,
     config: Config,
     plan_source: &str,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("creating {}", args.data.display()))?;
-    let data = args
-        .data
-        .canonicalize()
-        .with_context(|| format!("opening {}", args.data.display()))?;
+    let data = open_data_dir(&args.data)?;
     let buckets = data.join(BUCKETS_DIR);
-    if migrate_old_layout(&data, &buckets)? {
-        println!(
-            "mediaflow dev: moved the buckets of this data directory's older layout into {}",
-            buckets.display()
-        );
-    }
     let credentials = Credentials::load_or_create(&data.join(SECRET_FILE))?;
-    let (tx, mut uploads) = mpsc::unbounded_channel();
-    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let faults = args.faults();
-    let injector = if faults.any() {
-        Some(Arc::new(FaultInjector::new(faults).context("--fault-*")?))
-    } else {
-        None
-    };
+    let injector = fault_injector(&faults)?;
+    let (tx, uploads) = mpsc::unbounded_channel();
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let server = LocalS3::start_with_faults(
         &buckets,
         addr,
@@ -684,6 +716,96 @@ pub async fn run(
         &credentials.secret_key,
         REGION,
     );
+    let (pipeline, video_status) = local_pipeline(&store, config, &data, args)?;
+    let (done_tx, mut done) = mpsc::unbounded_channel();
+    let dispatcher = Arc::new(Dispatcher {
+        permits: Arc::new(Semaphore::new(pipeline.config().concurrency)),
+        pipeline,
+        invoke_url: args.invoke_url.clone(),
+        invoke_video_url: args.invoke_video_url.clone(),
+        dead_letter: data.join(DEAD_LETTER_FILE),
+        done: done_tx,
+        max_attempts: args.max_attempts,
+        tally: Tally::default(),
+    });
+    print!(
+        "{}",
+        banner(&Banner {
+            endpoint: &endpoint,
+            data: &data,
+            credentials: &credentials,
+            plan_source,
+            video: &video_status,
+            faults: &faults,
+            max_attempts: args.max_attempts,
+            memory_mib: dispatcher
+                .pipeline
+                .memory_budget()
+                .map_or(0, |b| b.bytes() >> 20),
+        })
+    );
+    let _ = std::io::stdout().flush();
+    let tasks = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+    let pump = dispatch_uploads(&dispatcher, &tasks, uploads);
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    let shut_down = match &args.seed {
+        Some(dir) => {
+            let seeding = seed_and_wait(&store, dir, &mut done, &endpoint, &buckets);
+            tokio::select! {
+                seeded = seeding => { seeded?; false }
+                () = &mut shutdown => true,
+            }
+        }
+        None => false,
+    };
+    if !shut_down {
+        // Keep draining reports (nothing waits on them outside seeding).
+        let drain = tokio::spawn(async move { while done.recv().await.is_some() {} });
+        shutdown.await;
+        drain.abort();
+    }
+    let stopped = stop(server, pump, tasks).await;
+    summary(&dispatcher, injector.as_deref());
+    stopped
+}
+
+/// Creates the data directory (moving an older layout's buckets into
+/// place) and returns its canonical path.
+fn open_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let data = dir
+        .canonicalize()
+        .with_context(|| format!("opening {}", dir.display()))?;
+    let buckets = data.join(BUCKETS_DIR);
+    if migrate_old_layout(&data, &buckets)? {
+        println!(
+            "mediaflow dev: moved the buckets of this data directory's older layout into {}",
+            buckets.display()
+        );
+    }
+    Ok(data)
+}
+
+/// The `--fault-*` injector, when any fault is asked for.
+fn fault_injector(faults: &Faults) -> anyhow::Result<Option<Arc<FaultInjector>>> {
+    if !faults.any() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(
+        FaultInjector::new(*faults).context("--fault-*")?,
+    )))
+}
+
+/// The pipeline the endpoint's uploads go through, writing to the media
+/// bucket, with videos on (ffmpeg permitting), and a line saying whether
+/// video works.
+fn local_pipeline(
+    store: &S3Store,
+    config: Config,
+    data: &Path,
+    args: &DevArgs,
+) -> anyhow::Result<(Pipeline, String)> {
     let tools = crate::local_video_tools();
     let video_status = match tools.check() {
         Ok(version) => version,
@@ -705,97 +827,68 @@ pub async fn run(
             work_root,
         }),
     );
-    let cores = pipeline.config().concurrency;
-    let (done_tx, mut done) = mpsc::unbounded_channel();
-    let dispatcher = Arc::new(Dispatcher {
-        pipeline,
-        invoke_url: args.invoke_url.clone(),
-        invoke_video_url: args.invoke_video_url.clone(),
-        dead_letter: data.join(DEAD_LETTER_FILE),
-        done: done_tx,
-        permits: Arc::new(Semaphore::new(cores)),
-        max_attempts: args.max_attempts,
-        tally: Tally::default(),
-    });
-    print!(
-        "{}",
-        banner(&Banner {
-            endpoint: &endpoint,
-            data: &data,
-            credentials: &credentials,
-            plan_source,
-            video: &video_status,
-            faults: &faults,
-            max_attempts: args.max_attempts,
-            memory_mib: dispatcher
-                .pipeline
-                .memory_budget()
-                .map_or(0, |b| b.bytes() >> 20),
-        })
+    Ok((pipeline, video_status))
+}
+
+/// Hands each upload to the dispatcher after its response, at most
+/// `concurrency` at once.
+fn dispatch_uploads(
+    dispatcher: &Arc<Dispatcher>,
+    tasks: &Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
+    mut uploads: mpsc::UnboundedReceiver<Upload>,
+) -> tokio::task::JoinHandle<()> {
+    let dispatcher = Arc::clone(dispatcher);
+    let tasks = Arc::clone(tasks);
+    tokio::spawn(async move {
+        while let Some(upload) = uploads.recv().await {
+            let permit = Arc::clone(&dispatcher.permits)
+                .acquire_owned()
+                .await
+                .expect("never closed");
+            let d = Arc::clone(&dispatcher);
+            let mut tasks = tasks.lock().await;
+            // Drop finished tasks so the set does not grow for the server's lifetime.
+            while tasks.try_join_next().is_some() {}
+            tasks.spawn(async move { d.handle(upload, permit).await });
+        }
+    })
+}
+
+/// Uploads every file under `dir` through the S3 API, waits (at most 600 s)
+/// until each has been handled, and prints the table of what became of them.
+async fn seed_and_wait(
+    store: &S3Store,
+    dir: &Path,
+    done: &mut mpsc::UnboundedReceiver<Handled>,
+    endpoint: &str,
+    buckets: &Path,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let keys = seed(store, dir).await?;
+    println!(
+        "\nseeded {} file(s) from {} through the S3 API; processing…",
+        keys.len(),
+        dir.display()
+    );
+    let mut handled: Vec<Handled> = Vec::new();
+    let limit = tokio::time::sleep(Duration::from_secs(600));
+    tokio::pin!(limit);
+    while handled.len() < keys.len() {
+        tokio::select! {
+            Some(h) = done.recv() => handled.push(h),
+            _ = &mut limit => { tracing::warn!("seed: gave up waiting after 600 s"); break; }
+        }
+    }
+    handled.sort_by(|a, b| a.key.cmp(&b.key));
+    println!("\n{}", seed_table(&handled));
+    println!(
+        "{} source(s) in {:.1} s. Outputs: aws --endpoint-url {endpoint} s3 ls s3://{MEDIA}/ --recursive  (or look in {})",
+        handled.len(),
+        started.elapsed().as_secs_f64(),
+        buckets.join(MEDIA).display()
     );
     let _ = std::io::stdout().flush();
-
-    // Uploads are handled after their response, at most `cores` at once.
-    let tasks = tokio::task::JoinSet::new();
-    let tasks = Arc::new(tokio::sync::Mutex::new(tasks));
-    let pump = {
-        let dispatcher = Arc::clone(&dispatcher);
-        let tasks = Arc::clone(&tasks);
-        tokio::spawn(async move {
-            while let Some(upload) = uploads.recv().await {
-                let permit = Arc::clone(&dispatcher.permits)
-                    .acquire_owned()
-                    .await
-                    .expect("never closed");
-                let d = Arc::clone(&dispatcher);
-                let mut tasks = tasks.lock().await;
-                // Drop finished tasks so the set does not grow for the server's lifetime.
-                while tasks.try_join_next().is_some() {}
-                tasks.spawn(async move { d.handle(upload, permit).await });
-            }
-        })
-    };
-
-    let mut shutdown = std::pin::pin!(shutdown);
-    if let Some(dir) = &args.seed {
-        let started = Instant::now();
-        let keys = seed(&store, dir).await?;
-        println!(
-            "\nseeded {} file(s) from {} through the S3 API; processing…",
-            keys.len(),
-            dir.display()
-        );
-        let mut handled: Vec<Handled> = Vec::new();
-        let limit = tokio::time::sleep(Duration::from_secs(600));
-        tokio::pin!(limit);
-        while handled.len() < keys.len() {
-            tokio::select! {
-                Some(h) = done.recv() => handled.push(h),
-                _ = &mut limit => { tracing::warn!("seed: gave up waiting after 600 s"); break; }
-                _ = &mut shutdown => {
-                    let stopped = stop(server, pump, tasks).await;
-                    summary(&dispatcher, injector.as_deref());
-                    return stopped;
-                }
-            }
-        }
-        handled.sort_by(|a, b| a.key.cmp(&b.key));
-        println!("\n{}", seed_table(&handled));
-        println!(
-            "{} source(s) in {:.1} s. Outputs: aws --endpoint-url {endpoint} s3 ls s3://{MEDIA}/ --recursive  (or look in {})",
-            handled.len(),
-            started.elapsed().as_secs_f64(),
-            buckets.join(MEDIA).display()
-        );
-        let _ = std::io::stdout().flush();
-    }
-    // Keep draining reports (nothing waits on them outside seeding).
-    let drain = tokio::spawn(async move { while done.recv().await.is_some() {} });
-    shutdown.await;
-    drain.abort();
-    let stopped = stop(server, pump, tasks).await;
-    summary(&dispatcher, injector.as_deref());
-    stopped
+    Ok(())
 }
 
 /// What the dispatcher did and which faults the endpoint injected.

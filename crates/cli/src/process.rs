@@ -15,15 +15,15 @@ use crate::UsageError;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use mediaflow_config::Config;
-use mediaflow_engine::{key_stem, manifest_key, output_key, EngineError, Manifest, SourceRef};
+use mediaflow_engine::{key_stem, manifest_key, output_key, Manifest, MediaError, SourceRef};
+use mediaflow_pipeline::media::{self, Media, Produced, VideoMedia};
 use mediaflow_pipeline::MemoryBudget;
-use mediaflow_video::{Container, Job, Tools, VideoError, VideoManifest};
+use mediaflow_video::{Tools, VideoManifest, VideoOutput};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -98,62 +98,10 @@ pub struct Source {
     pub key: String,
 }
 
-/// Why one source failed: a category and a one-line reason. `kind` is an
-/// engine [`mediaflow_engine::ErrorKind`] name (`corrupt`, `limits`, ...),
-/// `io` for file system errors or `collision` for clashing outputs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceError {
-    pub kind: &'static str,
-    pub message: String,
-}
-
-impl SourceError {
-    pub fn io(message: impl Into<String>) -> Self {
-        SourceError {
-            kind: "io",
-            message: message.into(),
-        }
-    }
-    pub fn collision(message: impl Into<String>) -> Self {
-        SourceError {
-            kind: "collision",
-            message: message.into(),
-        }
-    }
-    pub fn limits(message: impl Into<String>) -> Self {
-        SourceError {
-            kind: "limits",
-            message: message.into(),
-        }
-    }
-}
-
-impl From<VideoError> for SourceError {
-    fn from(e: VideoError) -> Self {
-        SourceError {
-            kind: e.kind().as_str(),
-            message: e.message().to_string(),
-        }
-    }
-}
-
-impl From<EngineError> for SourceError {
-    fn from(e: EngineError) -> Self {
-        SourceError {
-            kind: e.kind().as_str(),
-            message: e.message().to_string(),
-        }
-    }
-}
-
-/// Same shape as [`EngineError`]'s: `kind: message`.
-impl fmt::Display for SourceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)
-    }
-}
-
-impl std::error::Error for SourceError {}
+/// Why one source failed: a kind (`corrupt`, `limits`, …, `io` for file
+/// system errors, `collision` for clashing outputs) and a one-line reason;
+/// `Display` is `kind: reason`.
+pub type SourceError = MediaError;
 
 /// One file written.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,7 +176,7 @@ impl Summary {
                         ok.ms
                     ));
                 }
-                Err(e) => text.push_str(&format!("{input}  FAILED ({})\n", e.kind)),
+                Err(e) => text.push_str(&format!("{input}  FAILED ({})\n", e.kind())),
             }
         }
         text.push_str(&format!(
@@ -312,8 +260,8 @@ impl Summary {
                     Err(e) => JsonSource::Failed {
                         input,
                         ok: false,
-                        error_kind: e.kind,
-                        error: &e.message,
+                        error_kind: e.kind().as_str(),
+                        error: e.message(),
                     },
                 }
             })
@@ -650,7 +598,8 @@ pub struct LocalVideo<'a> {
     pub budget: MemoryBudget,
 }
 
-/// Reads, processes and writes one source.
+/// Reads, processes and writes one source: [`media::process_file`] makes
+/// the outputs, and they are written under `out_dir`, the manifest last.
 pub fn process_source(
     source: &Source,
     video: &LocalVideo<'_>,
@@ -659,41 +608,50 @@ pub fn process_source(
 ) -> Result<SourceOk, SourceError> {
     let start = Instant::now();
     tracing::debug!(input = %mediaflow_store::escape_key(&source.path.to_string_lossy()), key = %mediaflow_store::escape_key(&source.key), "processing");
-    let mut head = Vec::with_capacity(64);
-    fs::File::open(&source.path)
-        .and_then(|f| f.take(64).read_to_end(&mut head))
-        .map_err(|e| SourceError::io(format!("cannot read: {e}")))?;
-    if let Some(container) = mediaflow_video::sniff(&head) {
-        if container != Container::Gif || video.config.video.animated_gif() {
-            if let Some(ok) = process_video(source, container, video, out_dir, protected, start)? {
-                return Ok(ok);
-            }
+    // Renditions are made here (removed afterwards) and then moved into place.
+    let work = tempfile::Builder::new()
+        .prefix("mediaflow-")
+        .tempdir()
+        .map_err(|e| SourceError::io(format!("cannot create a work directory: {e}")))?;
+    let media = Media {
+        image: &video.config.image,
+        video: Some(VideoMedia {
+            plan: &video.config.video,
+            tools: &video.tools,
+        }),
+    };
+    let deadline = start + video.timeout;
+    let produced = media::process_file(
+        &source.path,
+        &media,
+        work.path(),
+        Some(deadline),
+        &video.budget,
+    )?;
+    let mut ok = match produced {
+        Produced::Image(output) => write_image(source, &output, out_dir, protected)?,
+        Produced::Video(output) => {
+            write_video(source, &output, &video.fingerprint, out_dir, protected)?
         }
-    }
-    let plan = &video.config.image;
-    let bytes = read_limited(&source.path, plan.limits().max_input_bytes)?;
-    let need = mediaflow_engine::estimate_memory(&bytes, plan)?;
-    let _memory = video
-        .budget
-        .admit_blocking(need)
-        .map_err(SourceError::limits)?;
-    let output = mediaflow_engine::process(&bytes, plan)?;
+    };
+    ok.ms = start.elapsed().as_secs_f64() * 1000.0;
+    tracing::debug!(input = %source.path.display(), outputs = ok.outputs.len(), ms = ok.ms, "done");
+    Ok(ok)
+}
+
+/// An image's variants, then its manifest.
+fn write_image(
+    source: &Source,
+    output: &mediaflow_engine::Output,
+    out_dir: &Path,
+    protected: &HashSet<PathBuf>,
+) -> Result<SourceOk, SourceError> {
     let mut outputs = Vec::with_capacity(output.variants.len());
-    write_variants(&output, &source.key, out_dir, protected, &mut outputs)?;
+    write_variants(output, &source.key, out_dir, protected, &mut outputs)?;
     // The manifest goes last: when it exists, every output it lists does.
-    let manifest = Manifest::build(
-        "",
-        &SourceRef {
-            key: &source.key,
-            etag: None,
-            version_id: None,
-        },
-        &output,
-    );
+    let manifest = Manifest::build("", &local_source(source), output);
     let manifest_path = out_dir.join(manifest_key("", &source.key));
     write_output(&manifest_path, &manifest.to_json(), protected)?;
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
-    tracing::debug!(input = %source.path.display(), outputs = outputs.len(), ms, "done");
     Ok(SourceOk {
         key: source.key.clone(),
         format: output.source.format.as_str(),
@@ -701,66 +659,19 @@ pub fn process_source(
         height: output.source.height,
         manifest: manifest_path,
         outputs,
-        ms,
+        ms: 0.0,
     })
 }
 
-/// A video source: probed, transcoded in a temporary directory (removed
-/// afterwards), its renditions moved into place, the poster's variants and
-/// the video manifest written last. `None` when the probe shows it is an
-/// image after all (a GIF that is not animated).
-fn process_video(
+/// A video's renditions moved into place from the work directory, the
+/// poster's variants, then the video manifest.
+fn write_video(
     source: &Source,
-    container: Container,
-    video: &LocalVideo<'_>,
+    out: &VideoOutput,
+    fingerprint: &str,
     out_dir: &Path,
     protected: &HashSet<PathBuf>,
-    start: Instant,
-) -> Result<Option<SourceOk>, SourceError> {
-    let plan = &video.config.video;
-    let len = fs::metadata(&source.path)
-        .map_err(|e| SourceError::io(format!("cannot read metadata: {e}")))?
-        .len();
-    if len > plan.limits().max_input_bytes {
-        return Err(SourceError::limits(format!(
-            "input is {len} bytes, over the video limit of {} bytes",
-            plan.limits().max_input_bytes
-        )));
-    }
-    let deadline = start + video.timeout;
-    let probed = Instant::now();
-    let probe = mediaflow_video::probe_source(
-        &video.tools,
-        &source.path,
-        container,
-        plan.limits(),
-        Some(deadline),
-    )?;
-    let probe_ms = probed.elapsed().as_secs_f64() * 1000.0;
-    if !mediaflow_video::is_video(container, &probe, plan) {
-        return Ok(None);
-    }
-    let _memory = video
-        .budget
-        .admit_blocking(mediaflow_video::estimate_memory(&probe, plan))
-        .map_err(SourceError::limits)?;
-    let work = tempfile::Builder::new()
-        .prefix("mediaflow-")
-        .tempdir()
-        .map_err(|e| SourceError::io(format!("cannot create a work directory: {e}")))?;
-    let out = Job {
-        tools: &video.tools,
-        plan,
-        image_plan: &video.config.image,
-        work_dir: work.path(),
-        deadline: Some(deadline),
-    }
-    .run(&source.path, container, probe)
-    .map(|mut out| {
-        out.timings.probe_ms = probe_ms;
-        out.timings.total_ms += probe_ms;
-        out
-    })?;
+) -> Result<SourceOk, SourceError> {
     let mut outputs = Vec::new();
     for r in &out.renditions {
         let path = out_dir.join(mediaflow_video::rendition_key("", &r.name, &source.key));
@@ -775,54 +686,28 @@ fn process_video(
         });
     }
     write_variants(&out.poster, &source.key, out_dir, protected, &mut outputs)?;
-    let manifest = VideoManifest::build(
-        "",
-        &SourceRef {
-            key: &source.key,
-            etag: None,
-            version_id: None,
-        },
-        &out,
-        &video.fingerprint,
-    );
+    let manifest = VideoManifest::build("", &local_source(source), out, fingerprint);
     let manifest_path = out_dir.join(manifest_key("", &source.key));
     write_output(&manifest_path, &manifest.to_json(), protected)?;
     let (width, height) = out.probe.display_size();
-    Ok(Some(SourceOk {
+    Ok(SourceOk {
         key: source.key.clone(),
-        format: container.as_str(),
+        format: out.container.as_str(),
         width,
         height,
         manifest: manifest_path,
         outputs,
-        ms: start.elapsed().as_secs_f64() * 1000.0,
-    }))
+        ms: 0.0,
+    })
 }
 
-/// Reads a file, refusing (before reading) one larger than `max` bytes.
-fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, SourceError> {
-    let too_big = |len: u64| {
-        SourceError::limits(format!(
-            "input is {len} bytes, over the limit of {max} bytes"
-        ))
-    };
-    let file = fs::File::open(path).map_err(|e| SourceError::io(format!("cannot open: {e}")))?;
-    let len = file
-        .metadata()
-        .map_err(|e| SourceError::io(format!("cannot read metadata: {e}")))?
-        .len();
-    if len > max {
-        return Err(too_big(len));
+/// A local file as a manifest names it: its key, no ETag or version.
+fn local_source(source: &Source) -> SourceRef<'_> {
+    SourceRef {
+        key: &source.key,
+        etag: None,
+        version_id: None,
     }
-    let mut bytes = Vec::with_capacity(len as usize);
-    // The file may grow after the check: never read more than the limit.
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| SourceError::io(format!("cannot read: {e}")))?;
-    if bytes.len() as u64 > max {
-        return Err(too_big(bytes.len() as u64));
-    }
-    Ok(bytes)
 }
 
 /// Writes the engine's variants of the source `key` (a photo's, or a

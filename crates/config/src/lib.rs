@@ -70,7 +70,7 @@ pub enum ConfigError {
     /// The video settings were rejected as a whole (e.g. a rendition name
     /// used twice).
     #[error("{}", .0.message())]
-    Video(mediaflow_video::VideoError),
+    Video(mediaflow_video::MediaError),
     /// The file could not be read.
     #[error("{}: cannot read: {error}", path.display())]
     Read {

@@ -13,6 +13,11 @@
 //!   videos go through `mediaflow-video` (ffprobe/ffmpeg, killed at the
 //!   deadline), the renditions are uploaded from disk, and the directory is
 //!   removed afterwards; anything else goes to the image engine.
+//! - [`media`]: one source file in, outputs out: sniff, limits, probe,
+//!   image engine or video job; `mediaflow process` and the pipeline both
+//!   call it.
+//! - [`ObjectError`]: a failure in mediaflow's one vocabulary
+//!   ([`ErrorKind`]), with whether to retry.
 //! - [`MemoryBudget`]: work is admitted when its estimated peak memory
 //!   (from the header) fits in what is left of the budget; a source over
 //!   the whole budget fails as `limits`.
@@ -22,17 +27,21 @@
 //! envelopes and call it.
 
 mod budget;
+mod error;
 pub mod event;
+pub mod media;
 pub mod metrics;
 mod run;
 
 pub use budget::{Admission, MemoryBudget, FUNCTION_OVERHEAD_MIB};
+pub use error::{Cause, ObjectError, Retry};
 pub use event::{
     decode_s3_key, encode_s3_key, parse_body, parse_payload, EventError, Notification,
     S3Notification, SourceObject,
 };
+pub use mediaflow_engine::{ErrorKind, MediaError};
 pub use run::{
-    ObjectError, ObjectReport, Outcome, Pipeline, PipelineConfig, Retry, Skip, StageTimes,
-    VideoSettings, MANIFEST_CACHE_CONTROL, META_OUTPUT, META_PLAN, META_SOURCE_ETAG,
-    META_SOURCE_KEY, META_SOURCE_VERSION, VARIANT_CACHE_CONTROL,
+    ObjectReport, Outcome, Pipeline, PipelineConfig, Skip, StageTimes, VideoSettings,
+    MANIFEST_CACHE_CONTROL, META_OUTPUT, META_PLAN, META_SOURCE_ETAG, META_SOURCE_KEY,
+    META_SOURCE_VERSION, VARIANT_CACHE_CONTROL,
 };

@@ -96,8 +96,8 @@ fn emf_line_at(function: &str, report: &ObjectReport, timestamp_ms: u64) -> Stri
         }
         Outcome::Failed(e) => {
             line.insert("error".into(), json!(e.to_string()));
-            line.insert("category".into(), json!(e.category));
-            line.insert("retryable".into(), json!(e.is_retryable()));
+            line.insert("category".into(), json!(e.category.as_str()));
+            line.insert("retryable".into(), json!(!e.is_permanent()));
         }
         Outcome::Processed { .. } => {}
     }
@@ -125,7 +125,8 @@ pub fn cold_start_line(function: &str, init_ms: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::{ObjectError, Retry, StageTimes};
+    use crate::run::StageTimes;
+    use crate::{ErrorKind, ObjectError, Retry};
 
     fn report(outcome: Outcome) -> ObjectReport {
         ObjectReport {
@@ -179,7 +180,7 @@ mod tests {
             "on-upload",
             &report(Outcome::Failed(ObjectError {
                 object: "s3://uploads/x.jpg".into(),
-                category: "corrupt",
+                category: ErrorKind::Corrupt,
                 reason: "truncated".into(),
                 retry: Retry::Permanent,
             })),

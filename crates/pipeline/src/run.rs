@@ -1,14 +1,16 @@
 //! Processing one source object: guard, fetch, engine, write, manifest last.
 
 use crate::budget::{Admission, MemoryBudget};
+use crate::error::{Cause, ObjectError, Retry};
 use crate::event::SourceObject;
+use crate::media::{self, Media, Prepared, Produced, VideoMedia};
 use bytes::Bytes;
 use mediaflow_engine::{
     failure_key, longest_output_key, manifest::MAX_KEY_BYTES, manifest_key, output_key,
-    output_key_limit, EngineError, Manifest, Output, Plan, SourceRef, Stop,
+    output_key_limit, Manifest, MediaError, Output, Plan, SourceRef, Stop,
 };
 use mediaflow_store::{escape_key, object_url, ObjectInfo, ObjectStore, PutOptions, StoreError};
-use mediaflow_video::{Container, Job, Tools, VideoError, VideoManifest, VideoOutput, VideoPlan};
+use mediaflow_video::{Container, Tools, VideoManifest, VideoOutput, VideoPlan};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,33 +38,6 @@ pub const VARIANT_CACHE_CONTROL: &str = "public, max-age=31536000";
 pub const MANIFEST_CACHE_CONTROL: &str = "no-cache";
 /// Version of the failure record's JSON shape.
 pub const FAILURE_RECORD_VERSION: u32 = 1;
-
-/// Whether retrying the same object later may succeed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
-    /// The input or the configuration is wrong; retrying cannot help.
-    Permanent,
-    /// Throttling, a timeout, a network failure, running out of time.
-    Retryable,
-}
-
-/// Why an object failed, in one line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{object}: {category}: {reason}")]
-pub struct ObjectError {
-    /// `s3://bucket/key`.
-    pub object: String,
-    /// `corrupt`, `unsupported`, `limits`, `denied`, `transient`, `timeout`, …
-    pub category: &'static str,
-    pub reason: String,
-    pub retry: Retry,
-}
-
-impl ObjectError {
-    pub fn is_retryable(&self) -> bool {
-        self.retry == Retry::Retryable
-    }
-}
 
 /// Why an object was deliberately not processed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,55 +183,10 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn store_failure(object: &str, stage: &str, e: StoreError) -> ObjectError {
-    let retry = if e.is_retryable() {
-        Retry::Retryable
-    } else {
-        Retry::Permanent
-    };
-    ObjectError {
-        object: object.to_string(),
-        category: e.kind(),
-        reason: format!("{stage}: {e}"),
-        retry,
-    }
-}
-
-fn video_failure(object: &str, e: VideoError) -> ObjectError {
-    failure(object, e.kind().as_str(), e.message(), e.is_permanent())
-}
-
-/// A failure of `category`, permanent or retryable.
-fn failure(object: &str, category: &'static str, reason: &str, permanent: bool) -> ObjectError {
-    ObjectError {
-        object: object.to_string(),
-        category,
-        reason: reason.to_string(),
-        retry: if permanent {
-            Retry::Permanent
-        } else {
-            Retry::Retryable
-        },
-    }
-}
-
-fn internal_failure(object: &str, reason: String) -> ObjectError {
-    ObjectError {
-        object: object.to_string(),
-        category: "internal",
-        reason,
-        retry: Retry::Retryable,
-    }
-}
-
 /// What the source turned out to be, with what processing it gave.
 enum Made {
     Image(Box<Output>),
     Video(Box<VideoOutput>, Arc<tempfile::TempDir>),
-}
-
-fn engine_failure(object: &str, e: EngineError) -> ObjectError {
-    failure(object, e.kind().as_str(), e.message(), e.is_permanent())
 }
 
 impl Pipeline {
@@ -340,15 +270,13 @@ impl Pipeline {
                 let remaining = deadline.saturating_duration_since(started);
                 let reserve = reserve(remaining);
                 if remaining <= reserve * 2 {
-                    Outcome::Failed(ObjectError {
-                        object: name.clone(),
-                        category: "timeout",
-                        reason: format!(
+                    Outcome::Failed(ObjectError::new(
+                        name.clone(),
+                        MediaError::timeout(format!(
                             "only {} ms left before the deadline; not starting (will be retried)",
                             remaining.as_millis()
-                        ),
-                        retry: Retry::Retryable,
-                    })
+                        )),
+                    ))
                 } else {
                     let until = deadline - reserve;
                     let run = self.run(object, &name, Some(until), slot, &stop, &mut seen);
@@ -359,22 +287,20 @@ impl Pipeline {
                             // The engine stops at its next stage and only
                             // then gives its slot back.
                             stop.stop();
-                            Outcome::Failed(ObjectError {
-                                object: name.clone(),
-                                category: "timeout",
-                                reason: format!(
+                            Outcome::Failed(ObjectError::new(
+                                name.clone(),
+                                MediaError::timeout(format!(
                                     "stopped {} ms before the deadline, before the manifest was written (will be retried)",
                                     reserve.as_millis()
-                                ),
-                                retry: Retry::Retryable,
-                            })
+                                )),
+                            ))
                         }
                     }
                 }
             }
         };
         let outcome = match outcome {
-            Outcome::Failed(e) if !e.is_retryable() => {
+            Outcome::Failed(e) if e.is_permanent() => {
                 Outcome::Failed(self.record_failure(object, seen.etag.as_deref(), e).await)
             }
             other => other,
@@ -432,7 +358,7 @@ impl Pipeline {
                 "etag": etag,
                 "version_id": object.version_id,
             },
-            "category": error.category,
+            "category": error.category.as_str(),
             "reason": error.reason,
             "retryable": false,
             "plan_fingerprint": self.fingerprint(),
@@ -495,6 +421,8 @@ impl Pipeline {
         Ok(self.manifest_matches(&record, etag))
     }
 
+    /// One object as named steps; each returns early (as `Err`) with the
+    /// outcome that ends the object: skipped, or failed.
     async fn run(
         &self,
         object: &SourceObject,
@@ -504,91 +432,155 @@ impl Pipeline {
         stop: &Stop,
         seen: &mut Seen,
     ) -> Outcome {
-        let c = &self.config;
-        let times = &mut seen.times;
-        if self.is_output_key(&object.bucket, &object.key) {
-            return Outcome::Skipped(Skip::OutputKey);
+        match self.steps(object, name, stop_at, slot, stop, seen).await {
+            Ok(outcome) | Err(outcome) => outcome,
         }
-        if let Some(reason) = self.output_key_limit(&object.key) {
-            return Outcome::Failed(failure(name, "limits", &reason, true));
-        }
-        let manifest_key = manifest_key(&c.output_prefix, &object.key);
-        let existing = match self.store.head(&c.output_bucket, &manifest_key).await {
-            Ok(m) => m,
-            Err(e) => return Outcome::Failed(store_failure(name, "checking the manifest", e)),
-        };
-        if self.manifest_matches(&existing, object.etag.as_deref()) {
-            return Outcome::Skipped(Skip::AlreadyDone);
-        }
-        match self.failed_before(object, object.etag.as_deref()).await {
-            Ok(true) => return Outcome::Skipped(Skip::AlreadyFailed),
-            Ok(false) => {}
-            Err(e) => {
-                return Outcome::Failed(store_failure(name, "checking the failure record", e))
-            }
-        }
+    }
 
-        // Read the current object (not the event's version: if it was
-        // replaced since, the newer bytes are what the outputs must show).
-        let t = Instant::now();
-        let fetched = match &c.video {
-            Some(video) => self.fetch_to_file(object, name, video).await,
-            None => self.fetch(object, name).await,
-        };
-        let (info, source) = match fetched {
-            Ok(f) => f,
-            Err(outcome) => return outcome,
-        };
-        times.fetch_ms = ms(t.elapsed());
-        seen.bytes_in = info.size;
-        if info.metadata.contains_key(META_OUTPUT) {
-            return Outcome::Skipped(Skip::OutputObject);
-        }
-        let etag = info.etag.clone().or_else(|| object.etag.clone());
-        seen.etag.clone_from(&etag);
-        if etag.as_deref() != object.etag.as_deref() {
-            // The event named other bytes (or none): check again against
-            // what was read.
-            if self.manifest_matches(&existing, etag.as_deref()) {
-                return Outcome::Skipped(Skip::AlreadyDone);
-            }
-            match self.failed_before(object, etag.as_deref()).await {
-                Ok(true) => return Outcome::Skipped(Skip::AlreadyFailed),
-                Ok(false) => {}
-                Err(e) => {
-                    return Outcome::Failed(store_failure(name, "checking the failure record", e))
-                }
-            }
-        }
-
+    async fn steps(
+        &self,
+        object: &SourceObject,
+        name: &str,
+        stop_at: Option<Instant>,
+        slot: OwnedSemaphorePermit,
+        stop: &Stop,
+        seen: &mut Seen,
+    ) -> Result<Outcome, Outcome> {
+        let manifest = self.check_before_fetch(object, name).await?;
+        let (info, source) = self.fetch_source(object, name, seen).await?;
+        let etag = self
+            .check_after_fetch(object, name, &info, &manifest, seen)
+            .await?;
         // CPU work (and waiting on ffmpeg) on the blocking pool, never on
         // a runtime worker; the slot goes with it.
         let made = match source {
             Source::Memory(body) => self.image(name, body, slot, stop).await,
             Source::File(dir, path) => self.on_disk(name, dir, path, stop_at, slot, stop).await,
-        };
-        let made = match made {
-            Ok(m) => m,
-            Err(e) => return Outcome::Failed(e),
-        };
-
-        // Outputs first (concurrently), the manifest last: a manifest
-        // means every output it lists is in place.
-        let t = Instant::now();
-        let source_ref = SourceRef {
+        }
+        .map_err(Outcome::Failed)?;
+        let source = SourceRef {
             key: &object.key,
             etag: etag.as_deref(),
             version_id: info.version_id.as_deref(),
         };
+        Ok(self.publish(object, &source, made, &mut seen.times).await)
+    }
+
+    /// Step 1, before anything is read: the recursion guard, the output
+    /// key limit, and whether the event's ETag was done (a manifest) or
+    /// failed permanently (a failure record) with this plan. Returns the
+    /// manifest as it stands.
+    async fn check_before_fetch(
+        &self,
+        object: &SourceObject,
+        name: &str,
+    ) -> Result<Option<ObjectInfo>, Outcome> {
+        let c = &self.config;
+        if self.is_output_key(&object.bucket, &object.key) {
+            return Err(Outcome::Skipped(Skip::OutputKey));
+        }
+        if let Some(reason) = self.output_key_limit(&object.key) {
+            return Err(Outcome::Failed(ObjectError::new(
+                name,
+                MediaError::limits(reason),
+            )));
+        }
+        let manifest_key = manifest_key(&c.output_prefix, &object.key);
+        let manifest = self
+            .store
+            .head(&c.output_bucket, &manifest_key)
+            .await
+            .map_err(|e| failed(name, Cause::during("checking the manifest", e)))?;
+        self.check_done(object, name, &manifest, object.etag.as_deref())
+            .await?;
+        Ok(manifest)
+    }
+
+    /// Skips a source whose `etag` was processed (or failed permanently)
+    /// with this plan.
+    async fn check_done(
+        &self,
+        object: &SourceObject,
+        name: &str,
+        manifest: &Option<ObjectInfo>,
+        etag: Option<&str>,
+    ) -> Result<(), Outcome> {
+        if self.manifest_matches(manifest, etag) {
+            return Err(Outcome::Skipped(Skip::AlreadyDone));
+        }
+        match self.failed_before(object, etag).await {
+            Ok(true) => Err(Outcome::Skipped(Skip::AlreadyFailed)),
+            Ok(false) => Ok(()),
+            Err(e) => Err(failed(
+                name,
+                Cause::during("checking the failure record", e),
+            )),
+        }
+    }
+
+    /// Step 2: reads the current object (not the event's version: if it
+    /// was replaced since, the newer bytes are what the outputs must show),
+    /// into memory for images only, into a work directory with videos on.
+    async fn fetch_source(
+        &self,
+        object: &SourceObject,
+        name: &str,
+        seen: &mut Seen,
+    ) -> Result<(ObjectInfo, Source), Outcome> {
+        let t = Instant::now();
+        let (info, source) = match &self.config.video {
+            Some(video) => self.fetch_to_file(object, name, video).await,
+            None => self.fetch(object, name).await,
+        }?;
+        seen.times.fetch_ms = ms(t.elapsed());
+        seen.bytes_in = info.size;
+        if info.metadata.contains_key(META_OUTPUT) {
+            return Err(Outcome::Skipped(Skip::OutputObject));
+        }
+        Ok((info, source))
+    }
+
+    /// Step 3: the ETag of the bytes read. When the event named other
+    /// bytes (or none), checks again whether those were done or failed.
+    async fn check_after_fetch(
+        &self,
+        object: &SourceObject,
+        name: &str,
+        info: &ObjectInfo,
+        manifest: &Option<ObjectInfo>,
+        seen: &mut Seen,
+    ) -> Result<Option<String>, Outcome> {
+        let etag = info.etag.clone().or_else(|| object.etag.clone());
+        seen.etag.clone_from(&etag);
+        if etag.as_deref() != object.etag.as_deref() {
+            self.check_done(object, name, manifest, etag.as_deref())
+                .await?;
+        }
+        Ok(etag)
+    }
+
+    /// Step 5: outputs first (concurrently), the manifest last: a manifest
+    /// means every output it lists is in place.
+    async fn publish(
+        &self,
+        object: &SourceObject,
+        source: &SourceRef<'_>,
+        made: Made,
+        times: &mut StageTimes,
+    ) -> Outcome {
+        let c = &self.config;
+        let t = Instant::now();
+        let fingerprint = self.fingerprint();
+        let metadata = self.metadata(object, source, fingerprint);
+        let manifest_key = manifest_key(&c.output_prefix, &object.key);
         let outcome = match made {
             Made::Image(output) => {
                 times.decode_ms =
                     output.timings.decode_ms + output.timings.sniff_ms + output.timings.color_ms;
                 times.resize_ms = output.timings.resize_ms + output.timings.orient_ms;
                 times.encode_ms = output.timings.encode_ms + output.timings.placeholder_ms;
-                let metadata = self.metadata(object, &source_ref, self.fingerprint());
-                let mut manifest = Manifest::build(&c.output_prefix, &source_ref, &output);
-                manifest.plan_fingerprint = self.fingerprint().to_string();
+                let mut manifest = Manifest::build(&c.output_prefix, source, &output);
+                manifest.plan_fingerprint = fingerprint.to_string();
                 let manifest = manifest.to_json();
                 self.write(object, &manifest_key, &[], &output, manifest, metadata)
                     .await
@@ -597,11 +589,8 @@ impl Pipeline {
             Made::Video(output, _work_dir) => {
                 times.decode_ms = output.timings.probe_ms;
                 times.encode_ms = output.timings.transcode_ms + output.timings.poster_ms;
-                let fingerprint = self.fingerprint();
-                let metadata = self.metadata(object, &source_ref, fingerprint);
                 let manifest =
-                    VideoManifest::build(&c.output_prefix, &source_ref, &output, fingerprint)
-                        .to_json();
+                    VideoManifest::build(&c.output_prefix, source, &output, fingerprint).to_json();
                 let files: Vec<(String, PathBuf, u64)> = output
                     .renditions
                     .iter()
@@ -677,11 +666,7 @@ impl Pipeline {
         match self.store.get(&object.bucket, &object.key, limit).await {
             Ok(o) => Ok((o.info, Source::Memory(o.body))),
             Err(StoreError::NotFound(_)) => Err(Outcome::Skipped(Skip::Gone)),
-            Err(e) => Err(Outcome::Failed(store_failure(
-                name,
-                "reading the source",
-                e,
-            ))),
+            Err(e) => Err(failed(name, Cause::during("reading the source", e))),
         }
     }
 
@@ -698,13 +683,13 @@ impl Pipeline {
             .prefix("mediaflow-")
             .tempdir_in(&video.work_root)
             .map_err(|e| {
-                Outcome::Failed(internal_failure(
+                failed(
                     name,
-                    format!(
+                    MediaError::internal(format!(
                         "cannot create a work directory in {}: {e}",
                         video.work_root.display()
-                    ),
-                ))
+                    )),
+                )
             })?;
         let path = dir.path().join("source");
         let limit = video
@@ -719,17 +704,13 @@ impl Pipeline {
         {
             Ok(info) => Ok((info, Source::File(Arc::new(dir), path))),
             Err(StoreError::NotFound(_)) => Err(Outcome::Skipped(Skip::Gone)),
-            Err(e) => Err(Outcome::Failed(store_failure(
-                name,
-                "reading the source",
-                e,
-            ))),
+            Err(e) => Err(failed(name, Cause::during("reading the source", e))),
         }
     }
 
-    /// Memory for work whose estimate is `need` (`Err` from the estimate:
-    /// the engine would refuse the source the same way), held until the
-    /// returned admission is dropped; `None` without a budget.
+    /// Memory for `prepared` (`Err` from its estimate: the engine would
+    /// refuse the source the same way), held until the returned admission
+    /// is dropped; `None` without a budget.
     async fn admit(
         &self,
         name: &str,
@@ -740,7 +721,7 @@ impl Pipeline {
                 .admit(need?)
                 .await
                 .map(Some)
-                .map_err(|reason| failure(name, "limits", &reason, true)),
+                .map_err(|reason| ObjectError::new(name, MediaError::limits(reason))),
             _ => Ok(None),
         }
     }
@@ -755,50 +736,48 @@ impl Pipeline {
         slot: OwnedSemaphorePermit,
         stop: &Stop,
     ) -> Result<Made, ObjectError> {
-        let plan = Arc::clone(&self.plan);
         let video_here = self.config.video.is_some();
         let head = body.slice(..body.len().min(64));
-        let image_error = |e: EngineError| {
+        let image_error = |e: MediaError| {
             match mediaflow_video::sniff(&head) {
-            Some(container) if !video_here && container != Container::Gif => ObjectError {
-                object: name.to_string(),
-                category: "unsupported",
-                reason: format!(
+            Some(container) if !video_here && container != Container::Gif => ObjectError::new(
+                name,
+                MediaError::unsupported(format!(
                     "a video ({container}); this function handles images: send video uploads to the transcode function ({})",
                     e.message()
-                ),
-                retry: Retry::Permanent,
-            },
-            _ => engine_failure(name, e),
+                )),
+            ),
+            _ => ObjectError::new(name, e),
         }
         };
         let need = match self.memory {
             Some(_) => {
-                let (bytes, plan) = (body.clone(), Arc::clone(&plan));
-                let estimated = tokio::task::spawn_blocking(move || {
-                    mediaflow_engine::estimate_memory(&bytes, &plan)
-                })
-                .await
-                .map_err(|join| {
-                    internal_failure(name, format!("the estimate task failed: {join}"))
-                })?;
-                Some(estimated.map_err(&image_error))
+                let (plan, body) = (Arc::clone(&self.plan), body.clone());
+                let estimate = self
+                    .blocking(name, "the estimate task", move || {
+                        Prepared::Image(body).memory(&media_of(&plan, None))
+                    })
+                    .await?;
+                Some(estimate.map_err(&image_error))
             }
             None => None,
         };
         let memory = self.admit(name, need).await?;
+        let plan = Arc::clone(&self.plan);
         let stop = stop.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let _held = (slot, memory);
-            mediaflow_engine::process_with(&body, &plan, &stop)
-        })
-        .await;
-        match result {
-            Ok(Ok(output)) => Ok(Made::Image(Box::new(output))),
-            Ok(Err(e)) => Err(image_error(e)),
-            Err(join) => Err(internal_failure(
+        let produced = self
+            .blocking(name, "the engine task", move || {
+                let _held = (slot, memory);
+                // An image needs no work directory.
+                let media = media_of(&plan, None);
+                Prepared::Image(body).process(&media, std::path::Path::new(""), None, &stop)
+            })
+            .await?;
+        match produced.map_err(image_error)? {
+            Produced::Image(output) => Ok(Made::Image(output)),
+            Produced::Video(_) => Err(ObjectError::new(
                 name,
-                format!("the engine task failed: {join}"),
+                MediaError::internal("an image in memory came out a video"),
             )),
         }
     }
@@ -806,7 +785,8 @@ impl Pipeline {
     /// A source on disk: a video (or an animated GIF, when so
     /// configured) goes through ffprobe/ffmpeg; anything else is read
     /// into memory, within the image limit, for the image engine. Either
-    /// starts once its estimated memory fits the budget.
+    /// starts once its estimated memory fits the budget (see
+    /// [`crate::media`] for the steps).
     async fn on_disk(
         &self,
         name: &str,
@@ -821,67 +801,60 @@ impl Pipeline {
             .video
             .clone()
             .expect("a file only with video on");
-        let image_plan = Arc::clone(&self.plan);
-        let object = name.to_string();
+        let plan = Arc::clone(&self.plan);
         let budgeted = self.memory.is_some();
         // The tasks own the slot and the work directory too: if this
         // future is dropped at the deadline, the running task (whose ffmpeg
         // the same deadline kills) holds the slot until it ends and then
         // removes the directory.
         let task_dir = Arc::clone(&dir);
-        let (v, p, o) = (video.clone(), Arc::clone(&image_plan), object.clone());
-        let prepared = tokio::task::spawn_blocking(move || {
-            let prepared = prepare(&o, &v, &p, &path, stop_at, budgeted);
-            (prepared, slot, task_dir)
-        })
-        .await;
-        let (prepared, slot, task_dir) = prepared
-            .map_err(|join| internal_failure(name, format!("the video task failed: {join}")))?;
-        let (prepared, need) = prepared?;
-        let memory = self.admit(name, need).await?;
+        let (v, p) = (video.clone(), Arc::clone(&plan));
+        let (prepared, slot, task_dir) = self
+            .blocking(name, "the video task", move || {
+                let media = media_of(&p, Some(&v));
+                let prepared = media::prepare(&path, &media, stop_at).and_then(|prepared| {
+                    let need = budgeted.then(|| prepared.memory(&media)).transpose()?;
+                    Ok((prepared, need))
+                });
+                (prepared, slot, task_dir)
+            })
+            .await?;
+        let (prepared, need) = prepared.map_err(|e| ObjectError::new(name, e))?;
+        let memory = self.admit(name, need.map(Ok)).await?;
         let stop = stop.clone();
-        let result = tokio::task::spawn_blocking(move || -> Result<Made, ObjectError> {
-            let _held = (slot, memory);
-            let dir = task_dir;
-            match prepared {
-                Prepared::Video {
-                    path,
-                    container,
-                    probe,
-                    probe_ms,
-                } => {
-                    let work = path.with_file_name("out");
-                    std::fs::create_dir(&work).map_err(|e| {
-                        internal_failure(&object, format!("creating {}: {e}", work.display()))
-                    })?;
-                    let job = Job {
-                        tools: &video.tools,
-                        plan: &video.plan,
-                        image_plan: &image_plan,
-                        work_dir: &work,
-                        deadline: stop_at,
-                    };
-                    let mut out = job
-                        .run(&path, container, *probe)
-                        .map_err(|e| video_failure(&object, e))?;
-                    out.timings.probe_ms = probe_ms;
-                    out.timings.total_ms += probe_ms;
-                    Ok(Made::Video(Box::new(out), dir))
-                }
-                Prepared::Image(body) => mediaflow_engine::process_with(&body, &image_plan, &stop)
-                    .map(|o| Made::Image(Box::new(o)))
-                    .map_err(|e| engine_failure(&object, e)),
-            }
-        })
-        .await;
-        drop(dir);
-        match result {
-            Ok(made) => made,
-            Err(join) => Err(internal_failure(
+        let made = self
+            .blocking(
                 name,
-                format!("the video task failed: {join}"),
-            )),
-        }
+                "the video task",
+                move || -> Result<Made, MediaError> {
+                    let _held = (slot, memory);
+                    let media = media_of(&plan, Some(&video));
+                    let work = task_dir.path().join("out");
+                    std::fs::create_dir(&work).map_err(|e| {
+                        MediaError::internal(format!("creating {}: {e}", work.display()))
+                    })?;
+                    Ok(match prepared.process(&media, &work, stop_at, &stop)? {
+                        Produced::Video(output) => Made::Video(output, task_dir),
+                        Produced::Image(output) => Made::Image(output),
+                    })
+                },
+            )
+            .await?;
+        drop(dir);
+        made.map_err(|e| ObjectError::new(name, e))
+    }
+
+    /// Runs `work` on the blocking pool; a panic in it is an internal
+    /// failure of `what`.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        name: &str,
+        what: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ObjectError> {
+        tokio::task::spawn_blocking(work).await.map_err(|join| {
+            ObjectError::new(name, MediaError::internal(format!("{what} failed: {join}")))
+        })
     }
 
     /// Writes the files (renditions), the poster or image variants, then
@@ -919,7 +892,12 @@ impl Pipeline {
                 self.store
                     .put(&c.output_bucket, &key, body, &options)
                     .await
-                    .map_err(|e| store_failure(name, &format!("writing {}", escape_key(&key)), e))
+                    .map_err(|e| {
+                        ObjectError::new(
+                            name,
+                            Cause::during(&format!("writing {}", escape_key(&key)), e),
+                        )
+                    })
             }
         });
         let file_puts = files.iter().map(|(key, path, _)| {
@@ -928,7 +906,12 @@ impl Pipeline {
                 self.store
                     .put_file(&c.output_bucket, key, path, &options)
                     .await
-                    .map_err(|e| store_failure(name, &format!("writing {}", escape_key(key)), e))
+                    .map_err(|e| {
+                        ObjectError::new(
+                            name,
+                            Cause::during(&format!("writing {}", escape_key(key)), e),
+                        )
+                    })
             }
         });
         let (a, b) = futures::future::join(
@@ -954,11 +937,10 @@ impl Pipeline {
             )
             .await
         {
-            return Outcome::Failed(store_failure(
+            return failed(
                 name,
-                &format!("writing {}", escape_key(manifest_key)),
-                e,
-            ));
+                Cause::during(&format!("writing {}", escape_key(manifest_key)), e),
+            );
         }
         Outcome::Processed {
             manifest_key: manifest_key.to_string(),
@@ -984,84 +966,20 @@ enum Source {
     File(Arc<tempfile::TempDir>, PathBuf),
 }
 
-/// The first 64 bytes of a file (fewer if it is shorter).
-/// A source on disk, sniffed (and probed if a video), ready to process.
-enum Prepared {
-    Video {
-        path: PathBuf,
-        container: Container,
-        probe: Box<mediaflow_video::Probe>,
-        probe_ms: f64,
-    },
-    /// An image, read into memory within the image limit.
-    Image(Vec<u8>),
+/// What a source may become: the image plan, and the video path when on.
+fn media_of<'a>(plan: &'a Plan, video: Option<&'a VideoSettings>) -> Media<'a> {
+    Media {
+        image: plan,
+        video: video.map(|v| VideoMedia {
+            plan: &v.plan,
+            tools: &v.tools,
+        }),
+    }
 }
 
-/// Estimated peak memory, when a budget asks for it.
-type Need = Option<Result<u64, ObjectError>>;
-
-/// Sniffs the source at `path`; a video (or an animated GIF, when so
-/// configured) is probed, anything else is read for the image engine.
-/// With `estimate`, also the memory processing it will take.
-fn prepare(
-    object: &str,
-    video: &VideoSettings,
-    image_plan: &Plan,
-    path: &std::path::Path,
-    stop_at: Option<Instant>,
-    estimate: bool,
-) -> Result<(Prepared, Need), ObjectError> {
-    let head = read_head(path)
-        .map_err(|e| internal_failure(object, format!("reading the downloaded source: {e}")))?;
-    if let Some(container) = mediaflow_video::sniff(&head) {
-        if container != Container::Gif || video.plan.animated_gif() {
-            let t = Instant::now();
-            let probe = mediaflow_video::probe_source(
-                &video.tools,
-                path,
-                container,
-                video.plan.limits(),
-                stop_at,
-            )
-            .map_err(|e| video_failure(object, e))?;
-            let probe_ms = ms(t.elapsed());
-            if mediaflow_video::is_video(container, &probe, &video.plan) {
-                let need =
-                    estimate.then(|| Ok(mediaflow_video::estimate_memory(&probe, &video.plan)));
-                let prepared = Prepared::Video {
-                    path: path.to_path_buf(),
-                    container,
-                    probe: Box::new(probe),
-                    probe_ms,
-                };
-                return Ok((prepared, need));
-            }
-        }
-    }
-    // An image: the image limit applies before it is read.
-    let size = std::fs::metadata(path).map_or(0, |m| m.len());
-    let limit = image_plan.limits().max_input_bytes;
-    if size > limit {
-        return Err(failure(
-            object,
-            "limits",
-            &format!("{size} bytes is over the image limit of {limit} bytes"),
-            true,
-        ));
-    }
-    let body = std::fs::read(path)
-        .map_err(|e| internal_failure(object, format!("reading the downloaded source: {e}")))?;
-    let need = estimate.then(|| {
-        mediaflow_engine::estimate_memory(&body, image_plan).map_err(|e| engine_failure(object, e))
-    });
-    Ok((Prepared::Image(body), need))
-}
-
-fn read_head(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let mut head = Vec::with_capacity(64);
-    std::fs::File::open(path)?.take(64).read_to_end(&mut head)?;
-    Ok(head)
+/// The outcome of an object that failed because of `cause`.
+fn failed(object: &str, cause: impl Into<Cause>) -> Outcome {
+    Outcome::Failed(ObjectError::new(object, cause))
 }
 
 /// One log line per object; keys escaped ([`escape_key`]), so a key with a
@@ -1083,15 +1001,15 @@ fn log_report(r: &ObjectReport) {
             "processed"
         ),
         Outcome::Skipped(why) => tracing::info!(object = %object, reason = why.as_str(), "skipped"),
-        Outcome::Failed(e) if e.is_retryable() => tracing::warn!(
+        Outcome::Failed(e) if !e.is_permanent() => tracing::warn!(
             object = %object,
-            category = e.category,
+            category = e.category.as_str(),
             retryable = true,
             "{e}"
         ),
         Outcome::Failed(e) => tracing::error!(
             object = %object,
-            category = e.category,
+            category = e.category.as_str(),
             retryable = false,
             "{e}"
         ),

@@ -342,7 +342,11 @@ async fn a_corrupt_upload_fails_permanently_and_its_neighbours_succeed() {
     assert!(matches!(reports[0].outcome, Outcome::Processed { .. }));
     assert!(matches!(reports[3].outcome, Outcome::Processed { .. }));
     let e = reports[1].failure().unwrap();
-    assert_eq!((e.category, e.retry), ("corrupt", Retry::Permanent), "{e}");
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("corrupt", Retry::Permanent),
+        "{e}"
+    );
     assert!(
         e.to_string()
             .starts_with("s3://uploads/broken.jpg: corrupt: "),
@@ -350,7 +354,7 @@ async fn a_corrupt_upload_fails_permanently_and_its_neighbours_succeed() {
     );
     let e = reports[2].failure().unwrap();
     assert_eq!(
-        (e.category, e.retry),
+        (e.category.as_str(), e.retry),
         ("unsupported", Retry::Permanent),
         "{e}"
     );
@@ -420,7 +424,11 @@ async fn a_permanent_failure_that_cannot_be_recorded_is_retried() {
         .failure()
         .cloned()
         .unwrap();
-    assert_eq!((e.category, e.retry), ("corrupt", Retry::Retryable), "{e}");
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("corrupt", Retry::Retryable),
+        "{e}"
+    );
     assert!(
         e.reason
             .contains("recording the failure at failed/broken.jpg.json failed"),
@@ -439,7 +447,11 @@ async fn limits_missing_sources_and_denied_writes() {
     .unwrap();
     let p = Pipeline::new(store.clone(), plan, PipelineConfig::new("media", ""));
     let e = p.process(&big, None).await.failure().cloned().unwrap();
-    assert_eq!((e.category, e.retry), ("limits", Retry::Permanent), "{e}");
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("limits", Retry::Permanent),
+        "{e}"
+    );
     assert!(
         e.reason.contains("112525") && e.reason.contains("100000"),
         "{e}"
@@ -458,12 +470,16 @@ async fn limits_missing_sources_and_denied_writes() {
     *store.fail_puts_with.lock().unwrap() = Some(StoreError::Denied);
     let e = p.process(&big, None).await.failure().cloned().unwrap();
     // Permanent, but its failure record is denied too: retried, not lost.
-    assert_eq!((e.category, e.retry), ("denied", Retry::Retryable), "{e}");
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("denied", Retry::Retryable),
+        "{e}"
+    );
     assert!(e.reason.contains("recording the failure"), "{e}");
     *store.fail_puts_with.lock().unwrap() = Some(StoreError::Transient);
     let e = p.process(&big, None).await.failure().cloned().unwrap();
     assert_eq!(
-        (e.category, e.retry),
+        (e.category.as_str(), e.retry),
         ("transient", Retry::Retryable),
         "{e}"
     );
@@ -494,7 +510,11 @@ async fn near_the_deadline_records_fail_as_retryable_without_writing() {
         .failure()
         .cloned()
         .unwrap();
-    assert_eq!((e.category, e.retry), ("timeout", Retry::Retryable), "{e}");
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("timeout", Retry::Retryable),
+        "{e}"
+    );
     assert!(e.reason.contains("not starting"), "{e}");
 
     // Enough time to start but not to finish (the source takes 5 s to
@@ -507,7 +527,11 @@ async fn near_the_deadline_records_fail_as_retryable_without_writing() {
         .failure()
         .cloned()
         .unwrap();
-    assert_eq!((e.category, e.retry), ("timeout", Retry::Retryable), "{e}");
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("timeout", Retry::Retryable),
+        "{e}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "gave up at the reserve, not after the slow read"
@@ -553,7 +577,11 @@ async fn work_abandoned_at_the_deadline_keeps_its_slot_until_it_stops() {
         .failure()
         .cloned()
         .unwrap();
-    assert_eq!((e.category, e.retry), ("timeout", Retry::Retryable), "{e}");
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("timeout", Retry::Retryable),
+        "{e}"
+    );
     assert_eq!(
         p.idle_slots(),
         0,
@@ -600,7 +628,11 @@ async fn a_source_that_can_never_fit_the_memory_budget_fails_as_limits() {
     let started = Instant::now();
     let report = p.process(&src, None).await;
     let e = report.failure().cloned().unwrap();
-    assert_eq!((e.category, e.retry), ("limits", Retry::Permanent), "{e}");
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("limits", Retry::Permanent),
+        "{e}"
+    );
     assert_eq!(
         e.reason,
         format!(

@@ -202,7 +202,10 @@ async fn bad_clips_fail_alone_and_write_nothing() {
     let good = upload(&*store, "v/tiny.mp4", sample("fixtures/video/tiny.mp4")).await;
     let reports = p.process_all(&[bad, silent, good], None).await;
     let e = reports[0].failure().expect("truncated fails");
-    assert_eq!((e.category, e.retry), ("corrupt", Retry::Permanent));
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("corrupt", Retry::Permanent)
+    );
     assert!(
         e.to_string()
             .starts_with("s3://uploads/v/broken.mp4: corrupt: ffprobe: "),
@@ -210,7 +213,10 @@ async fn bad_clips_fail_alone_and_write_nothing() {
     );
     assert!(e.reason.contains("moov atom not found"), "{e}");
     let e = reports[1].failure().expect("audio only fails");
-    assert_eq!((e.category, e.retry), ("unsupported", Retry::Permanent));
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("unsupported", Retry::Permanent)
+    );
     assert!(
         matches!(reports[2].outcome, Outcome::Processed { .. }),
         "{:?}",
@@ -249,7 +255,10 @@ async fn a_clip_that_cannot_finish_before_the_deadline_is_retryable() {
         .process(&src, Some(Instant::now() + Duration::from_millis(1500)))
         .await;
     let e = report.failure().expect("fails");
-    assert_eq!((e.category, e.retry), ("timeout", Retry::Retryable));
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("timeout", Retry::Retryable)
+    );
     assert!(e.reason.contains("needs about"), "{e}");
     assert!(store
         .head("media", "out/manifest/big.mp4.json")
@@ -284,6 +293,9 @@ async fn an_image_only_pipeline_says_where_videos_belong() {
         .failure()
         .cloned()
         .expect("fails");
-    assert_eq!((e.category, e.retry), ("unsupported", Retry::Permanent));
+    assert_eq!(
+        (e.category.as_str(), e.retry),
+        ("unsupported", Retry::Permanent)
+    );
     assert!(e.reason.starts_with("a video (mov); this function handles images: send video uploads to the transcode function"), "{e}");
 }

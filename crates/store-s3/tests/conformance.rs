@@ -51,7 +51,7 @@ async fn a_dead_endpoint_is_transient() {
         REGION,
     );
     match store.head("media", "a.jpg").await {
-        Err(e @ StoreError::Transient(_)) => assert!(e.is_retryable()),
+        Err(e @ StoreError::Transient(_)) => assert!(!e.is_permanent()),
         other => panic!("expected Transient, got {other:?}"),
     }
 }

@@ -51,21 +51,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// True when retrying the same call later may succeed. `Other` counts as
-    /// retryable: an unknown failure is not a reason to drop work.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Transient(_) | StoreError::Other(_))
+    /// What went wrong, in mediaflow's one vocabulary: `TooLarge` is
+    /// `limits`, and `Other` (an invalid key, an unexpected response) is
+    /// `internal`, which is retried: an unknown failure is not a reason to
+    /// drop work.
+    pub fn kind(&self) -> mediaflow_error::ErrorKind {
+        use mediaflow_error::ErrorKind;
+        match self {
+            StoreError::NotFound(_) => ErrorKind::NotFound,
+            StoreError::Denied(_) => ErrorKind::Denied,
+            StoreError::TooLarge { .. } => ErrorKind::Limits,
+            StoreError::Transient(_) => ErrorKind::Transient,
+            StoreError::Other(_) => ErrorKind::Internal,
+        }
     }
 
-    /// Short stable name, for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            StoreError::NotFound(_) => "not_found",
-            StoreError::Denied(_) => "denied",
-            StoreError::TooLarge { .. } => "limits",
-            StoreError::Transient(_) => "transient",
-            StoreError::Other(_) => "other",
-        }
+    /// True when retrying the same call later cannot succeed (see
+    /// [`mediaflow_error::ErrorKind::is_permanent`]).
+    pub fn is_permanent(&self) -> bool {
+        self.kind().is_permanent()
     }
 }
 

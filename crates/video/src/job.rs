@@ -213,84 +213,25 @@ impl Job<'_> {
     /// before the deadline is not started, and a running ffmpeg is killed
     /// when the deadline passes; both fail as retryable timeouts.
     pub fn run(&self, input: &Path, container: Container, probe: Probe) -> Result<VideoOutput> {
-        let Job {
-            tools,
-            plan,
-            image_plan,
-            work_dir,
-            deadline,
-        } = *self;
         let started = Instant::now();
-        probe.check(plan.limits())?;
-        let deadline = or_a_day(deadline);
-        let needed = estimate(&probe, plan);
-        let left = deadline.saturating_duration_since(started);
-        if needed > left {
-            let (w, h) = probe.display_size();
-            return Err(timeout(format!(
-                "a {:.1} s {w}x{h} clip needs about {:.0} s to transcode but only {:.0} s are left before the deadline; not starting (will be retried; give the function a longer timeout or more memory, or lower the limits)",
-                probe.duration_seconds,
-                needed.as_secs_f64(),
-                left.as_secs_f64()
-            )));
-        }
-
-        let (dw, dh) = probe.display_size();
+        let deadline = or_a_day(self.deadline);
+        self.check_time(&probe, started, deadline)?;
         let source = Input {
             path: input,
             container,
-            max_pixels: plan.limits().max_pixels,
+            max_pixels: self.plan.limits().max_pixels,
         };
         let t = Instant::now();
-        let mut renditions = Vec::with_capacity(plan.renditions().len());
-        for r in plan.renditions() {
-            let out = work_dir.join(format!("{}.mp4", r.name));
-            transcode(tools, source, &probe, r, plan.limits(), &out, deadline)?;
-            let written = Input {
-                path: &out,
-                container: Container::Mp4,
-                max_pixels: plan.limits().max_pixels,
-            };
-            let facts = crate::probe::probe(tools, written, false, deadline).map_err(|e| {
-                internal(format!(
-                    "{}: ffmpeg wrote an unreadable MP4: {}",
-                    r.name,
-                    e.message()
-                ))
-            })?;
-            check_rendition(&r.name, &facts, &probe, plan.limits())?;
-            renditions.push(RenditionOutput {
-                name: r.name.clone(),
-                path: out,
-                bytes: facts.bytes,
-                width: facts.video.width,
-                height: facts.video.height,
-                duration_seconds: facts.duration_seconds,
-                video_codec: facts.video.codec,
-                audio_codec: facts.audio.map(|a| a.codec),
-                bitrate: facts.bitrate,
-            });
-        }
+        let renditions = self
+            .plan
+            .renditions()
+            .iter()
+            .map(|r| self.rendition(source, &probe, r, deadline))
+            .collect::<Result<Vec<_>>>()?;
         let transcode_ms = ms(t.elapsed());
-
         let t = Instant::now();
-        let at = plan
-            .poster_at()
-            .resolve(probe.duration_seconds, probe.video.frame_rate);
-        let frame = work_dir.join("poster.png");
-        let mut png = extract_frame(tools, source, at, (dw, dh), &frame, deadline)?;
-        let mut poster_at = at;
-        if png.is_empty() && at > 0.0 {
-            // Some files cannot be seeked near their end: take the first frame.
-            png = extract_frame(tools, source, 0.0, (dw, dh), &frame, deadline)?;
-            poster_at = 0.0;
-        }
-        if png.is_empty() {
-            return Err(corrupt("ffmpeg decoded no frame for the poster"));
-        }
-        let poster = mediaflow_engine::process(&png, image_plan)?;
+        let (poster, poster_at) = self.poster(source, &probe, deadline)?;
         let poster_ms = ms(t.elapsed());
-
         Ok(VideoOutput {
             container,
             probe,
@@ -304,6 +245,91 @@ impl Job<'_> {
                 total_ms: ms(started.elapsed()),
             },
         })
+    }
+
+    /// The probe within the limits, and the clip's estimated transcoding
+    /// time within what is left before the deadline.
+    fn check_time(&self, probe: &Probe, started: Instant, deadline: Instant) -> Result<()> {
+        probe.check(self.plan.limits())?;
+        let needed = estimate(probe, self.plan);
+        let left = deadline.saturating_duration_since(started);
+        if needed > left {
+            let (w, h) = probe.display_size();
+            return Err(timeout(format!(
+                "a {:.1} s {w}x{h} clip needs about {:.0} s to transcode but only {:.0} s are left before the deadline; not starting (will be retried; give the function a longer timeout or more memory, or lower the limits)",
+                probe.duration_seconds,
+                needed.as_secs_f64(),
+                left.as_secs_f64()
+            )));
+        }
+        Ok(())
+    }
+
+    /// One rendition, transcoded into the work directory, then probed and
+    /// checked against what was asked for.
+    fn rendition(
+        &self,
+        source: Input<'_>,
+        probe: &Probe,
+        r: &Rendition,
+        deadline: Instant,
+    ) -> Result<RenditionOutput> {
+        let limits = self.plan.limits();
+        let out = self.work_dir.join(format!("{}.mp4", r.name));
+        transcode(self.tools, source, probe, r, limits, &out, deadline)?;
+        let written = Input {
+            path: &out,
+            container: Container::Mp4,
+            max_pixels: limits.max_pixels,
+        };
+        let facts = crate::probe::probe(self.tools, written, false, deadline).map_err(|e| {
+            internal(format!(
+                "{}: ffmpeg wrote an unreadable MP4: {}",
+                r.name,
+                e.message()
+            ))
+        })?;
+        check_rendition(&r.name, &facts, probe, limits)?;
+        Ok(RenditionOutput {
+            name: r.name.clone(),
+            path: out,
+            bytes: facts.bytes,
+            width: facts.video.width,
+            height: facts.video.height,
+            duration_seconds: facts.duration_seconds,
+            video_codec: facts.video.codec,
+            audio_codec: facts.audio.map(|a| a.codec),
+            bitrate: facts.bitrate,
+        })
+    }
+
+    /// The poster frame (the first frame when the plan's moment cannot be
+    /// decoded) through the image engine, and the moment it was taken at.
+    fn poster(
+        &self,
+        source: Input<'_>,
+        probe: &Probe,
+        deadline: Instant,
+    ) -> Result<(mediaflow_engine::Output, f64)> {
+        let display = probe.display_size();
+        let at = self
+            .plan
+            .poster_at()
+            .resolve(probe.duration_seconds, probe.video.frame_rate);
+        let frame = self.work_dir.join("poster.png");
+        let mut png = extract_frame(self.tools, source, at, display, &frame, deadline)?;
+        let mut poster_at = at;
+        if png.is_empty() && at > 0.0 {
+            // Some files cannot be seeked near their end: take the first frame.
+            png = extract_frame(self.tools, source, 0.0, display, &frame, deadline)?;
+            poster_at = 0.0;
+        }
+        if png.is_empty() {
+            return Err(corrupt("ffmpeg decoded no frame for the poster"));
+        }
+        let poster = mediaflow_engine::process(&png, self.image_plan)
+            .map_err(|e| e.context("poster frame"))?;
+        Ok((poster, poster_at))
     }
 }
 

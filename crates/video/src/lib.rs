@@ -23,7 +23,7 @@ mod probe;
 mod sniff;
 mod tools;
 
-pub use error::{Result, VideoError, VideoErrorKind};
+pub use error::{ErrorKind, MediaError, Result};
 pub use job::{
     estimate, estimate_memory, is_video, probe_source, rendition_args, Job, RenditionOutput,
     VideoOutput, VideoTimings,

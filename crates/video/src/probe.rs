@@ -327,7 +327,7 @@ mod tests {
             {"codec_type":"video","codec_name":"mjpeg","width":300,"height":300,"disposition":{"attached_pic":1}}],
             "format":{"format_name":"mov,mp4","duration":"1.0"}}"#;
         let e = parse(j.as_bytes(), 0).unwrap_err();
-        assert_eq!(e.kind(), crate::VideoErrorKind::Unsupported);
+        assert_eq!(e.kind(), crate::ErrorKind::Unsupported);
         assert!(e.message().contains("only audio aac, video mjpeg"), "{e}");
         assert!(e.is_permanent());
     }

@@ -1,6 +1,6 @@
 //! ffmpeg and ffprobe as subprocesses, each bounded by a deadline.
 
-use crate::error::{internal, timeout, Result, VideoError};
+use crate::error::{internal, timeout, MediaError, Result};
 use crate::sniff::Container;
 use std::ffi::OsString;
 use std::io::Read as _;
@@ -192,8 +192,8 @@ pub(crate) fn run(cmd: &mut Command, deadline: Instant) -> Result<Finished> {
 pub(crate) fn failure(
     program: &str,
     done: &Finished,
-    kind_on_exit: fn(String) -> VideoError,
-) -> VideoError {
+    kind_on_exit: fn(String) -> MediaError,
+) -> MediaError {
     if done.status.code().is_some() {
         kind_on_exit(format!("{program}: {}", done.stderr_tail()))
     } else {
@@ -228,7 +228,7 @@ mod tests {
             Instant::now() + Duration::from_millis(200),
         )
         .unwrap_err();
-        assert_eq!(e.kind(), crate::VideoErrorKind::Timeout);
+        assert_eq!(e.kind(), crate::ErrorKind::Timeout);
         assert!(!e.is_permanent());
         assert!(
             started.elapsed() < Duration::from_secs(20),

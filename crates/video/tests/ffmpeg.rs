@@ -4,7 +4,7 @@
 
 use mediaflow_engine::{decode_upright, Limits, Plan};
 use mediaflow_video::{
-    is_video, probe_source, sniff, Container, Job, PosterAt, Rendition, Tools, VideoErrorKind,
+    is_video, probe_source, sniff, Container, ErrorKind, Job, PosterAt, Rendition, Tools,
     VideoLimits, VideoOutput, VideoPlan,
 };
 use serde_json::Value;
@@ -117,7 +117,7 @@ fn assert_web_mp4(path: &Path, w: u64, h: u64, duration: f64, audio: bool) {
 fn run(
     path: &Path,
     plan: &VideoPlan,
-) -> Result<(VideoOutput, tempfile::TempDir), mediaflow_video::VideoError> {
+) -> Result<(VideoOutput, tempfile::TempDir), mediaflow_video::MediaError> {
     let tools = tools();
     let head = std::fs::read(path).unwrap();
     let container = sniff(&head).expect("a video container");
@@ -291,19 +291,11 @@ fn webm_and_odd_sizes_become_even_yuv420p_h264() {
 #[test]
 fn bad_clips_fail_permanently_with_the_reason() {
     let cases = [
-        (
-            "truncated.mp4",
-            VideoErrorKind::Corrupt,
-            "moov atom not found",
-        ),
-        (
-            "garbage.mp4",
-            VideoErrorKind::Corrupt,
-            "moov atom not found",
-        ),
+        ("truncated.mp4", ErrorKind::Corrupt, "moov atom not found"),
+        ("garbage.mp4", ErrorKind::Corrupt, "moov atom not found"),
         (
             "no-video.mp4",
-            VideoErrorKind::Unsupported,
+            ErrorKind::Unsupported,
             "no video stream (only audio aac)",
         ),
     ];
@@ -333,7 +325,7 @@ fn limits_are_checked_before_transcoding() {
     )
     .unwrap();
     let e = run(&media("fixtures/video/phone-rotated.mp4"), &plan).unwrap_err();
-    assert_eq!(e.kind(), VideoErrorKind::Limits);
+    assert_eq!(e.kind(), ErrorKind::Limits);
     assert!(
         e.message().contains("2.0 s, over the limit of 1.5 s"),
         "{e}"
@@ -363,7 +355,7 @@ fn a_clip_that_cannot_finish_in_time_is_not_started() {
     }
     .run(&src, Container::Mp4, probe)
     .unwrap_err();
-    assert_eq!(e.kind(), VideoErrorKind::Timeout);
+    assert_eq!(e.kind(), ErrorKind::Timeout);
     assert!(!e.is_permanent());
     assert!(e.message().contains("needs about"), "{e}");
     assert_eq!(

@@ -4,7 +4,7 @@
 
 use mediaflow_engine::Plan;
 use mediaflow_video::{
-    probe_source, sniff, Container, Job, Rendition, Tools, VideoErrorKind, VideoLimits, VideoPlan,
+    probe_source, sniff, Container, ErrorKind, Job, Rendition, Tools, VideoLimits, VideoPlan,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,7 +73,7 @@ fn plan(limits: VideoLimits) -> VideoPlan {
 fn run(
     path: &Path,
     plan: &VideoPlan,
-) -> Result<mediaflow_video::VideoOutput, mediaflow_video::VideoError> {
+) -> Result<mediaflow_video::VideoOutput, mediaflow_video::MediaError> {
     let tools = tools();
     let head = std::fs::read(path).unwrap();
     let container = sniff(&head[..head.len().min(64)]).expect("sniffed as a video");
@@ -139,7 +139,7 @@ fn a_playlist_upload_never_makes_ffmpeg_open_another_file() {
             Some(soon()),
         )
         .unwrap_err();
-        assert_eq!(e.kind(), VideoErrorKind::Corrupt, "{container}: {e}");
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{container}: {e}");
     }
     // The same playlist with a real MP4 header in front (a valid ftyp box,
     // then the XML) is read as MP4 and fails as one.
@@ -149,7 +149,7 @@ fn a_playlist_upload_never_makes_ffmpeg_open_another_file() {
     std::fs::write(&dressed_path, &dressed).unwrap();
     assert_eq!(sniff(&dressed), Some(Container::Mp4));
     let e = run(&dressed_path, &plan(VideoLimits::default())).unwrap_err();
-    assert_eq!(e.kind(), VideoErrorKind::Corrupt, "{e}");
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
 }
 
 /// A 12 s clip whose Matroska header says it lasts 1 s passed the 5 s
@@ -191,7 +191,7 @@ fn a_header_that_lies_about_the_duration_is_caught_by_the_rendition() {
     let probe = probe_source(&tools(), &liar, Container::Matroska, &limits, Some(soon())).unwrap();
     assert!(probe.duration_seconds < 1.5, "the header lies: {probe:?}");
     let e = run(&liar, &plan(limits)).unwrap_err();
-    assert_eq!(e.kind(), VideoErrorKind::Limits, "{e}");
+    assert_eq!(e.kind(), ErrorKind::Limits, "{e}");
     assert!(e.message().contains("over the limit of 5 s"), "{e}");
     assert!(e.message().contains("header says 1.0 s"), "{e}");
 }
@@ -296,6 +296,6 @@ fn a_stream_that_grows_past_the_pixel_limit_mid_way_is_refused() {
     let probe = probe_source(&tools(), &path, Container::Mp4, &limits, Some(soon())).unwrap();
     assert_eq!((probe.video.width, probe.video.height), (64, 64));
     let e = run(&path, &plan(limits)).unwrap_err();
-    assert_eq!(e.kind(), VideoErrorKind::Corrupt, "{e}");
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(e.is_permanent());
 }

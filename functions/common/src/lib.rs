@@ -372,7 +372,7 @@ async fn handle_direct(
         return Ok(summary(&reports, notification.ignored.len()));
     }
     Err(HandlerError {
-        retryable: failures.iter().any(|f| f.is_retryable()),
+        retryable: failures.iter().any(|f| !f.is_permanent()),
         message: failures
             .iter()
             .map(ToString::to_string)
@@ -418,7 +418,7 @@ async fn handle_sqs(
     // pipeline, which reports it retryable when it could not be: only
     // retryable failures go back to the queue.
     for (report, &i) in reports.iter().zip(&owner) {
-        if report.failure().is_some_and(|e| e.is_retryable()) {
+        if report.failure().is_some_and(|e| !e.is_permanent()) {
             failed[i] = true;
         }
     }
