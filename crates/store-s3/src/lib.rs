@@ -5,9 +5,12 @@
 //! connection pool and caches credentials.
 //!
 //! - [`S3Store::from_env`] reads the standard AWS configuration (region,
-//!   credentials, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`), and switches to
-//!   path-style addressing when an endpoint override is set (S3-compatible
-//!   servers rarely do virtual hosts) unless `MEDIAFLOW_S3_PATH_STYLE=false`.
+//!   credentials, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`), with
+//!   path-style addressing when the caller asks for it (the functions do
+//!   when an endpoint override is set, as S3-compatible servers rarely do
+//!   virtual hosts, unless `MEDIAFLOW_S3_PATH_STYLE` says otherwise; see
+//!   `mediaflow-function`'s settings). mediaflow's own variables are read
+//!   by the caller, never here.
 //! - [`S3Store::with_static_credentials`] targets a given endpoint with fixed
 //!   keys, for local servers and tests.
 //!
@@ -31,46 +34,25 @@ use mediaflow_store::{
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// Environment variable that forces (`true`) or disables (`false`) path-style
-/// addressing. Unset: path-style exactly when an endpoint override is set.
-pub const PATH_STYLE_ENV: &str = "MEDIAFLOW_S3_PATH_STYLE";
-
 /// An [`ObjectStore`] backed by Amazon S3 or an S3-compatible server.
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
 }
 
-/// Reads a boolean setting: `true/1/yes` or `false/0/no` (any case).
-fn parse_bool(name: &str, value: &str) -> std::result::Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(format!(
-            "{name}={value:?} is not a boolean (use true or false)"
-        )),
-    }
-}
-
 impl S3Store {
-    /// Builds the client from the standard AWS environment (see the crate docs).
-    /// Fails only on an invalid [`PATH_STYLE_ENV`] value; missing credentials
-    /// show up on the first request, as with any SDK client.
-    pub async fn from_env() -> std::result::Result<S3Store, String> {
+    /// Builds the client from the standard AWS environment (see the crate
+    /// docs), with path-style addressing if `force_path_style`. Missing
+    /// credentials show up on the first request, as with any SDK client.
+    pub async fn from_env(force_path_style: bool) -> S3Store {
         let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        let endpoint_set = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
-            || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-        let path_style = match std::env::var(PATH_STYLE_ENV) {
-            Ok(v) => parse_bool(PATH_STYLE_ENV, &v)?,
-            Err(_) => endpoint_set,
-        };
         let config = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(path_style)
+            .force_path_style(force_path_style)
             .build();
-        tracing::debug!(endpoint_set, path_style, "S3 client built");
-        Ok(S3Store {
+        tracing::debug!(path_style = force_path_style, "S3 client built");
+        S3Store {
             client: Client::from_conf(config),
-        })
+        }
     }
 
     /// A client for `endpoint` (e.g. `http://127.0.0.1:9000`) with fixed
@@ -482,19 +464,5 @@ impl ObjectStore for S3Store {
             None
         };
         Ok(ListPage { entries, next })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn booleans() {
-        assert_eq!(parse_bool("X", "TRUE"), Ok(true));
-        assert_eq!(parse_bool("X", "0"), Ok(false));
-        assert!(parse_bool("X", "maybe")
-            .unwrap_err()
-            .contains("X=\"maybe\""));
     }
 }

@@ -28,10 +28,17 @@ export const ON_UPLOAD_MANIFEST = path.join(REPO_ROOT, 'functions', 'on-upload',
 /**
  * The variables the on-upload function reads (functions/on-upload/environment.json):
  * MEDIAFLOW_OUTPUT_BUCKET (required), MEDIAFLOW_OUTPUT_PREFIX (outputs go to
- * {prefix}{variant}/{stem}.{ext} and {prefix}manifest/{key}.json) and
- * MEDIAFLOW_CONFIG (mediaflow.toml text; empty for the built-in default).
+ * {prefix}{variant}/{stem}.{ext} and {prefix}manifest/{key}.json),
+ * MEDIAFLOW_CONFIG (mediaflow.toml text; empty for the built-in default) and
+ * MEDIAFLOW_S3_PATH_STYLE (a boolean; empty: path-style S3 addressing only
+ * with an endpoint override, so virtual-hosted in Lambda).
  */
-export const ON_UPLOAD_ENVIRONMENT = ['MEDIAFLOW_OUTPUT_BUCKET', 'MEDIAFLOW_OUTPUT_PREFIX', 'MEDIAFLOW_CONFIG'] as const;
+export const ON_UPLOAD_ENVIRONMENT = [
+  'MEDIAFLOW_OUTPUT_BUCKET',
+  'MEDIAFLOW_OUTPUT_PREFIX',
+  'MEDIAFLOW_CONFIG',
+  'MEDIAFLOW_S3_PATH_STYLE',
+] as const;
 type OnUploadEnvironment = Record<(typeof ON_UPLOAD_ENVIRONMENT)[number], string>;
 
 /** The transcode (video) binary, as in functions/transcode/environment.json. */
@@ -42,7 +49,7 @@ export const TRANSCODE_MANIFEST = path.join(REPO_ROOT, 'functions', 'transcode',
 
 /**
  * The variables the transcode function reads (functions/transcode/environment.json):
- * on-upload's three, plus MEDIAFLOW_FFMPEG (the layer's /opt/bin/ffmpeg),
+ * on-upload's four, plus MEDIAFLOW_FFMPEG (the layer's /opt/bin/ffmpeg),
  * MEDIAFLOW_FFPROBE (empty: next to ffmpeg) and MEDIAFLOW_ANIMATED_GIF
  * ("true" when .gif uploads are routed to it, else empty).
  */
@@ -182,6 +189,7 @@ export class MediaflowStack extends Stack {
         MEDIAFLOW_OUTPUT_BUCKET: this.outputBucket.bucketName,
         MEDIAFLOW_OUTPUT_PREFIX: props.outputPrefix,
         MEDIAFLOW_CONFIG: props.variantsConfig,
+        MEDIAFLOW_S3_PATH_STYLE: '',
       } satisfies OnUploadEnvironment,
       logLevel: props.logLevel,
       logRetentionDays: props.logRetentionDays,
@@ -218,6 +226,7 @@ export class MediaflowStack extends Stack {
           MEDIAFLOW_FFMPEG: FFMPEG_PATH,
           MEDIAFLOW_FFPROBE: '',
           MEDIAFLOW_ANIMATED_GIF: props.animatedGifToVideo ? 'true' : '',
+          MEDIAFLOW_S3_PATH_STYLE: '',
         } satisfies TranscodeEnvironment,
         logLevel: props.logLevel,
         logRetentionDays: props.logRetentionDays,

@@ -299,15 +299,18 @@ describe('environment.json (the function contracts)', () => {
             MEDIAFLOW_OUTPUT_PREFIX: 'OutputPrefix',
             MEDIAFLOW_CONFIG: 'VariantsConfig',
           };
-          const fixed: Record<string, string> =
-            worker === TRANSCODE
+          const fixed: Record<string, string> = {
+            // Empty: path-style S3 addressing only with an endpoint override.
+            MEDIAFLOW_S3_PATH_STYLE: '',
+            ...(worker === TRANSCODE
               ? {
                   // The layer's bin/ffmpeg, extracted to /opt; ffprobe next to it.
                   MEDIAFLOW_FFMPEG: FFMPEG_PATH,
                   MEDIAFLOW_FFPROBE: '',
                   MEDIAFLOW_ANIMATED_GIF: gifToVideo ? 'true' : '',
                 }
-              : {};
+              : {}),
+          };
           const optional = worker.contract.variables.filter((v: Json) => !v.required);
           expect(optional.map((v: Json) => v.name).sort()).toEqual(
             [...Object.keys(parameterOf), ...Object.keys(fixed)].sort(),

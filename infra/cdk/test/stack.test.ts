@@ -256,6 +256,7 @@ describe('CDK stack, default parameters', () => {
       MEDIAFLOW_OUTPUT_BUCKET: '${OutputBucket}',
       MEDIAFLOW_OUTPUT_PREFIX: '',
       MEDIAFLOW_CONFIG: '',
+      MEDIAFLOW_S3_PATH_STYLE: '',
     });
   });
 
@@ -472,6 +473,7 @@ describe('CDK stack with the ffmpeg layer (video)', () => {
       MEDIAFLOW_FFMPEG: '/opt/bin/ffmpeg',
       MEDIAFLOW_FFPROBE: '',
       MEDIAFLOW_ANIMATED_GIF: '',
+      MEDIAFLOW_S3_PATH_STYLE: '',
     });
   });
 
