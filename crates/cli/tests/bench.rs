@@ -1,13 +1,13 @@
 //! `mediaflow bench` end to end on the smallest workload: the runner
 //! protocol, the statistics, the quality score and the report files.
 
+use mediaflow_testkit::workspace_root;
 use serde_json::Value;
-use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn bench_png_alpha_writes_json_and_markdown() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = workspace_root();
     let dir = tempfile::tempdir().unwrap();
     let (json, md) = (dir.path().join("r.json"), dir.path().join("r.md"));
     let out = Command::new(env!("CARGO_BIN_EXE_mediaflow"))

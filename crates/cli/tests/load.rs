@@ -6,7 +6,7 @@
 //! (the deliberately corrupt ones); nothing is lost and nothing is processed
 //! twice. Prints the throughput and the fault and retry counts.
 //!
-//! Run by `./scripts/test` (`cargo test -p mediaflow-cli --test load --
+//! Run by `./scripts/test` (`cargo test --workspace --test load --
 //! --ignored --nocapture`); `MEDIAFLOW_LOAD_UPLOADS=N` runs a smaller load.
 
 mod support;

@@ -1,6 +1,7 @@
 //! End-to-end tests of `mediaflow process`: run the built binary on a temp
 //! dir of small fixtures with a small two-variant config.
 
+use mediaflow_testkit::{sample, workspace_root};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,13 +24,9 @@ fit = "cover"
 formats = ["png", "avif"]
 "#;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// A fixture's bytes: the shared file when present, else `fallback()`.
 fn fixture(rel: &str, fallback: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
-    fs::read(repo_root().join(rel)).unwrap_or_else(|_| fallback())
+    fs::read(workspace_root().join(rel)).unwrap_or_else(|_| fallback())
 }
 
 /// A valid 96x64 JPEG (sample-media/fixtures/upright.jpg).
@@ -567,10 +564,10 @@ fn size_limit_is_checked_before_reading() {
 /// image variants, a video manifest; a broken clip fails alone with a
 /// one-line reason naming it.
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn videos_get_renditions_a_poster_and_a_manifest() {
     let env = Env::new();
-    let video =
-        |name: &str| fs::read(repo_root().join("sample-media/fixtures/video").join(name)).unwrap();
+    let video = |name: &str| sample(&format!("fixtures/video/{name}"));
     env.write("in/clips/phone.mp4", &video("phone-rotated.mp4"));
     env.write("in/clips/web.webm", &video("clip.webm"));
     env.write("in/clips/cut.mp4", &video("truncated.mp4"));

@@ -16,16 +16,12 @@ use mediaflow_engine::stages::{self, Bitmap};
 use mediaflow_engine::{
     process, Filter, FormatChoice, Limits, OutputFormat, Plan, Variant, JPEG_SCALES,
 };
+use mediaflow_testkit::sample;
 use std::hint::black_box;
 use std::time::Duration;
 
-fn sample(name: &str) -> Vec<u8> {
-    let path = format!("{}/../../sample-media/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 fn photo() -> Vec<u8> {
-    sample("seeding_by_Clements_Engelhardt.jpg")
+    sample("seeding_by_Clements_Engelhardt.jpg").into()
 }
 
 fn decode(c: &mut Criterion) {

@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 use mediaflow_engine::{process, Fit, FormatChoice, Limits, OutputFormat, Plan, Variant};
+use mediaflow_testkit::{sample, workspace_root};
 
 fn test_plan() -> Plan {
     use OutputFormat::*;
@@ -44,7 +45,7 @@ fn inside(w: u32, h: u32, bw: u32) -> (u32, u32) {
 
 #[test]
 fn every_sample_photo_matches_its_reference() {
-    let dir = repo_root().join("sample-media");
+    let dir = workspace_root().join("sample-media");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -112,8 +113,7 @@ fn every_sample_photo_matches_its_reference() {
 
 #[test]
 fn large_jpeg_uses_shrink_on_load_and_keeps_quality() {
-    let bytes =
-        std::fs::read(repo_root().join("sample-media/seeding_by_Clements_Engelhardt.jpg")).unwrap();
+    let bytes = sample("seeding_by_Clements_Engelhardt.jpg");
     let plan = Plan::new(
         Limits::default(),
         vec![Variant::new("w640", Some(640), None)],
@@ -137,8 +137,7 @@ fn large_jpeg_uses_shrink_on_load_and_keeps_quality() {
 
 #[test]
 fn smaller_variants_come_from_intermediates_without_visible_loss() {
-    let bytes =
-        std::fs::read(repo_root().join("sample-media/seeding_by_Clements_Engelhardt.jpg")).unwrap();
+    let bytes = sample("seeding_by_Clements_Engelhardt.jpg");
     let widths = [2048, 1024, 512, 256];
     let variants: Vec<_> = widths
         .iter()

@@ -6,6 +6,7 @@ use common::*;
 use mediaflow_engine::{
     estimate_memory, process, ErrorKind, FormatChoice, Limits, OutputFormat, Plan, Variant,
 };
+use mediaflow_testkit::workspace_root;
 
 fn plan(width: u32) -> Plan {
     Plan::new(
@@ -113,7 +114,7 @@ fn crc32(data: &[u8]) -> u32 {
 /// never as a retryable `internal` error.
 #[test]
 fn inputs_a_parser_panics_on_are_corrupt_for_the_estimate_too() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/crashes/decode");
+    let dir = workspace_root().join("fuzz/crashes/decode");
     let plan = Plan::builtin();
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {

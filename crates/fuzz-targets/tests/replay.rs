@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+    mediaflow_testkit::workspace_root().join("fuzz")
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {

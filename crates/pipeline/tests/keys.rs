@@ -5,14 +5,10 @@ use bytes::Bytes;
 use mediaflow_engine::Plan;
 use mediaflow_pipeline::{Outcome, Pipeline, PipelineConfig, Retry, SourceObject, META_SOURCE_KEY};
 use mediaflow_store::{md5_etag, MemoryStore, ObjectStore, PutOptions};
+use mediaflow_testkit::sample;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-
-fn sample(name: &str) -> Bytes {
-    let path = format!("{}/../../sample-media/{name}", env!("CARGO_MANIFEST_DIR"));
-    Bytes::from(std::fs::read(path).unwrap())
-}
 
 async fn upload(store: &MemoryStore, key: &str, body: Bytes) -> SourceObject {
     let etag = md5_etag(&body);

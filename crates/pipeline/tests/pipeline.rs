@@ -11,13 +11,9 @@ use mediaflow_store::{
     md5_etag, ListPage, MemoryStore, Object, ObjectInfo, ObjectStore, PutOptions, Result,
     StoreError,
 };
+use mediaflow_testkit::sample;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn sample(name: &str) -> Bytes {
-    let path = format!("{}/../../sample-media/{name}", env!("CARGO_MANIFEST_DIR"));
-    Bytes::from(std::fs::read(path).unwrap())
-}
 
 /// Builds the error a failing store returns.
 type MakeError = fn(String) -> StoreError;

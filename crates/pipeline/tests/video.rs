@@ -7,16 +7,12 @@ use mediaflow_pipeline::{
     META_PLAN, VARIANT_CACHE_CONTROL,
 };
 use mediaflow_store::{md5_etag, MemoryStore, ObjectStore, PutOptions};
+use mediaflow_testkit::sample;
 use mediaflow_video::{Tools, VideoPlan};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn sample(name: &str) -> Bytes {
-    let path = format!("{}/../../sample-media/{name}", env!("CARGO_MANIFEST_DIR"));
-    Bytes::from(std::fs::read(path).unwrap())
-}
 
 async fn upload(store: &dyn ObjectStore, key: &str, body: Bytes) -> SourceObject {
     let etag = md5_etag(&body);
@@ -53,6 +49,7 @@ async fn manifest(store: &MemoryStore, key: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 async fn a_phone_clip_gives_an_upright_mp4_a_poster_and_a_video_manifest() {
     let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
     let work = tempfile::tempdir().unwrap();
@@ -153,6 +150,7 @@ async fn a_phone_clip_gives_an_upright_mp4_a_poster_and_a_video_manifest() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 async fn images_still_work_in_a_video_pipeline_and_gifs_follow_the_switch() {
     let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
     let work = tempfile::tempdir().unwrap();
@@ -183,6 +181,7 @@ async fn images_still_work_in_a_video_pipeline_and_gifs_follow_the_switch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 async fn bad_clips_fail_alone_and_write_nothing() {
     let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
     let work = tempfile::tempdir().unwrap();
@@ -245,6 +244,7 @@ async fn bad_clips_fail_alone_and_write_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 async fn a_clip_that_cannot_finish_before_the_deadline_is_retryable() {
     let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
     let work = tempfile::tempdir().unwrap();

@@ -39,11 +39,7 @@ async fn wrong_credentials_are_denied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_endpoint_is_transient() {
     // Bind and drop a listener so the port is (almost certainly) closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = mediaflow_testkit::free_port();
     let store = S3Store::with_static_credentials(
         &format!("http://127.0.0.1:{port}"),
         ACCESS_KEY,

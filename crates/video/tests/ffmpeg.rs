@@ -3,20 +3,15 @@
 //! faststart, no rotation left) and the posters are decoded and looked at.
 
 use mediaflow_engine::{decode_upright, Limits, Plan};
+use mediaflow_testkit::sample_path;
 use mediaflow_video::{
-    is_video, probe_source, sniff, Container, ErrorKind, Job, PosterAt, Rendition, Tools,
+    is_video, probe_source, sniff, Container, Job, PosterAt, Rendition, Tools, ErrorKind,
     VideoLimits, VideoOutput, VideoPlan,
 };
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn media(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../sample-media")
-        .join(rel)
-}
 
 fn tools() -> Tools {
     let tools = Tools::new("ffmpeg", None);
@@ -150,8 +145,9 @@ fn two_renditions() -> VideoPlan {
 }
 
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn big_buck_bunny_gives_two_web_mp4s_and_a_poster() {
-    let src = media("bigbuckbunny.mp4");
+    let src = sample_path("bigbuckbunny.mp4");
     let (out, _work) = run(&src, &two_renditions()).unwrap();
     assert_eq!(out.container, Container::Mp4);
     assert_eq!(out.probe.display_size(), (1280, 720));
@@ -237,12 +233,13 @@ fn stored_frame(path: &Path) -> mediaflow_engine::RgbImage {
 }
 
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn phone_clips_shot_upright_come_out_upright() {
     for clip in [
         "fixtures/video/phone-rotated.mp4",
         "fixtures/video/phone-rotated.mov",
     ] {
-        let src = media(clip);
+        let src = sample_path(clip);
         let (out, _work) = run(&src, &VideoPlan::builtin()).unwrap();
         assert_eq!(out.probe.video.rotation, 90, "{clip}");
         assert_eq!((out.probe.video.width, out.probe.video.height), (640, 360));
@@ -264,8 +261,13 @@ fn phone_clips_shot_upright_come_out_upright() {
 }
 
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn webm_and_odd_sizes_become_even_yuv420p_h264() {
-    let (out, _work) = run(&media("fixtures/video/clip.webm"), &VideoPlan::builtin()).unwrap();
+    let (out, _work) = run(
+        &sample_path("fixtures/video/clip.webm"),
+        &VideoPlan::builtin(),
+    )
+    .unwrap();
     assert_eq!(out.container, Container::Webm);
     assert_eq!(out.probe.video.codec, "vp9");
     assert_web_mp4(
@@ -276,7 +278,11 @@ fn webm_and_odd_sizes_become_even_yuv420p_h264() {
         true,
     );
 
-    let (out, _work) = run(&media("fixtures/video/odd.mp4"), &VideoPlan::builtin()).unwrap();
+    let (out, _work) = run(
+        &sample_path("fixtures/video/odd.mp4"),
+        &VideoPlan::builtin(),
+    )
+    .unwrap();
     assert_eq!((out.probe.video.width, out.probe.video.height), (321, 241));
     assert_eq!(out.probe.video.pix_fmt.as_deref(), Some("yuv444p"));
     assert_web_mp4(
@@ -289,10 +295,19 @@ fn webm_and_odd_sizes_become_even_yuv420p_h264() {
 }
 
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn bad_clips_fail_permanently_with_the_reason() {
     let cases = [
-        ("truncated.mp4", ErrorKind::Corrupt, "moov atom not found"),
-        ("garbage.mp4", ErrorKind::Corrupt, "moov atom not found"),
+        (
+            "truncated.mp4",
+            ErrorKind::Corrupt,
+            "moov atom not found",
+        ),
+        (
+            "garbage.mp4",
+            ErrorKind::Corrupt,
+            "moov atom not found",
+        ),
         (
             "no-video.mp4",
             ErrorKind::Unsupported,
@@ -301,7 +316,7 @@ fn bad_clips_fail_permanently_with_the_reason() {
     ];
     for (name, kind, reason) in cases {
         let e = run(
-            &media(&format!("fixtures/video/{name}")),
+            &sample_path(&format!("fixtures/video/{name}")),
             &VideoPlan::builtin(),
         )
         .unwrap_err();
@@ -313,6 +328,7 @@ fn bad_clips_fail_permanently_with_the_reason() {
 }
 
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn limits_are_checked_before_transcoding() {
     let plan = VideoPlan::new(
         vec![Rendition::new("mp4")],
@@ -324,7 +340,7 @@ fn limits_are_checked_before_transcoding() {
         false,
     )
     .unwrap();
-    let e = run(&media("fixtures/video/phone-rotated.mp4"), &plan).unwrap_err();
+    let e = run(&sample_path("fixtures/video/phone-rotated.mp4"), &plan).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Limits);
     assert!(
         e.message().contains("2.0 s, over the limit of 1.5 s"),
@@ -333,9 +349,10 @@ fn limits_are_checked_before_transcoding() {
 }
 
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn a_clip_that_cannot_finish_in_time_is_not_started() {
     let tools = tools();
-    let src = media("bigbuckbunny.mp4");
+    let src = sample_path("bigbuckbunny.mp4");
     let probe = probe_source(
         &tools,
         &src,
@@ -366,9 +383,10 @@ fn a_clip_that_cannot_finish_in_time_is_not_started() {
 }
 
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn animated_gifs_become_silent_mp4s_only_when_configured() {
     let tools = tools();
-    let src = media("fixtures/animated.gif");
+    let src = sample_path("fixtures/animated.gif");
     let head = std::fs::read(&src).unwrap();
     assert_eq!(sniff(&head), Some(Container::Gif));
     let probe = probe_source(

@@ -95,6 +95,7 @@ fn run(
 /// used to pass the sniffer (`<!--ftyp` + `jp2 `) and ffmpeg's DASH
 /// demuxer then read `../victim/secret.mp4` into the attacker's poster.
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn a_playlist_upload_never_makes_ffmpeg_open_another_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("victim")).unwrap();
@@ -156,6 +157,7 @@ fn a_playlist_upload_never_makes_ffmpeg_open_another_file() {
 /// limit and came out 12 s long. Now the rendition is cut at the limit
 /// and, having reached it, refused.
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn a_header_that_lies_about_the_duration_is_caught_by_the_rendition() {
     let dir = tempfile::tempdir().unwrap();
     ffmpeg(
@@ -200,6 +202,7 @@ fn a_header_that_lies_about_the_duration_is_caught_by_the_rendition() {
 /// output used to duplicate them into ~15,000 frames. Now the output
 /// keeps the source's frames.
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn timestamp_gaps_are_not_filled_with_duplicated_frames() {
     let dir = tempfile::tempdir().unwrap();
     ffmpeg(
@@ -232,6 +235,7 @@ fn timestamp_gaps_are_not_filled_with_duplicated_frames() {
 /// after five frames (640x640 stands for 8192x8192; the limit is scaled
 /// down with it). The decoder now refuses frames over the pixel limit.
 #[test]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn a_stream_that_grows_past_the_pixel_limit_mid_way_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

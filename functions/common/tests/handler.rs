@@ -4,21 +4,16 @@
 use bytes::Bytes;
 use mediaflow_function::{handle, App, Function, HandlerError, Settings};
 use mediaflow_store::{MemoryStore, ObjectStore, PutOptions};
+use mediaflow_testkit::{sample, workspace_root};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../../crates/pipeline/tests/events/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = workspace_root()
+        .join("crates/pipeline/tests/events")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn sample(name: &str) -> Bytes {
-    let path = format!("{}/../../sample-media/{name}", env!("CARGO_MANIFEST_DIR"));
-    Bytes::from(std::fs::read(path).unwrap())
 }
 
 struct Harness {

@@ -3,93 +3,87 @@
 //! loopback (in-process `s3s` + `s3s-fs`), with real images uploaded
 //! through the AWS SDK under awkward keys.
 //!
-//! Needs `cargo-lambda` on PATH (`./scripts/test` installs it). Every child
+//! Needs `cargo-lambda` on PATH (`./scripts/test` installs it and runs this
+//! with `--include-ignored`). One fixture (server, emulator, function) is
+//! started once and the named steps below run against it in order: later
+//! steps build on earlier ones (the replay needs the first event's outputs,
+//! the EMF count covers every step), and starting the emulator and the
+//! function once keeps the test as fast as one function. Every child
 //! process is killed by PID when the test ends, pass or fail, and every
 //! wait is bounded.
 
 use bytes::Bytes;
-use mediaflow_e2e_support::{
-    invoke, s3_event, sample, sqs_event, start_emulator, start_function, Upload, Uploads,
-};
-use mediaflow_s3_local::{Credentials, LocalS3, REGION};
-use mediaflow_store::{ObjectStore, PutOptions};
-use mediaflow_store_s3::S3Store;
+use mediaflow_store::ObjectStore;
+use mediaflow_testkit::lambda::{s3_event, sqs_event, Fixture, Upload};
+use mediaflow_testkit::{sample, step};
 use serde_json::{json, Value};
-use std::sync::Arc;
-use std::time::Instant;
 
 const FUNCTION: &str = "on-upload";
 
+/// Real images under awkward keys: (key, sample, displayed width, height;
+/// 0 for not checked).
+const SOURCES: &[(&str, &str, u32, u32)] = &[
+    ("my photo (1).jpg", "rocket.jpg", 640, 427),
+    ("ünï/фото.jpg", "Wine_by_Jakkub_Mede.jpg", 2560, 3837),
+    ("a+b.png", "horse.png", 400, 328),
+    ("phone/upright 6.jpg", "fixtures/orientation-6.jpg", 0, 0),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs cargo-lambda (cargo lambda watch): ./scripts/test runs it"]
 async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
-    let dir = tempfile::tempdir().unwrap();
-
-    // 1. The S3-compatible server, watching uploads so the test can build
-    //    the exact notification S3 would send.
-    let uploads = Arc::new(Uploads::default());
-    let s3 = LocalS3::start_observed(
-        &dir.path().join("s3"),
-        "127.0.0.1:0".parse().unwrap(),
-        &["uploads", "media"],
-        Some(uploads.clone()),
-        Credentials::random().unwrap(),
-    )
-    .await
-    .unwrap();
-    let store = S3Store::with_static_credentials(
-        &s3.endpoint(),
-        &s3.credentials().access_key,
-        &s3.credentials().secret_key,
-        REGION,
-    );
-
-    // 2. The Lambda runtime emulator (Invoke API and Runtime API on one port).
-    let (port, _watch) = start_emulator(dir.path());
-
-    // 3. The function binary, configured as in Lambda, pointed at both.
-    let function_log = dir.path().join("on-upload.log");
-    let spawned = Instant::now();
-    let _function = start_function(
+    // The function binary, configured as in Lambda, pointed at the local
+    // S3 server and the emulator (Invoke API and Runtime API on one port).
+    let fx = Fixture::start(
         env!("CARGO_BIN_EXE_on-upload"),
         FUNCTION,
-        port,
-        &s3.endpoint(),
-        s3.credentials(),
         &[
             ("MEDIAFLOW_OUTPUT_BUCKET", "media"),
             ("MEDIAFLOW_OUTPUT_PREFIX", ""),
         ],
-        &function_log,
-    );
+    )
+    .await;
+    let (event, first, first_event_ms) = step!(a_direct_s3_event_processes_every_upload(&fx)).await;
+    step!(every_manifest_lists_typed_sized_variants(&fx, &first)).await;
+    step!(a_phone_photo_comes_out_upright(&fx)).await;
+    step!(replaying_the_event_writes_nothing(&fx, &event)).await;
+    step!(an_sqs_batch_records_a_corrupt_upload_and_acknowledges_it(
+        &fx
+    ))
+    .await;
+    step!(the_corrupt_upload_is_logged_as_an_error_with_its_request_id(&fx));
+    step!(one_emf_line_per_object_and_the_cold_start(
+        &fx,
+        first_event_ms
+    ));
+    fx.stop().await;
+}
 
-    // 4. Real images under awkward keys, uploaded with the AWS SDK.
-    let sources: &[(&str, &str, u32, u32)] = &[
-        ("my photo (1).jpg", "rocket.jpg", 640, 427),
-        ("ünï/фото.jpg", "Wine_by_Jakkub_Mede.jpg", 2560, 3837),
-        ("a+b.png", "horse.png", 400, 328),
-        ("phone/upright 6.jpg", "fixtures/orientation-6.jpg", 0, 0),
-    ];
-    for (key, file, _, _) in sources {
-        store
-            .put("uploads", key, sample(file), &PutOptions::default())
-            .await
-            .unwrap();
+/// The images uploaded with the AWS SDK, then one direct S3 event with all
+/// four records. Returns the event, the uploads and when (after the
+/// function's spawn) the first invoke returned.
+async fn a_direct_s3_event_processes_every_upload(fx: &Fixture) -> (Value, Vec<Upload>, f64) {
+    for (key, file, _, _) in SOURCES {
+        fx.upload(key, sample(file)).await;
     }
-    let first = uploads.in_bucket("uploads");
-    assert_eq!(first.len(), sources.len());
+    let first = fx.uploads.in_bucket("uploads");
+    assert_eq!(first.len(), SOURCES.len());
 
-    // 5. A direct S3 event with all four records.
     let event = s3_event(&first);
-    let (status, reply) = invoke(port, FUNCTION, &event).await;
+    let (status, reply) = fx.invoke(&event).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(
         reply,
         json!({"processed": 4, "skipped": 0, "failed": 0, "ignored": 0})
     );
-    let first_event_ms = spawned.elapsed().as_secs_f64() * 1000.0;
+    let first_event_ms = fx.spawned.elapsed().as_secs_f64() * 1000.0;
+    (event, first, first_event_ms)
+}
 
-    // Every manifest, every variant it lists: present, typed, sized.
-    for (key, _, w, h) in sources {
+/// Every manifest, every variant it lists: present, typed, sized.
+async fn every_manifest_lists_typed_sized_variants(fx: &Fixture, first: &[Upload]) {
+    let store = &fx.store;
+    for (key, _, w, h) in SOURCES {
         let manifest = store
             .get("media", &format!("manifest/{key}.json"), 1 << 20)
             .await
@@ -146,10 +140,13 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
             }
         }
     }
-    // The phone photo (EXIF orientation 6) comes out upright: its
-    // variants have the displayed shape, the stored one turned a quarter.
+}
+
+/// The phone photo (EXIF orientation 6) comes out upright: its variants
+/// have the displayed shape, the stored one turned a quarter.
+async fn a_phone_photo_comes_out_upright(fx: &Fixture) {
     let phone: Value = serde_json::from_slice(
-        &store
+        &fx.store
             .get("media", "manifest/phone/upright 6.jpg.json", 1 << 20)
             .await
             .unwrap()
@@ -173,60 +170,43 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
         (src["width"].clone(), src["height"].clone()),
         "{w256}"
     );
+}
 
-    // 6. Replaying the same event writes nothing new.
-    let media_writes = uploads.in_bucket("media").len();
+/// Replaying the same event writes nothing new.
+async fn replaying_the_event_writes_nothing(fx: &Fixture, event: &Value) {
+    let media_writes = fx.uploads.in_bucket("media").len();
     assert_eq!(media_writes, 4 * 9);
-    let (status, reply) = invoke(port, FUNCTION, &event).await;
+    let (status, reply) = fx.invoke(event).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(
         reply,
         json!({"processed": 0, "skipped": 4, "failed": 0, "ignored": 0})
     );
     assert_eq!(
-        uploads.in_bucket("media").len(),
+        fx.uploads.in_bucket("media").len(),
         media_writes,
         "replay wrote nothing"
     );
+}
 
-    // 7. SQS-wrapped: a corrupt upload between two good ones.
+/// SQS-wrapped: a corrupt upload between two good ones.
+async fn an_sqs_batch_records_a_corrupt_upload_and_acknowledges_it(fx: &Fixture) {
     let mut broken = sample("rocket.jpg").to_vec();
     broken.truncate(4000);
-    store
-        .put(
-            "uploads",
-            "sqs/first.png",
-            sample("chelsea.png"),
-            &PutOptions::default(),
-        )
-        .await
-        .unwrap();
-    store
-        .put(
-            "uploads",
-            "sqs/broken (copy).jpg",
-            Bytes::from(broken),
-            &PutOptions::default(),
-        )
-        .await
-        .unwrap();
-    store
-        .put(
-            "uploads",
-            "sqs/last.jpg",
-            sample("fixtures/cmyk-adobe.jpg"),
-            &PutOptions::default(),
-        )
-        .await
-        .unwrap();
-    let batch: Vec<Upload> = uploads
+    fx.upload("sqs/first.png", sample("chelsea.png")).await;
+    fx.upload("sqs/broken (copy).jpg", Bytes::from(broken))
+        .await;
+    fx.upload("sqs/last.jpg", sample("fixtures/cmyk-adobe.jpg"))
+        .await;
+    let batch: Vec<Upload> = fx
+        .uploads
         .in_bucket("uploads")
         .into_iter()
-        .skip(sources.len())
+        .skip(SOURCES.len())
         .collect();
     assert_eq!(batch.len(), 3);
     let (event, ids) = sqs_event(&batch);
-    let (status, reply) = invoke(port, FUNCTION, &event).await;
+    let (status, reply) = fx.invoke(&event).await;
     assert_eq!(status, 200, "{reply}");
     // The corrupt one ({ids[1]}) failed permanently: recorded, acknowledged.
     assert_eq!(reply, json!({"batchItemFailures": []}), "{}", ids[1]);
@@ -235,16 +215,23 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
         "manifest/sqs/last.jpg.json",
         "failed/sqs/broken (copy).jpg.json",
     ] {
-        assert!(store.head("media", key).await.unwrap().is_some(), "{key}");
+        assert!(
+            fx.store.head("media", key).await.unwrap().is_some(),
+            "{key}"
+        );
     }
-    assert!(store
+    assert!(fx
+        .store
         .head("media", "manifest/sqs/broken (copy).jpg.json")
         .await
         .unwrap()
         .is_none());
+}
 
-    // The clear log line: key and reason, as an error, in Lambda's JSON format.
-    let log = std::fs::read_to_string(&function_log).unwrap();
+/// The clear log line: key and reason, as an error, in Lambda's JSON
+/// format, with the request id of the invocation it belongs to.
+fn the_corrupt_upload_is_logged_as_an_error_with_its_request_id(fx: &Fixture) {
+    let log = std::fs::read_to_string(&fx.log).unwrap();
     let error_line = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -258,10 +245,14 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
         "{message}"
     );
     assert_eq!(error_line["fields"]["retryable"], false);
-    // …and the request id of the invocation it belongs to.
     assert!(error_line["span"]["requestId"].is_string(), "{error_line}");
+}
 
-    // One EMF line per object processed, skipped or failed (4 + 4 + 3).
+/// One EMF line per object processed, skipped or failed over all the
+/// steps (4 + 4 + 3), and the cold start as the function measured it
+/// (process start to first event handled).
+fn one_emf_line_per_object_and_the_cold_start(fx: &Fixture, first_event_ms: f64) {
+    let log = std::fs::read_to_string(&fx.log).unwrap();
     let emf = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -269,7 +260,6 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
         .count();
     assert_eq!(emf, 11, "{log}");
 
-    // The cold start as the function measured it (process start to first event handled).
     let cold = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -288,6 +278,4 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
         "cold start proxy: runtime ready {ready:.1} ms after process start; first event (4 photos) handled at \
          {cold:.1} ms; first invoke returned {first_event_ms:.0} ms after spawn"
     );
-
-    s3.stop().await;
 }

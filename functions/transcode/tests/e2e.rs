@@ -3,18 +3,23 @@
 //! place of the layer's. Clips are uploaded through the AWS SDK and
 //! delivered as the SQS batch an event source mapping would send; the
 //! outputs are downloaded and checked with ffprobe.
+//!
+//! Needs `cargo-lambda` and ffmpeg on PATH (`./scripts/test` installs both
+//! and runs this with `--include-ignored`). One fixture (server, emulator,
+//! function) is started once and the named steps below run against it in
+//! order: the checks read the outputs of one batch and the replay needs
+//! them, and starting the emulator and the function once keeps the test
+//! as fast as one function. Every child process is killed by PID when the
+//! test ends, pass or fail, and every wait is bounded.
 
-use mediaflow_e2e_support::{
-    invoke, json_lines, sample, sqs_event, start_emulator, start_function, Uploads,
-};
-use mediaflow_s3_local::{Credentials, LocalS3, REGION};
-use mediaflow_store::{ObjectStore, PutOptions};
-use mediaflow_store_s3::S3Store;
+use mediaflow_store::ObjectStore;
+use mediaflow_testkit::lambda::sqs_event;
+use mediaflow_testkit::lambda::Fixture;
+use mediaflow_testkit::{sample, step};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const FUNCTION: &str = "transcode";
 
@@ -85,43 +90,39 @@ fn faststart(data: &[u8]) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs cargo-lambda (cargo lambda watch) and ffmpeg: ./scripts/test runs it"]
 async fn transcode_under_cargo_lambda_watch_against_local_s3() {
-    let dir = tempfile::tempdir().unwrap();
-    let uploads = Arc::new(Uploads::default());
-    let s3 = LocalS3::start_observed(
-        &dir.path().join("s3"),
-        "127.0.0.1:0".parse().unwrap(),
-        &["uploads", "media"],
-        Some(uploads.clone()),
-        Credentials::random().unwrap(),
-    )
-    .await
-    .unwrap();
-    let store = S3Store::with_static_credentials(
-        &s3.endpoint(),
-        &s3.credentials().access_key,
-        &s3.credentials().secret_key,
-        REGION,
-    );
-    let (port, _watch) = start_emulator(dir.path());
-    let log = dir.path().join("transcode.log");
     let ffmpeg = ffmpeg();
-    let _function = start_function(
+    let fx = Fixture::start(
         env!("CARGO_BIN_EXE_transcode"),
         FUNCTION,
-        port,
-        &s3.endpoint(),
-        s3.credentials(),
         &[
             ("MEDIAFLOW_OUTPUT_BUCKET", "media"),
             ("MEDIAFLOW_CONFIG", CONFIG),
             ("MEDIAFLOW_FFMPEG", &ffmpeg),
         ],
-        &log,
-    );
+    )
+    .await;
+    let (event, took) = step!(an_sqs_batch_is_acknowledged_and_the_broken_clip_recorded(
+        &fx
+    ))
+    .await;
+    step!(clips_get_faststart_h264_renditions_and_upright_posters(&fx)).await;
+    step!(a_photo_sent_to_transcode_is_handled_as_a_photo(&fx)).await;
+    step!(the_broken_clip_is_logged_as_an_error_with_its_request_id(
+        &fx
+    ));
+    step!(replaying_the_batch_writes_nothing(&fx, &event)).await;
+    eprintln!("batch of 2 clips + 1 photo + 1 broken clip handled in {took:?}");
+    fx.stop().await;
+}
 
-    // A phone clip shot upright, a real film clip (5.1 audio, moov at the
-    // end), a truncated clip and a photo, in one SQS batch.
+/// A phone clip shot upright, a real film clip (5.1 audio, moov at the
+/// end), a truncated clip and a photo, uploaded through the AWS SDK and
+/// sent in one SQS batch. Returns the event and how long the invoke took.
+async fn an_sqs_batch_is_acknowledged_and_the_broken_clip_recorded(
+    fx: &Fixture,
+) -> (Value, Duration) {
     let sources = [
         (
             "clips/phone clip (1).mov",
@@ -132,33 +133,38 @@ async fn transcode_under_cargo_lambda_watch_against_local_s3() {
         ("clips/photo.jpg", "rocket.jpg"),
     ];
     for (key, file) in sources {
-        store
-            .put("uploads", key, sample(file), &PutOptions::default())
-            .await
-            .unwrap();
+        fx.upload(key, sample(file)).await;
     }
-    let batch = uploads.in_bucket("uploads");
+    let batch = fx.uploads.in_bucket("uploads");
     let (event, ids) = sqs_event(&batch);
     let started = Instant::now();
-    let (status, reply) = invoke(port, FUNCTION, &event).await;
+    let (status, reply) = fx.invoke(&event).await;
     let took = started.elapsed();
     assert_eq!(status, 200, "{reply}");
     // The broken clip ({ids[2]}) failed permanently: recorded, acknowledged.
     assert_eq!(reply, json!({"batchItemFailures": []}), "{}", ids[2]);
-    assert!(store
+    assert!(fx
+        .store
         .head("media", "failed/clips/broken.mp4.json")
         .await
         .unwrap()
         .is_some());
+    (event, took)
+}
 
-    let manifest = |key: &str| {
-        let store = &store;
-        let key = format!("manifest/{key}.json");
-        async move {
-            let m = store.get("media", &key, 1 << 20).await.unwrap();
-            serde_json::from_slice::<Value>(&m.body).unwrap()
-        }
-    };
+async fn manifest(fx: &Fixture, key: &str) -> Value {
+    let m = fx
+        .store
+        .get("media", &format!("manifest/{key}.json"), 1 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice::<Value>(&m.body).unwrap()
+}
+
+/// Both clips: a video manifest, two faststart H.264/AAC renditions of the
+/// planned sizes (checked with ffprobe), the poster's variants upright.
+async fn clips_get_faststart_h264_renditions_and_upright_posters(fx: &Fixture) {
+    let store = &fx.store;
     // (key, displayed size, 720p size, 360p size)
     let videos = [
         (
@@ -170,7 +176,7 @@ async fn transcode_under_cargo_lambda_watch_against_local_s3() {
         ("clips/bünny+film.mp4", (1280, 720), (1280, 720), (640, 360)),
     ];
     for (key, shown, big, small) in videos {
-        let m = manifest(key).await;
+        let m = manifest(fx, key).await;
         assert_eq!(m["kind"], "video", "{key}");
         assert_eq!(m["source"]["key"], key);
         let (w, h) = shown;
@@ -194,7 +200,7 @@ async fn transcode_under_cargo_lambda_watch_against_local_s3() {
             );
             assert_eq!(r["bytes"].as_u64(), Some(obj.body.len() as u64));
             assert!(faststart(&obj.body), "{rkey}: moov before mdat");
-            let file = dir.path().join("check.mp4");
+            let file = fx.dir.path().join("check.mp4");
             std::fs::write(&file, &obj.body).unwrap();
             let p = ffprobe(&file);
             let streams = p["streams"].as_array().unwrap();
@@ -235,17 +241,26 @@ async fn transcode_under_cargo_lambda_watch_against_local_s3() {
             assert!(size.width <= 480);
         }
     }
-    // The photo sent to transcode is handled as a photo.
-    let m = manifest("clips/photo.jpg").await;
+}
+
+/// The photo sent to transcode is handled as a photo; the broken clip has
+/// no manifest.
+async fn a_photo_sent_to_transcode_is_handled_as_a_photo(fx: &Fixture) {
+    let m = manifest(fx, "clips/photo.jpg").await;
     assert!(m.get("kind").is_none());
     assert_eq!(m["variants"].as_array().unwrap().len(), 2);
-    assert!(store
+    assert!(fx
+        .store
         .head("media", "manifest/clips/broken.mp4.json")
         .await
         .unwrap()
         .is_none());
+}
 
-    let lines = json_lines(&log);
+/// The broken clip's log line: key and reason, as an error, in Lambda's
+/// JSON format, with the request id of its invocation.
+fn the_broken_clip_is_logged_as_an_error_with_its_request_id(fx: &Fixture) {
+    let lines = fx.log_lines();
     let error = lines
         .iter()
         .find(|l| l["level"] == "ERROR" && l["fields"]["object"] == "s3://uploads/clips/broken.mp4")
@@ -257,19 +272,19 @@ async fn transcode_under_cargo_lambda_watch_against_local_s3() {
     );
     assert_eq!(error["fields"]["retryable"], false);
     assert!(error["span"]["requestId"].is_string());
+}
 
-    // At-least-once delivery: the batch again writes nothing.
-    let writes = uploads.in_bucket("media").len();
-    let (status, reply) = invoke(port, FUNCTION, &event).await;
+/// At-least-once delivery: the batch again writes nothing.
+async fn replaying_the_batch_writes_nothing(fx: &Fixture, event: &Value) {
+    let writes = fx.uploads.in_bucket("media").len();
+    let (status, reply) = fx.invoke(event).await;
     assert_eq!(status, 200);
     assert_eq!(reply, json!({"batchItemFailures": []}));
     assert_eq!(
-        uploads.in_bucket("media").len(),
+        fx.uploads.in_bucket("media").len(),
         writes,
         "replay wrote nothing"
     );
-    eprintln!("batch of 2 clips + 1 photo + 1 broken clip handled in {took:?}");
-    s3.stop().await;
 }
 
 #[test]

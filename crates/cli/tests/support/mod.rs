@@ -1,19 +1,20 @@
 //! `mediaflow dev` as the integration tests run it: the binary on a free
 //! port with its own data directory, ready once its banner is printed,
-//! stopped with SIGINT by PID (bounded), killed by PID if a test ends first.
+//! stopped with SIGINT by PID (bounded), killed by PID if a test ends first
+//! (the port, the waits and the process come from `mediaflow-testkit`).
 //!
 //! Each test binary uses part of it.
 #![allow(dead_code)]
 
 use mediaflow_s3_local::{ACCESS_KEY, REGION};
 use mediaflow_store_s3::S3Store;
-use std::net::TcpStream;
+use mediaflow_testkit::{free_port, port_open, wait_until, Running};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 pub struct Dev {
-    child: Option<Child>,
+    process: Running,
     pub port: u16,
     pub data: PathBuf,
     stdout: PathBuf,
@@ -28,43 +29,33 @@ impl Dev {
 
     /// [`Dev::start`] with `RUST_LOG=rust_log`.
     pub fn start_logging(dir: &Path, extra: &[&str], rust_log: &str) -> Dev {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let data = dir.join("data");
         let (stdout, stderr) = (dir.join("dev.out"), dir.join("dev.err"));
-        let child = Command::new(env!("CARGO_BIN_EXE_mediaflow"))
-            .args(["dev", "--port", &port.to_string(), "--data"])
-            .arg(&data)
-            .args(extra)
-            .current_dir(dir)
-            .env("RUST_LOG", rust_log)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("start mediaflow dev");
+        let process = Running::spawn(
+            "mediaflow dev",
+            Command::new(env!("CARGO_BIN_EXE_mediaflow"))
+                .args(["dev", "--port", &port.to_string(), "--data"])
+                .arg(&data)
+                .args(extra)
+                .current_dir(dir)
+                .env("RUST_LOG", rust_log)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&stdout).unwrap())
+                .stderr(std::fs::File::create(&stderr).unwrap()),
+        );
         let dev = Dev {
-            child: Some(child),
+            process,
             port,
             data,
             stdout,
             stderr,
         };
         // The banner is printed just after the port opens.
-        let until = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err()
-            || !dev.out().contains("Ctrl-C stops the server")
-        {
-            assert!(
-                Instant::now() < until,
-                "mediaflow dev not ready within 60 s: {}",
-                dev.logs()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let ready = wait_until(Duration::from_secs(60), Duration::from_millis(20), || {
+            port_open(port) && dev.out().contains("Ctrl-C stops the server")
+        });
+        assert!(ready, "mediaflow dev not ready within 60 s: {}", dev.logs());
         dev
     }
 
@@ -102,33 +93,12 @@ impl Dev {
 
     /// Ctrl-C: SIGINT by PID, a bounded wait for a clean exit, SIGKILL if not.
     pub fn interrupt(&mut self) {
-        let mut child = self.child.take().unwrap();
-        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-        assert_eq!(sent, 0, "SIGINT to mediaflow dev");
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "exit status {status}: {}", self.logs());
-                return;
-            }
-            if Instant::now() > until {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "mediaflow dev did not stop within 60 s of SIGINT: {}",
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        match self.process.interrupt(Duration::from_secs(60)) {
+            Some(status) => assert!(status.success(), "exit status {status}: {}", self.logs()),
+            None => panic!(
+                "mediaflow dev did not stop within 60 s of SIGINT: {}",
+                self.logs()
+            ),
         }
     }
 }

@@ -2,15 +2,12 @@
 #![allow(dead_code)]
 
 use mediaflow_engine::{decode_upright, Limits, RgbImage};
+use mediaflow_testkit::sample;
 use std::path::PathBuf;
 
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
+/// `sample-media/fixtures/<name>`.
 pub fn fixture(name: &str) -> Vec<u8> {
-    let p = repo_root().join("sample-media/fixtures").join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    sample(&format!("fixtures/{name}")).into()
 }
 
 pub fn hostile(name: &str) -> Vec<u8> {

@@ -1,67 +1,26 @@
-//! Test support for the functions' end-to-end tests: the real binary
-//! under `cargo lambda watch` (the Lambda runtime emulator) on loopback,
-//! against the in-process S3-compatible server, with the events AWS would
-//! send. Every child process is killed by PID when dropped, and every wait
-//! is bounded.
+//! The Lambda functions' end-to-end harness: the real binary under `cargo
+//! lambda watch` (the Lambda runtime emulator) on loopback, against the
+//! in-process S3-compatible server, with the events AWS would send. Every
+//! child process is killed by PID when dropped, and every wait is bounded.
+//!
+//! [`Fixture`] puts the pieces together the way both functions' e2e tests
+//! use them.
 
+use crate::{free_port, wait_for_port, workspace_root, Running};
 use bytes::Bytes;
 use mediaflow_pipeline::S3Notification;
 pub use mediaflow_s3_local::Upload;
-use mediaflow_s3_local::{Credentials, UploadObserver, REGION};
-use mediaflow_store::md5_etag;
+use mediaflow_s3_local::{Credentials, LocalS3, UploadObserver, REGION};
+use mediaflow_store::{md5_etag, ObjectStore, PutOptions};
+use mediaflow_store_s3::S3Store;
 use serde_json::{json, Value};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-pub fn sample(name: &str) -> Bytes {
-    Bytes::from(std::fs::read(workspace_root().join("sample-media").join(name)).unwrap())
-}
-
-/// A child process killed (by PID) and reaped when dropped.
-pub struct Running {
-    pub name: &'static str,
-    pub child: Child,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        eprintln!("stopped {} (pid {})", self.name, self.child.id());
-    }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub fn wait_for_port(port: u16, within: Duration, what: &str, log: &Path) {
-    let until = Instant::now() + within;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > until {
-            panic!(
-                "{what} did not listen on 127.0.0.1:{port} within {within:?}; its log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
+/// Every upload the local S3 server accepted, in order.
 #[derive(Default)]
 pub struct Uploads(Mutex<Vec<Upload>>);
 
@@ -184,9 +143,9 @@ pub fn start_emulator(dir: &Path) -> (u16, Running) {
     require_cargo_lambda();
     let port = free_port();
     let watch_log = dir.join("cargo-lambda-watch.log");
-    let running = Running {
-        name: "cargo lambda watch",
-        child: Command::new("cargo")
+    let running = Running::spawn(
+        "cargo lambda watch",
+        Command::new("cargo")
             .args([
                 "lambda",
                 "watch",
@@ -199,10 +158,8 @@ pub fn start_emulator(dir: &Path) -> (u16, Running) {
             .current_dir(workspace_root())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&watch_log).unwrap())
-            .stderr(std::fs::File::create(dir.join("cargo-lambda-watch.err")).unwrap())
-            .spawn()
-            .expect("start cargo lambda watch"),
-    };
+            .stderr(std::fs::File::create(dir.join("cargo-lambda-watch.err")).unwrap()),
+    );
     wait_for_port(
         port,
         Duration::from_secs(60),
@@ -246,15 +203,12 @@ pub fn start_function(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    Running {
-        name: function,
-        child: cmd
-            .stdin(Stdio::null())
+    Running::spawn(
+        function,
+        cmd.stdin(Stdio::null())
             .stdout(std::fs::File::create(log).unwrap())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {binary}: {e}")),
-    }
+            .stderr(Stdio::inherit()),
+    )
 }
 
 /// The JSON lines of a function's log.
@@ -264,4 +218,110 @@ pub fn json_lines(log: &Path) -> Vec<Value> {
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .collect()
+}
+
+/// One function as the e2e tests run it: the local S3 server (buckets
+/// `uploads` and `media`, every upload observed so a test can build the
+/// exact notification S3 would send), an SDK client of it, the runtime
+/// emulator, and the binary configured as in Lambda with its JSON log in
+/// `log`. Dropping it kills both processes by PID; [`Fixture::stop`] also
+/// stops the S3 server cleanly.
+pub struct Fixture {
+    // Dropped in this order: the function, the emulator, the server, the
+    // directory they used.
+    function_process: Running,
+    emulator: Running,
+    pub s3: LocalS3,
+    pub store: S3Store,
+    pub uploads: Arc<Uploads>,
+    /// The function's name (as the emulator routes it).
+    pub function: &'static str,
+    /// The emulator's port (Invoke API and Runtime API).
+    pub port: u16,
+    /// The function's stdout: its JSON log lines and EMF metrics.
+    pub log: PathBuf,
+    /// When the function's process was spawned.
+    pub spawned: Instant,
+    pub dir: TempDir,
+}
+
+impl Fixture {
+    /// Starts the S3 server, the emulator and then `binary` as `function`
+    /// with the extra `env` (bounded waits; panics with the logs).
+    pub async fn start(binary: &str, function: &'static str, env: &[(&str, &str)]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = Arc::new(Uploads::default());
+        let s3 = LocalS3::start_observed(
+            &dir.path().join("s3"),
+            "127.0.0.1:0".parse().unwrap(),
+            &["uploads", "media"],
+            Some(uploads.clone()),
+            Credentials::random().unwrap(),
+        )
+        .await
+        .unwrap();
+        let store = S3Store::with_static_credentials(
+            &s3.endpoint(),
+            &s3.credentials().access_key,
+            &s3.credentials().secret_key,
+            REGION,
+        );
+        let (port, emulator) = start_emulator(dir.path());
+        let log = dir.path().join(format!("{function}.log"));
+        let spawned = Instant::now();
+        let function_process = start_function(
+            binary,
+            function,
+            port,
+            &s3.endpoint(),
+            s3.credentials(),
+            env,
+            &log,
+        );
+        Fixture {
+            function_process,
+            emulator,
+            s3,
+            store,
+            uploads,
+            function,
+            port,
+            log,
+            spawned,
+            dir,
+        }
+    }
+
+    /// Uploads `body` to `uploads/key` through the AWS SDK.
+    pub async fn upload(&self, key: &str, body: Bytes) {
+        self.store
+            .put("uploads", key, body, &PutOptions::default())
+            .await
+            .unwrap();
+    }
+
+    /// Invokes the function with `event` (see [`invoke`]).
+    pub async fn invoke(&self, event: &Value) -> (u16, Value) {
+        invoke(self.port, self.function, event).await
+    }
+
+    /// The JSON lines of the function's log so far.
+    pub fn log_lines(&self) -> Vec<Value> {
+        json_lines(&self.log)
+    }
+
+    /// Stops the S3 server, then both processes (by PID).
+    pub async fn stop(self) {
+        let Fixture {
+            function_process,
+            emulator,
+            s3,
+            dir,
+            ..
+        } = self;
+        s3.stop().await;
+        drop(function_process);
+        drop(emulator);
+        drop(dir);
+    }
 }
