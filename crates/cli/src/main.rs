@@ -27,8 +27,9 @@ enum Command {
     Process(ProcessArgs),
     /// Run a local S3 endpoint whose uploads trigger the pipeline.
     Dev(DevArgs),
-    /// Time fixed workloads on sample-media, optionally against peers (--compare);
-    /// runs the mediaflow-bench binary next to this one.
+    /// Time fixed workloads on sample-media, optionally against peers (--compare).
+    ///
+    /// Runs the mediaflow-bench binary next to this one with the same arguments.
     Bench(BenchArgs),
 }
 
