@@ -2,8 +2,8 @@
 //! binary stays a thin clap front end and tests can call it directly.
 //!
 //! Each subcommand lives in its own module with a clap `Args` struct and a
-//! `run` function (`process` today; `dev`, `bench` and `backfill` slot in the
-//! same way).
+//! `run` function (`process`, `dev`; `backfill` slots in the same way).
+//! `bench` only runs the `mediaflow-bench` binary (`crates/bench`).
 
 pub mod bench;
 pub mod dev;

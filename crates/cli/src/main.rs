@@ -3,7 +3,7 @@
 //! exit codes: 0 success, 1 some source failed, 2 usage or configuration error.
 
 use clap::{Parser, Subcommand};
-use mediaflow_cli::bench::{self, BenchArgs, RunnerArgs};
+use mediaflow_cli::bench::{self, BenchArgs};
 use mediaflow_cli::dev::{self, DevArgs};
 use mediaflow_cli::process::{self, ProcessArgs, RunOptions};
 use mediaflow_cli::UsageError;
@@ -28,10 +28,9 @@ enum Command {
     /// Run a local S3 endpoint whose uploads trigger the pipeline.
     Dev(DevArgs),
     /// Time fixed workloads on sample-media, optionally against peers (--compare).
+    ///
+    /// Runs the mediaflow-bench binary next to this one with the same arguments.
     Bench(BenchArgs),
-    /// One benchmark job (used by `bench`; see benches/peers/README.md).
-    #[command(hide = true)]
-    BenchRunner(RunnerArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,26 +40,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Process(args) => run_process(&args, cli.verbose),
         Command::Dev(args) => run_dev(&args),
-        Command::Bench(args) => match bench::run(&args) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
+        Command::Bench(args) => match bench::run(&args, cli.verbose) {
+            Ok(code) => code,
             Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(1)
-            }
-        },
-        Command::BenchRunner(args) => match bench::runner(&args) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                println!(
-                    "{}",
-                    serde_json::json!({"peer": "mediaflow", "error": format!("{e:#}")})
-                );
                 eprintln!("error: {e:#}");
                 ExitCode::from(1)
             }

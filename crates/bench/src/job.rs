@@ -1,0 +1,59 @@
+//! The job protocol of `benches/peers/README.md`: every runner, mediaflow's
+//! own included, reads a [`Job`] file and prints one [`RunResult`] as JSON.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// One output of a job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobOutput {
+    pub width: u32,
+    pub format: String,
+    pub quality: u8,
+}
+
+/// A job file, as every runner reads it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub workload: String,
+    pub input: PathBuf,
+    pub outputs: Vec<JobOutput>,
+    pub filter: String,
+    pub threads: usize,
+    pub iterations: usize,
+    pub warmup: usize,
+    pub out_dir: PathBuf,
+}
+
+/// One output file a runner wrote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutFile {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A runner's result.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunResult {
+    pub peer: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub threads: usize,
+    #[serde(default)]
+    pub iterations: usize,
+    #[serde(default)]
+    pub wall_ms: f64,
+    #[serde(default)]
+    pub per_image_ms: Vec<f64>,
+    #[serde(default)]
+    pub outputs: Vec<OutFile>,
+    #[serde(default)]
+    pub notes: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -1,0 +1,258 @@
+//! mediaflow's benchmark (`mediaflow-bench`, also run as `mediaflow
+//! bench`): fixed, named workloads on `sample-media`, timed side by side
+//! with peer pipelines, with a quality score and the Lambda cost.
+//!
+//! Every implementation, mediaflow included, runs as a child process that
+//! follows the protocol of `benches/peers/README.md` (a job file in, one
+//! JSON result out: [`job`]), so each row is measured the same way and its
+//! peak RSS is that of the child's process tree ([`sampler`], from /proc).
+//! mediaflow's runner is the hidden `mediaflow-bench runner` subcommand
+//! ([`runners`]), which also drives the `image` crate's own
+//! decode/resize/encode as a baseline; [`peers`] lists the others.
+//!
+//! The driver ([`run`]) computes median/p95 ([`stats`]), SSIM against a
+//! full-resolution reference ([`quality`]) and the Lambda/S3 cost
+//! ([`cost`]), and prints one Markdown table per workload ([`report`]).
+//!
+//! This crate is separate from `mediaflow-cli` so that the shipped
+//! `mediaflow` binary and the Lambda functions do not link what only the
+//! benchmark needs (`image-compare`, the `image` crate's JPEG codec,
+//! `procfs`).
+
+pub mod cost;
+pub mod job;
+pub mod peers;
+pub mod quality;
+pub mod report;
+pub mod runners;
+pub mod sampler;
+pub mod stats;
+pub mod workloads;
+
+pub use cost::prices;
+
+use anyhow::{bail, Context as _};
+use cost::lambda_cost_per_million;
+use job::{Job, RunResult};
+use peers::Peer;
+use quality::Reference;
+use report::{machine_description, markdown_table, Row};
+use stats::percentile;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use workloads::{workloads, Workload};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Also run every installed peer (benches/peers/setup installs them).
+    #[arg(long)]
+    pub compare: bool,
+    /// Threads for the multi-threaded rows (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Timed images per row (after the warm-up).
+    #[arg(long, default_value_t = 20)]
+    pub iterations: usize,
+    /// Untimed images per row before timing.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Only these workloads (repeatable): thumb-jpeg, upload-preset, png-alpha, avif.
+    #[arg(long = "workload", value_name = "NAME")]
+    pub workloads: Vec<String>,
+    /// Lambda memory size for the cost columns, in MB.
+    #[arg(long, default_value_t = 2048)]
+    pub memory_mb: u32,
+    /// Write every result as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the tables as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// The sample media directory.
+    #[arg(long, default_value = "sample-media")]
+    pub media: PathBuf,
+    /// The peers directory (runners and their installs).
+    #[arg(long, default_value = "benches/peers")]
+    pub peers: PathBuf,
+}
+
+fn measure(
+    args: &BenchArgs,
+    work: &Workload,
+    peer: &Peer,
+    threads: usize,
+    dir: &Path,
+    reference: &mut Reference,
+) -> anyhow::Result<Row> {
+    let mut row = Row::skipped(work.name, peer.name, threads, peer.missing.clone());
+    if row.skipped.is_some() {
+        return Ok(row);
+    }
+    let slug: String = peer
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let out_dir = dir.join(format!("{}-{slug}-t{threads}", work.name));
+    let job = Job {
+        workload: work.name.into(),
+        input: work
+            .input
+            .canonicalize()
+            .with_context(|| format!("{} (run from the repository root)", work.input.display()))?,
+        outputs: work.outputs.clone(),
+        filter: "lanczos3".into(),
+        threads,
+        iterations: args.iterations.max(threads),
+        warmup: args.warmup,
+        out_dir: out_dir.clone(),
+    };
+    let job_file = dir.join(format!("{}-{slug}-t{threads}.json", work.name));
+    std::fs::write(&job_file, serde_json::to_vec_pretty(&job)?)?;
+    // Single-thread rows pin every thread pool the peers know of to one.
+    let pools = if threads == 1 {
+        "1".to_string()
+    } else {
+        threads.to_string()
+    };
+    let env = [
+        ("RAYON_NUM_THREADS", pools.clone()),
+        ("VIPS_CONCURRENCY", pools.clone()),
+        ("UV_THREADPOOL_SIZE", pools),
+    ];
+    let measured =
+        sampler::spawn_measured(&peer.command, &job_file, &env, Duration::from_secs(900))?;
+    let result: RunResult = serde_json::from_str(measured.stdout.trim()).with_context(|| {
+        let tail: Vec<&str> = measured.stderr.lines().rev().take(5).collect();
+        format!(
+            "{}: no result ({})",
+            peer.name,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        )
+    })?;
+    if let Some(reason) = result.skipped.or(result.error) {
+        row.skipped = Some(reason);
+        return Ok(row);
+    }
+    let mut times = result.per_image_ms.clone();
+    times.sort_by(f64::total_cmp);
+    row.version = result.version;
+    row.notes = result.notes;
+    row.median_ms = percentile(&times, 0.5);
+    row.p95_ms = percentile(&times, 0.95);
+    row.images_per_s = result.per_image_ms.len() as f64 / (result.wall_ms / 1000.0);
+    row.peak_rss_mb = measured.peak_rss as f64 / (1 << 20) as f64;
+    row.output_bytes = result.outputs.iter().map(|o| o.bytes).sum();
+    let mut worst: Option<f64> = None;
+    for o in &result.outputs {
+        let s = reference.ssim(&o.path)?;
+        worst = Some(worst.map_or(s, |w| w.min(s)));
+    }
+    row.ssim_min = worst;
+    if threads == 1 {
+        row.cost_arm64_per_million = Some(lambda_cost_per_million(
+            row.median_ms,
+            args.memory_mb,
+            prices::LAMBDA_ARM64_GB_S,
+        ));
+        row.cost_x86_per_million = Some(lambda_cost_per_million(
+            row.median_ms,
+            args.memory_mb,
+            prices::LAMBDA_X86_GB_S,
+        ));
+    }
+    Ok(row)
+}
+
+/// Runs the benchmark; returns the text to print.
+pub fn run(args: &BenchArgs) -> anyhow::Result<String> {
+    let all = workloads(&args.media);
+    let chosen: Vec<Workload> = if args.workloads.is_empty() {
+        all
+    } else {
+        for w in &args.workloads {
+            if !all.iter().any(|x| x.name == w) {
+                bail!("unknown workload {w:?}: use thumb-jpeg, upload-preset, png-alpha or avif");
+            }
+        }
+        all.into_iter()
+            .filter(|w| args.workloads.iter().any(|n| n == w.name))
+            .collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let multi = args.threads.unwrap_or(cores).max(1);
+    let modes: Vec<usize> = if multi > 1 { vec![1, multi] } else { vec![1] };
+    let peers = peers::peers(args)?;
+    let dir = tempfile::tempdir()?;
+    let machine = machine_description();
+    let mut text = format!(
+        "mediaflow bench: {machine}\n{} timed images per row after {} warm-up; Lambda cost at {} MB ({:.2} vCPU), prices {}\n\
+         Cost assumes one image per invocation taking the single-thread median measured here; arm64 Lambda cores are \
+         slower than this machine's, so treat it as an estimate.\n\n",
+        args.iterations,
+        args.warmup,
+        args.memory_mb,
+        args.memory_mb as f64 / prices::ONE_VCPU_MB as f64,
+        prices::DATE
+    );
+    let mut markdown = text.clone();
+    let mut rows_all = Vec::new();
+    for work in &chosen {
+        eprintln!("{}: {}", work.name, work.what);
+        let mut reference =
+            Reference::new(&work.input).with_context(|| format!("reference for {}", work.name))?;
+        let mut rows = Vec::new();
+        for &threads in &modes {
+            for peer in &peers {
+                let row = match measure(args, work, peer, threads, dir.path(), &mut reference) {
+                    Ok(r) => r,
+                    Err(e) => Row::skipped(
+                        work.name,
+                        peer.name,
+                        threads,
+                        Some(format!("failed: {e:#}")),
+                    ),
+                };
+                eprintln!(
+                    "  {:<18} t={threads} {}",
+                    row.peer,
+                    row.skipped.clone().unwrap_or_else(|| format!(
+                        "{:.1} images/s, median {:.1} ms",
+                        row.images_per_s, row.median_ms
+                    ))
+                );
+                rows.push(row);
+            }
+        }
+        let table = markdown_table(work.name, &work.what, &rows, work.outputs.len());
+        text.push_str(&table);
+        markdown.push_str(&table);
+        rows_all.extend(rows);
+    }
+    let versions: Vec<String> = {
+        let mut v: Vec<String> = rows_all
+            .iter()
+            .filter(|r| !r.version.is_empty())
+            .map(|r| format!("{}: {}", r.peer, r.version))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let footer = format!(
+        "Versions: {}\nQuality: SSIM = mean 8x8-window SSIM on luma (image-compare MSSIMSimple) against a full-resolution \
+         decode resized with the image crate's Lanczos3 (1.0 = identical).\n",
+        versions.join("; ")
+    );
+    text.push_str(&footer);
+    markdown.push_str(&footer);
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({"machine": machine, "memory_mb": args.memory_mb, "prices": prices::DATE, "rows": rows_all});
+        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &markdown).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(text)
+}

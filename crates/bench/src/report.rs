@@ -1,0 +1,109 @@
+//! The measured rows and how they are printed: the Markdown table per
+//! workload and the machine description in the header.
+
+use crate::cost::s3_cost_per_million;
+use serde::Serialize;
+
+/// One measured row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub workload: String,
+    pub peer: String,
+    pub version: String,
+    pub threads: usize,
+    pub images_per_s: f64,
+    pub median_ms: f64,
+    pub p95_ms: f64,
+    pub peak_rss_mb: f64,
+    pub output_bytes: u64,
+    pub ssim_min: Option<f64>,
+    pub cost_arm64_per_million: Option<f64>,
+    pub cost_x86_per_million: Option<f64>,
+    pub notes: String,
+    pub skipped: Option<String>,
+}
+
+impl Row {
+    /// A row with no measurements yet; `skipped` says why, if it stays empty.
+    pub fn skipped(workload: &str, peer: &str, threads: usize, skipped: Option<String>) -> Row {
+        Row {
+            workload: workload.into(),
+            peer: peer.into(),
+            version: String::new(),
+            threads,
+            images_per_s: 0.0,
+            median_ms: 0.0,
+            p95_ms: 0.0,
+            peak_rss_mb: 0.0,
+            output_bytes: 0,
+            ssim_min: None,
+            cost_arm64_per_million: None,
+            cost_x86_per_million: None,
+            notes: String::new(),
+            skipped,
+        }
+    }
+}
+
+fn fmt_cost(c: Option<f64>) -> String {
+    c.map_or("-".into(), |c| format!("${c:.2}"))
+}
+
+/// The Markdown table for one workload.
+pub fn markdown_table(work_name: &str, what: &str, rows: &[Row], outputs: usize) -> String {
+    let mut s = format!("### `{work_name}`: {what}\n\n");
+    s.push_str("| peer | threads | images/s | median ms | p95 ms | peak RSS MB | output bytes | SSIM (min) | Lambda arm64 $/M | Lambda x86 $/M |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        if let Some(why) = &r.skipped {
+            s.push_str(&format!(
+                "| {} | {} | skipped: {} | | | | | | | |\n",
+                r.peer,
+                r.threads,
+                why.replace('|', "/")
+            ));
+            continue;
+        }
+        s.push_str(&format!(
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} | {} | {} | {} |\n",
+            r.peer,
+            r.threads,
+            r.images_per_s,
+            r.median_ms,
+            r.p95_ms,
+            r.peak_rss_mb,
+            r.output_bytes,
+            r.ssim_min.map_or("-".into(), |v| format!("{v:.4}")),
+            fmt_cost(r.cost_arm64_per_million),
+            fmt_cost(r.cost_x86_per_million),
+        ));
+    }
+    s.push_str(&format!(
+        "\nS3 requests, the same for every row: ${:.2} per million images (1 GET, {} PUTs + 1 manifest PUT).\n\n",
+        s3_cost_per_million(outputs),
+        outputs
+    ));
+    s
+}
+
+/// The CPU model, core count, architecture and the SIMD extension the
+/// resizer uses.
+pub fn machine_description() -> String {
+    let cpu = cpu_model().unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let simd = mediaflow_engine::cpu_extension_name();
+    format!("{cpu}, {cores} cores, {} ({simd})", std::env::consts::ARCH)
+}
+
+/// The first CPU's `model name` from /proc/cpuinfo.
+#[cfg(target_os = "linux")]
+fn cpu_model() -> Option<String> {
+    use procfs::Current as _;
+    let info = procfs::CpuInfo::current().ok()?;
+    info.model_name(0).map(|m| m.trim().to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu_model() -> Option<String> {
+    None
+}

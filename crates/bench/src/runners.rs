@@ -1,0 +1,180 @@
+//! The in-process runners behind the hidden `runner` subcommand: the
+//! mediaflow engine, and the `image` crate's own decode/resize/encode as a
+//! baseline. Each reads a [`Job`] and returns one [`RunResult`].
+
+use crate::job::{Job, OutFile, RunResult};
+use anyhow::{bail, Context as _};
+use mediaflow_engine::{EncodeOptions, Filter, FormatChoice, Limits, OutputFormat, Plan, Variant};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunnerArgs {
+    /// The job file.
+    pub job: PathBuf,
+    /// `mediaflow` (the engine) or `image` (the image crate's own pipeline).
+    #[arg(long = "impl", default_value = "mediaflow")]
+    pub implementation: String,
+}
+
+/// Runs `one` for each image: warm-up untimed, then `iterations` timed over
+/// `threads` workers. Returns (wall ms, per-image ms, last image's result).
+fn timed<T: Send>(
+    job: &Job,
+    one: &(dyn Fn() -> anyhow::Result<T> + Sync),
+) -> anyhow::Result<(f64, Vec<f64>, T)> {
+    for _ in 0..job.warmup {
+        one()?;
+    }
+    let threads = job.threads.max(1);
+    let per_worker = job.iterations.max(1).div_ceil(threads);
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<(Vec<f64>, Option<T>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(move || {
+                    let mut times = Vec::with_capacity(per_worker);
+                    let mut last = None;
+                    for _ in 0..per_worker {
+                        let t = Instant::now();
+                        last = Some(one()?);
+                        times.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    Ok((times, last))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker panicked"))
+            .collect()
+    });
+    let wall = started.elapsed().as_secs_f64() * 1000.0;
+    let mut all = Vec::new();
+    let mut last = None;
+    for r in results {
+        let (times, l) = r?;
+        all.extend(times);
+        last = l.or(last);
+    }
+    Ok((wall, all, last.expect("at least one image")))
+}
+
+fn parse_format(f: &str) -> anyhow::Result<OutputFormat> {
+    OutputFormat::parse(f).with_context(|| format!("unknown format {f:?}"))
+}
+
+fn run_mediaflow(job: &Job) -> anyhow::Result<RunResult> {
+    let bytes =
+        std::fs::read(&job.input).with_context(|| format!("reading {}", job.input.display()))?;
+    let filter =
+        Filter::parse(&job.filter).with_context(|| format!("unknown filter {:?}", job.filter))?;
+    let mut variants = Vec::new();
+    for (i, o) in job.outputs.iter().enumerate() {
+        let mut v = Variant::new(format!("o{i}"), Some(o.width), None)
+            .with_formats([FormatChoice::Fixed(parse_format(&o.format)?)]);
+        v.quality = Some(o.quality);
+        v.filter = filter;
+        variants.push(v);
+    }
+    let encode = EncodeOptions {
+        jpeg_progressive: false,
+        ..EncodeOptions::default()
+    };
+    let plan = Plan::new(Limits::default(), variants, encode)?.with_placeholder(false);
+    let (wall_ms, per_image_ms, output) =
+        timed(job, &|| Ok(mediaflow_engine::process(&bytes, &plan)?))?;
+    std::fs::create_dir_all(&job.out_dir)?;
+    let mut outputs = Vec::new();
+    for (i, v) in output.variants.iter().enumerate() {
+        let path = job
+            .out_dir
+            .join(format!("mediaflow-{i}.{}", v.format.extension()));
+        std::fs::write(&path, &v.data)?;
+        outputs.push(OutFile {
+            path,
+            bytes: v.data.len() as u64,
+            width: v.width,
+            height: v.height,
+        });
+    }
+    let simd = mediaflow_engine::cpu_extension_name();
+    Ok(RunResult {
+        peer: "mediaflow".into(),
+        version: format!("{} (fast_image_resize {simd})", mediaflow_engine::ENGINE_VERSION),
+        threads: job.threads,
+        iterations: per_image_ms.len(),
+        wall_ms,
+        per_image_ms,
+        outputs,
+        notes: "libjpeg-turbo DCT shrink-on-load (>= 2x margin), Lanczos3, largest variant first; JPEG baseline \
+                4:2:0 optimised Huffman; WebP method 4; AVIF ravif speed 7"
+            .into(),
+        ..RunResult::default()
+    })
+}
+
+fn run_image_crate(job: &Job) -> anyhow::Result<RunResult> {
+    if let Some(o) = job.outputs.iter().find(|o| o.format != "jpeg") {
+        return Ok(RunResult {
+            peer: "image crate".into(),
+            skipped: Some(format!(
+                "the image crate has no lossy {} encoder (WebP is lossless only; AVIF needs its avif feature)",
+                o.format
+            )),
+            ..RunResult::default()
+        });
+    }
+    let bytes =
+        std::fs::read(&job.input).with_context(|| format!("reading {}", job.input.display()))?;
+    let one = || -> anyhow::Result<Vec<(Vec<u8>, u32, u32)>> {
+        let img = image::load_from_memory(&bytes)?.into_rgb8();
+        let mut encoded = Vec::new();
+        for o in &job.outputs {
+            let w = o.width.min(img.width());
+            let h = ((img.height() as u64 * w as u64 + img.width() as u64 / 2) / img.width() as u64)
+                .max(1) as u32;
+            let small = image::imageops::resize(&img, w, h, image::imageops::FilterType::Lanczos3);
+            let mut buf = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, o.quality)
+                .encode_image(&small)?;
+            encoded.push((buf, w, h));
+        }
+        Ok(encoded)
+    };
+    let (wall_ms, per_image_ms, last) = timed(job, &one)?;
+    std::fs::create_dir_all(&job.out_dir)?;
+    let mut outputs = Vec::new();
+    for (i, (data, width, height)) in last.into_iter().enumerate() {
+        let path = job.out_dir.join(format!("image-{i}.jpg"));
+        std::fs::write(&path, &data)?;
+        outputs.push(OutFile {
+            path,
+            bytes: data.len() as u64,
+            width,
+            height,
+        });
+    }
+    Ok(RunResult {
+        peer: "image crate".into(),
+        version: "image 0.25 (zune-jpeg decode, own Lanczos3, own JPEG encoder)".into(),
+        threads: job.threads,
+        iterations: per_image_ms.len(),
+        wall_ms,
+        per_image_ms,
+        outputs,
+        notes: "full-size decode, then imageops::resize Lanczos3 per output".into(),
+        ..RunResult::default()
+    })
+}
+
+/// The hidden `runner` subcommand: prints one JSON result.
+pub fn runner(args: &RunnerArgs) -> anyhow::Result<String> {
+    let job: Job = serde_json::from_slice(&std::fs::read(&args.job)?).context("reading the job")?;
+    let result = match args.implementation.as_str() {
+        "mediaflow" => run_mediaflow(&job)?,
+        "image" => run_image_crate(&job)?,
+        other => bail!("unknown --impl {other:?} (mediaflow or image)"),
+    };
+    Ok(serde_json::to_string(&result)?)
+}

@@ -1,0 +1,80 @@
+//! The fixed, named workloads.
+
+use crate::job::JobOutput;
+use std::path::{Path, PathBuf};
+
+/// A fixed, named workload.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub name: &'static str,
+    pub what: String,
+    pub input: PathBuf,
+    pub outputs: Vec<JobOutput>,
+}
+
+fn out(width: u32, format: &str, quality: u8) -> JobOutput {
+    JobOutput {
+        width,
+        format: format.into(),
+        quality,
+    }
+}
+
+/// The workloads, with inputs under `media`. `upload-preset` wants the
+/// 20 MP photo from `sample-media/fetch-large.sh`; without it, it uses the
+/// 16 MP one and says so.
+pub fn workloads(media: &Path) -> Vec<Workload> {
+    let large = media.join("large/Kleiber_by_Lukas_Baubkus.jpg");
+    let seeding = media.join("seeding_by_Clements_Engelhardt.jpg");
+    let (upload_input, upload_what) = if large.is_file() {
+        (large, "20 MP JPEG (6028x3391)")
+    } else {
+        (
+            seeding.clone(),
+            "16 MP JPEG (5312x2988; run sample-media/fetch-large.sh for the 20 MP one)",
+        )
+    };
+    let widths = [2048, 1024, 512, 256];
+    vec![
+        Workload {
+            name: "thumb-jpeg",
+            what: "16 MP JPEG (5312x2988) -> 720 px JPEG q80, Lanczos3".into(),
+            input: seeding,
+            outputs: vec![out(720, "jpeg", 80)],
+        },
+        Workload {
+            name: "upload-preset",
+            what: format!("{upload_what} -> 2048/1024/512/256 px in JPEG q80 and WebP q80"),
+            input: upload_input,
+            outputs: widths
+                .iter()
+                .flat_map(|&w| [out(w, "jpeg", 80), out(w, "webp", 80)])
+                .collect(),
+        },
+        Workload {
+            name: "png-alpha",
+            what: "RGBA PNG (400x328 clip art) -> 512 px WebP q80 (not enlarged: 400 px)".into(),
+            input: media.join("horse.png"),
+            outputs: vec![out(512, "webp", 80)],
+        },
+        Workload {
+            name: "avif",
+            what: "9.8 MP JPEG (2560x3837) -> 1024 px AVIF q60".into(),
+            input: media.join("Wine_by_Jakkub_Mede.jpg"),
+            outputs: vec![out(1024, "avif", 60)],
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_are_the_four_named() {
+        let w = workloads(Path::new("sample-media"));
+        let names: Vec<_> = w.iter().map(|w| w.name).collect();
+        assert_eq!(names, ["thumb-jpeg", "upload-preset", "png-alpha", "avif"]);
+        assert_eq!(w[1].outputs.len(), 8);
+    }
+}

@@ -1,0 +1,70 @@
+//! `mediaflow-bench` (what `mediaflow bench` runs) end to end on the
+//! smallest workload: the runner protocol, the statistics, the quality
+//! score and the report files.
+
+use mediaflow_testkit::workspace_root;
+use serde_json::Value;
+use std::process::Command;
+
+#[test]
+fn bench_png_alpha_writes_json_and_markdown() {
+    let root = workspace_root();
+    let dir = tempfile::tempdir().unwrap();
+    let (json, md) = (dir.path().join("r.json"), dir.path().join("r.md"));
+    let out = Command::new(env!("CARGO_BIN_EXE_mediaflow-bench"))
+        .current_dir(&root)
+        .args([
+            "--workload",
+            "png-alpha",
+            "--iterations",
+            "3",
+            "--warmup",
+            "1",
+            "--threads",
+            "2",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .arg("--markdown")
+        .arg(&md)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("### `png-alpha`"), "{stdout}");
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "one and two threads: {v}");
+    for r in rows {
+        assert_eq!(r["peer"], "mediaflow");
+        assert!(r["skipped"].is_null(), "{r}");
+        assert!(r["images_per_s"].as_f64().unwrap() > 0.0);
+        assert!(r["median_ms"].as_f64().unwrap() <= r["p95_ms"].as_f64().unwrap());
+        assert!(r["peak_rss_mb"].as_f64().unwrap() > 1.0);
+        let ssim = r["ssim_min"].as_f64().unwrap();
+        assert!(ssim > 0.95 && ssim <= 1.0, "{ssim}");
+        assert!(r["output_bytes"].as_u64().unwrap() > 100);
+    }
+    assert!(
+        rows[0]["cost_arm64_per_million"].as_f64().unwrap() > 0.2,
+        "requests alone cost $0.20/M"
+    );
+    assert!(
+        rows[1]["cost_arm64_per_million"].is_null(),
+        "cost only from single-thread rows"
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("| mediaflow | 1 |"), "{md}");
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_mediaflow-bench"))
+        .current_dir(&root)
+        .args(["--workload", "nope"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown workload \"nope\""));
+}
