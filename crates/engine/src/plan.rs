@@ -699,7 +699,7 @@ mod tests {
     #[test]
     fn builtin_fingerprint_is_pinned() {
         assert_eq!(crate::ENGINE_VERSION, "0.1.0", "pinned for this version");
-        assert_eq!(Plan::builtin().fingerprint(), "PINME");
+        assert_eq!(Plan::builtin().fingerprint(), "87b67e0d48832974");
         let canonical = Plan::builtin().canonical();
         assert!(canonical.starts_with(
             "limits.max_input_bytes=52428800\n\
