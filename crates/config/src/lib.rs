@@ -431,16 +431,7 @@ fn parse_rendition(index: usize, table: Table, image: &Plan) -> Result<Rendition
         Some(v) => string(&v, &format!("video[{index}].name"))?,
         None => return Err(ConfigError::invalid(base, "missing required key \"name\"")),
     };
-    let valid_name = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if !valid_name {
-        return Err(ConfigError::invalid(
-            key("name"),
-            format!("{name:?} must match [a-z0-9_-]+ (lowercase letters, digits, '_' and '-')"),
-        ));
-    }
+    check_name(&name, &key("name"))?;
     if image.variants().iter().any(|v| v.name == name) {
         return Err(ConfigError::invalid(
             key("name"),
@@ -483,6 +474,17 @@ fn parse_rendition(index: usize, table: Table, image: &Plan) -> Result<Rendition
     Ok(r)
 }
 
+/// A variant's or rendition's name: the engine's one name rule
+/// ([`mediaflow_engine::check_name`]), reported at `path`.
+fn check_name(name: &str, path: &str) -> Result<()> {
+    mediaflow_engine::check_name(name).map_err(|e| {
+        ConfigError::invalid(
+            path,
+            format!("{e} (lowercase letters, digits, '_' and '-')"),
+        )
+    })
+}
+
 const FITS: [(&str, Fit); 4] = [
     ("inside", Fit::Inside),
     ("cover", Fit::Cover),
@@ -516,16 +518,7 @@ fn parse_variant(index: usize, table: Table) -> Result<Variant> {
         Some(v) => string(&v, &format!("variant[{index}].name"))?,
         None => return Err(ConfigError::invalid(base, "missing required key \"name\"")),
     };
-    let valid_name = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if !valid_name {
-        return Err(ConfigError::invalid(
-            key("name"),
-            format!("{name:?} must match [a-z0-9_-]+ (lowercase letters, digits, '_' and '-')"),
-        ));
-    }
+    check_name(&name, &key("name"))?;
 
     let side = |v: &Value, p: &str| int(v, p, 1, MAX_OUTPUT_SIDE.into()).map(|n| n as u32);
     let width = opt(dto.width, &key("width"), side)?;

@@ -15,7 +15,7 @@ use crate::limits;
 use crate::plan::Limits;
 use aom_decode::chroma::{yuv_420, yuv_422, yuv_444};
 use aom_decode::color::{ChromaSampling, MatrixCoefficients};
-use aom_decode::{FrameTempRef, RowsIters};
+use aom_decode::{FrameTempRef, RowsIter, RowsIters};
 use std::io::Cursor;
 use yuv::convert::RGBConvert;
 use yuv::YUV;
@@ -229,12 +229,13 @@ fn fill(
     }
 }
 
+/// The colour frame as an 8-bit RGB(A) bitmap (alpha from `alpha`), and
+/// its colour model: convert each plane layout, then check the size.
 fn to_bitmap(
     frame: &FrameTempRef<'_>,
     alpha: Option<&Plane>,
     premultiplied: bool,
 ) -> Result<(Bitmap, &'static str)> {
-    let range = frame.range();
     let rows = frame.rows_iter().map_err(corrupt)?;
     let (w, h) = match &rows {
         RowsIters::YuvPlanes8 { y, .. } | RowsIters::Mono8(y) => (y.width(), y.height()),
@@ -251,98 +252,120 @@ fn to_bitmap(
         None => None,
     };
     let channels = if alpha.is_some() { 4 } else { 3 };
-    let mut out = Vec::with_capacity(w * h * channels);
-    let mut model = "rgb";
-    match rows {
-        RowsIters::YuvPlanes8 {
-            y,
-            u,
-            v,
-            chroma_sampling,
-        } => {
-            let mc = frame
-                .matrix_coefficients()
-                .unwrap_or(MatrixCoefficients::BT709);
-            let conv = RGBConvert::<u8>::new(range, mc).map_err(unsupported)?;
-            let rgb = |p: YUV<u8>| {
-                let c = conv.to_rgb(p);
-                [c.r, c.g, c.b]
-            };
-            match chroma_sampling {
-                ChromaSampling::Cs444 => {
-                    fill(&mut out, yuv_444(y, u, v).map(rgb), alpha, premultiplied)
-                }
-                ChromaSampling::Cs422 => {
-                    fill(&mut out, yuv_422(y, u, v).map(rgb), alpha, premultiplied)
-                }
-                ChromaSampling::Cs420 => {
-                    fill(&mut out, yuv_420(y, u, v).map(rgb), alpha, premultiplied)
-                }
-                ChromaSampling::Monochrome => {
-                    return Err(corrupt("monochrome frame with chroma planes"))
-                }
-            }
-        }
-        RowsIters::YuvPlanes16 {
-            y,
-            u,
-            v,
-            chroma_sampling,
-            depth,
-        } => {
-            let mc = frame
-                .matrix_coefficients()
-                .unwrap_or(MatrixCoefficients::BT709);
-            let conv = RGBConvert::<u16>::new(range, mc, depth).map_err(unsupported)?;
-            let rgb = |p: YUV<[u8; 2]>| {
-                let c = conv.to_rgb(YUV {
-                    y: u16::from_ne_bytes(p.y),
-                    u: u16::from_ne_bytes(p.u),
-                    v: u16::from_ne_bytes(p.v),
-                });
-                [(c.r >> 8) as u8, (c.g >> 8) as u8, (c.b >> 8) as u8]
-            };
-            match chroma_sampling {
-                ChromaSampling::Cs444 => {
-                    fill(&mut out, yuv_444(y, u, v).map(rgb), alpha, premultiplied)
-                }
-                ChromaSampling::Cs422 => {
-                    fill(&mut out, yuv_422(y, u, v).map(rgb), alpha, premultiplied)
-                }
-                ChromaSampling::Cs420 => {
-                    fill(&mut out, yuv_420(y, u, v).map(rgb), alpha, premultiplied)
-                }
-                ChromaSampling::Monochrome => {
-                    return Err(corrupt("monochrome frame with chroma planes"))
-                }
-            }
-        }
-        RowsIters::Mono8(y) => {
-            model = "gray";
-            let mc = frame
-                .matrix_coefficients()
-                .unwrap_or(MatrixCoefficients::Identity);
-            let conv = RGBConvert::<u8>::new(range, mc).map_err(unsupported)?;
-            let px = y.flat_map(|row| row.iter().map(|&v| [conv.to_luma(v); 3]));
-            fill(&mut out, px, alpha, premultiplied);
-        }
-        RowsIters::Mono16(y, depth) => {
-            model = "gray";
-            let mc = frame
-                .matrix_coefficients()
-                .unwrap_or(MatrixCoefficients::Identity);
-            let conv = RGBConvert::<u16>::new(range, mc, depth).map_err(unsupported)?;
-            let px = y.flat_map(|row| {
-                row.iter()
-                    .map(|&v| [(conv.to_luma(u16::from_ne_bytes(v)) >> 8) as u8; 3])
-            });
-            fill(&mut out, px, alpha, premultiplied);
-        }
-    }
-    if out.len() != w * h * channels {
+    let mut out = Pixels {
+        data: Vec::with_capacity(w * h * channels),
+        alpha,
+        premultiplied,
+    };
+    let model = out.convert(frame, rows)?;
+    if out.data.len() != w * h * channels {
         return Err(corrupt(format!("decoded planes do not cover {w}x{h}")));
     }
-    Ok((Bitmap::new(w as u32, h as u32, channels as u8, out), model))
+    Ok((
+        Bitmap::new(w as u32, h as u32, channels as u8, out.data),
+        model,
+    ))
+}
+
+/// The output bitmap's bytes being written, with the alpha plane to add.
+struct Pixels<'a> {
+    data: Vec<u8>,
+    alpha: Option<&'a [u8]>,
+    premultiplied: bool,
+}
+
+impl Pixels<'_> {
+    /// Converts every pixel of `rows` (planes of `frame`) to 8-bit RGB(A);
+    /// returns the colour model, `"rgb"` or `"gray"`.
+    fn convert(&mut self, frame: &FrameTempRef<'_>, rows: RowsIters<'_>) -> Result<&'static str> {
+        let range = frame.range();
+        let yuv_matrix = || {
+            frame
+                .matrix_coefficients()
+                .unwrap_or(MatrixCoefficients::BT709)
+        };
+        let mono_matrix = || {
+            frame
+                .matrix_coefficients()
+                .unwrap_or(MatrixCoefficients::Identity)
+        };
+        match rows {
+            RowsIters::YuvPlanes8 {
+                y,
+                u,
+                v,
+                chroma_sampling,
+            } => {
+                let conv = RGBConvert::<u8>::new(range, yuv_matrix()).map_err(unsupported)?;
+                let rgb = |p: YUV<u8>| {
+                    let c = conv.to_rgb(p);
+                    [c.r, c.g, c.b]
+                };
+                self.yuv(y, u, v, chroma_sampling, rgb)?;
+                Ok("rgb")
+            }
+            RowsIters::YuvPlanes16 {
+                y,
+                u,
+                v,
+                chroma_sampling,
+                depth,
+            } => {
+                let conv =
+                    RGBConvert::<u16>::new(range, yuv_matrix(), depth).map_err(unsupported)?;
+                let rgb = |p: YUV<[u8; 2]>| {
+                    let c = conv.to_rgb(YUV {
+                        y: u16::from_ne_bytes(p.y),
+                        u: u16::from_ne_bytes(p.u),
+                        v: u16::from_ne_bytes(p.v),
+                    });
+                    [(c.r >> 8) as u8, (c.g >> 8) as u8, (c.b >> 8) as u8]
+                };
+                self.yuv(y, u, v, chroma_sampling, rgb)?;
+                Ok("rgb")
+            }
+            RowsIters::Mono8(y) => {
+                let conv = RGBConvert::<u8>::new(range, mono_matrix()).map_err(unsupported)?;
+                let px = y.flat_map(|row| row.iter().map(|&v| [conv.to_luma(v); 3]));
+                self.fill(px);
+                Ok("gray")
+            }
+            RowsIters::Mono16(y, depth) => {
+                let conv =
+                    RGBConvert::<u16>::new(range, mono_matrix(), depth).map_err(unsupported)?;
+                let px = y.flat_map(|row| {
+                    row.iter()
+                        .map(|&v| [(conv.to_luma(u16::from_ne_bytes(v)) >> 8) as u8; 3])
+                });
+                self.fill(px);
+                Ok("gray")
+            }
+        }
+    }
+
+    /// YUV planes subsampled as `sampling`, each pixel through `rgb`.
+    fn yuv<'r, T: Copy + 'r>(
+        &mut self,
+        y: RowsIter<'r, T>,
+        u: RowsIter<'r, T>,
+        v: RowsIter<'r, T>,
+        sampling: ChromaSampling,
+        rgb: impl Fn(YUV<T>) -> [u8; 3],
+    ) -> Result<()> {
+        match sampling {
+            ChromaSampling::Cs444 => self.fill(yuv_444(y, u, v).map(rgb)),
+            ChromaSampling::Cs422 => self.fill(yuv_422(y, u, v).map(rgb)),
+            ChromaSampling::Cs420 => self.fill(yuv_420(y, u, v).map(rgb)),
+            ChromaSampling::Monochrome => {
+                return Err(corrupt("monochrome frame with chroma planes"))
+            }
+        }
+        Ok(())
+    }
+
+    fn fill(&mut self, pixels: impl Iterator<Item = [u8; 3]>) {
+        fill(&mut self.data, pixels, self.alpha, self.premultiplied);
+    }
 }
 
 #[cfg(test)]

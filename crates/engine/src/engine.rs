@@ -8,7 +8,9 @@ use crate::encode::{self, EncodeParams};
 use crate::error::{EngineError, ErrorKind, Result};
 use crate::geometry::{self, Region, VariantGeometry, DECODE_MARGIN};
 use crate::output::{EncodedVariant, Output, SourceFacts, Timings};
-use crate::plan::{Color, Filter, Fit, FormatChoice, Limits, OutputFormat, Plan};
+use crate::plan::{
+    Color, EncodeOptions, Filter, Fit, FormatChoice, Limits, OutputFormat, Plan, Variant,
+};
 use crate::sniff::{sniff, SourceFormat};
 use crate::stop::Stop;
 use crate::{jpeg, limits, orient, placeholder, resize};
@@ -168,171 +170,275 @@ pub(crate) fn resolve(choice: FormatChoice, source: SourceFormat) -> OutputForma
 /// A full-frame image at (possibly non-uniform) scale of the displayed source.
 struct Frame {
     bitmap: Bitmap,
-    sx: f64,
-    sy: f64,
+    /// This bitmap's size over the displayed full-resolution size, per axis.
+    scale_x: f64,
+    scale_y: f64,
+    /// The filter that made it (`None` for the decoded source itself).
     filter: Option<Filter>,
 }
 
+impl Frame {
+    /// `bitmap` as the whole of a source displayed at `width x height`.
+    fn of_displayed(bitmap: Bitmap, (width, height): (u32, u32), filter: Option<Filter>) -> Frame {
+        Frame {
+            scale_x: f64::from(bitmap.width) / f64::from(width),
+            scale_y: f64::from(bitmap.height) / f64::from(height),
+            bitmap,
+            filter,
+        }
+    }
+
+    fn pixels(&self) -> u64 {
+        u64::from(self.bitmap.width) * u64::from(self.bitmap.height)
+    }
+}
+
+/// The steps of [`process`]: probe the header, decode once, prepare the
+/// bitmap, orient it, make every variant, compute the placeholder.
 fn run(bytes: &[u8], plan: &Plan, stop: &Stop) -> Result<Output> {
     let start = Instant::now();
-    let mut t = Timings::default();
-    let lim = plan.limits();
-    let header = probe(bytes, lim)?;
+    let mut timings = Timings::default();
+    let header = probe(bytes, plan.limits())?;
     stop.check("decoding")?;
-    let (sw, sh) = (header.width, header.height);
-    t.sniff_ms = ms(start);
+    timings.sniff_ms = ms(start);
 
-    // Decode once, at the smallest JPEG scale every variant allows.
-    let t_dec = Instant::now();
-    let decoded = decode_full(bytes, header.format, lim, |dw, dh| {
-        let needed = plan
-            .variants()
-            .iter()
-            .map(|v| geometry::plan_variant(v, dw, dh).needed_scale())
-            .fold(0.0_f64, f64::max);
-        geometry::jpeg_scale(needed)
-    })?;
-    t.decode_ms = ms(t_dec);
+    let decode_start = Instant::now();
+    let decoded = decode_for_plan(bytes, header.format, plan)?;
+    timings.decode_ms = ms(decode_start);
     stop.check("orienting")?;
     let Decoded {
-        mut bitmap,
+        bitmap,
         orientation,
         color_model,
         color,
     } = decoded;
-    if bitmap.width == 0 || bitmap.height == 0 {
-        return Err(EngineError::corrupt("decoded image is empty"));
-    }
-    if bitmap.channels == 4 && bitmap.is_opaque() {
-        // Opaque alpha costs a 4-channel resize and a larger encode for nothing.
-        bitmap = bitmap.without_alpha();
-    }
-    let (decoded_w, decoded_h) = (bitmap.width, bitmap.height);
+    let bitmap = working_bitmap(bitmap)?;
+    let (decoded_width, decoded_height) = (bitmap.width, bitmap.height);
 
-    let t_or = Instant::now();
-    let bitmap = orient::apply(bitmap, orientation);
-    t.orient_ms = ms(t_or);
+    let orient_start = Instant::now();
+    let upright = orient::apply(bitmap, orientation);
+    timings.orient_ms = ms(orient_start);
     // Displayed full-resolution size: what the variant boxes refer to.
-    let (dw, dh) = orient::displayed_dims(sw, sh, orientation);
-    let base = Frame {
-        sx: f64::from(bitmap.width) / f64::from(dw),
-        sy: f64::from(bitmap.height) / f64::from(dh),
-        bitmap,
-        filter: None,
-    };
+    let displayed = orient::displayed_dims(header.width, header.height, orientation);
+    let source = Frame::of_displayed(upright, displayed, None);
 
-    // Largest outputs first, so smaller ones can start from them.
-    let geoms: Vec<VariantGeometry> = plan
-        .variants()
-        .iter()
-        .map(|v| geometry::plan_variant(v, dw, dh))
-        .collect();
-    let mut order: Vec<usize> = (0..geoms.len()).collect();
-    order.sort_by_key(|&i| {
-        std::cmp::Reverse(u64::from(geoms[i].resize_w) * u64::from(geoms[i].resize_h))
-    });
-
-    let mut frames: Vec<Frame> = Vec::new();
-    let mut results: Vec<Vec<EncodedVariant>> = vec![Vec::new(); geoms.len()];
-    for &i in &order {
-        let v = &plan.variants()[i];
-        let g = &geoms[i];
-        let need_x = f64::from(g.resize_w) * DECODE_MARGIN / g.region.width;
-        let need_y = f64::from(g.resize_h) * DECODE_MARGIN / g.region.height;
-        // The smallest intermediate that still holds the margin, else the decode.
-        let src = frames
-            .iter()
-            .filter(|f| f.filter == Some(v.filter) && f.sx >= need_x && f.sy >= need_y)
-            .min_by_key(|f| u64::from(f.bitmap.width) * u64::from(f.bitmap.height))
-            .unwrap_or(&base);
-        let (bw, bh) = (f64::from(src.bitmap.width), f64::from(src.bitmap.height));
-        let region = Region {
-            left: (g.region.left * src.sx).min(bw),
-            top: (g.region.top * src.sy).min(bh),
-            width: (g.region.width * src.sx).min(bw).max(f64::MIN_POSITIVE),
-            height: (g.region.height * src.sy).min(bh).max(f64::MIN_POSITIVE),
-        };
-        stop.check(&format!("resizing {}", v.name))?;
-        let t_rs = Instant::now();
-        let resized = resize::resize(&src.bitmap, region, g.resize_w, g.resize_h, v.filter)?;
-        t.resize_ms += ms(t_rs);
-
-        let t_enc = Instant::now();
-        let mut done: Vec<OutputFormat> = Vec::new();
-        for &choice in &v.formats {
-            let format = resolve(choice, header.format);
-            if done.contains(&format) {
-                continue; // "source" resolved to a format also listed explicitly
-            }
-            done.push(format);
-            stop.check(&format!("encoding {} as {format}", v.name))?;
-            let img = compose(&resized, g, v.fit, v.background, format);
-            let quality = v.quality.unwrap_or(format.default_quality());
-            let data = encode::encode(
-                &img,
-                format,
-                EncodeParams {
-                    quality,
-                    lossless: v.lossless,
-                },
-                plan.encode_options(),
-            )?;
-            results[i].push(EncodedVariant {
-                name: v.name.clone(),
-                format,
-                width: img.width,
-                height: img.height,
-                data,
-            });
-        }
-        t.encode_ms += ms(t_enc);
-        if g.is_full_frame(dw, dh) {
-            frames.push(Frame {
-                sx: f64::from(resized.width) / f64::from(dw),
-                sy: f64::from(resized.height) / f64::from(dh),
-                bitmap: resized,
-                filter: Some(v.filter),
-            });
-        }
-    }
+    let (variants, intermediates) =
+        make_variants(plan, &source, header.format, displayed, stop, &mut timings)?;
 
     stop.check("the placeholder")?;
-    let t_ph = Instant::now();
+    let placeholder_start = Instant::now();
     let placeholder = if plan.placeholder() {
-        // The smallest full-frame image is the cheapest good source.
-        let src = frames
-            .iter()
-            .filter(|f| (f.sx - f.sy).abs() < 0.02 * f.sx.max(f.sy))
-            .min_by_key(|f| u64::from(f.bitmap.width) * u64::from(f.bitmap.height))
-            .unwrap_or(&base);
-        Some(placeholder::compute(&src.bitmap)?)
+        let frame = placeholder_source(&intermediates, &source);
+        Some(placeholder::compute(&frame.bitmap)?)
     } else {
         None
     };
-    t.placeholder_ms = ms(t_ph);
-    t.total_ms = ms(start);
+    timings.placeholder_ms = ms(placeholder_start);
+    timings.total_ms = ms(start);
 
     Ok(Output {
         source: SourceFacts {
             format: header.format,
-            width: dw,
-            height: dh,
-            stored_width: sw,
-            stored_height: sh,
+            width: displayed.0,
+            height: displayed.1,
+            stored_width: header.width,
+            stored_height: header.height,
             bytes: bytes.len() as u64,
             orientation,
-            has_alpha: base.bitmap.has_alpha(),
+            has_alpha: source.bitmap.has_alpha(),
             color_model,
             icc_profile: color.profile,
             converted_to_srgb: color.converted,
-            decoded_width: decoded_w,
-            decoded_height: decoded_h,
+            decoded_width,
+            decoded_height,
         },
-        variants: results.into_iter().flatten().collect(),
+        variants,
         placeholder,
-        timings: t,
+        timings,
         plan_fingerprint: plan.fingerprint(),
     })
+}
+
+/// Decodes once, at the smallest JPEG scale every variant allows.
+fn decode_for_plan(bytes: &[u8], format: SourceFormat, plan: &Plan) -> Result<Decoded> {
+    decode_full(bytes, format, plan.limits(), |width, height| {
+        geometry::plan_jpeg_scale(plan, width, height)
+    })
+}
+
+/// The decoded bitmap the variants start from: never empty, and without an
+/// alpha channel that is opaque everywhere (it would cost a 4-channel
+/// resize and a larger encode for nothing).
+fn working_bitmap(bitmap: Bitmap) -> Result<Bitmap> {
+    if bitmap.width == 0 || bitmap.height == 0 {
+        return Err(EngineError::corrupt("decoded image is empty"));
+    }
+    if bitmap.channels == 4 && bitmap.is_opaque() {
+        return Ok(bitmap.without_alpha());
+    }
+    Ok(bitmap)
+}
+
+/// Makes every variant of `plan` from `source` (displayed at `displayed`),
+/// largest first, so smaller ones can start from the larger ones kept as
+/// intermediates. Returns the outputs in plan order, and the intermediates.
+fn make_variants(
+    plan: &Plan,
+    source: &Frame,
+    source_format: SourceFormat,
+    displayed: (u32, u32),
+    stop: &Stop,
+    timings: &mut Timings,
+) -> Result<(Vec<EncodedVariant>, Vec<Frame>)> {
+    let geometries: Vec<VariantGeometry> = plan
+        .variants()
+        .iter()
+        .map(|v| geometry::plan_variant(v, displayed.0, displayed.1))
+        .collect();
+    let mut intermediates: Vec<Frame> = Vec::new();
+    let mut outputs: Vec<Vec<EncodedVariant>> = vec![Vec::new(); geometries.len()];
+    for i in largest_first(&geometries) {
+        let variant = &plan.variants()[i];
+        let geometry = &geometries[i];
+        let from = resize_source(&intermediates, source, variant.filter, geometry);
+        let region = region_in(from, geometry);
+        stop.check(&format!("resizing {}", variant.name))?;
+        let resize_start = Instant::now();
+        let resized = resize::resize(
+            &from.bitmap,
+            region,
+            geometry.resize_w,
+            geometry.resize_h,
+            variant.filter,
+        )?;
+        timings.resize_ms += ms(resize_start);
+
+        let encode_start = Instant::now();
+        let encode = EncodeStep {
+            resized: &resized,
+            variant,
+            geometry,
+            source_format,
+            options: plan.encode_options(),
+        };
+        outputs[i] = encode.every_format(stop)?;
+        timings.encode_ms += ms(encode_start);
+        if geometry.is_full_frame(displayed.0, displayed.1) {
+            intermediates.push(Frame::of_displayed(
+                resized,
+                displayed,
+                Some(variant.filter),
+            ));
+        }
+    }
+    Ok((outputs.into_iter().flatten().collect(), intermediates))
+}
+
+/// Variant indices, largest resize first.
+fn largest_first(geometries: &[VariantGeometry]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..geometries.len()).collect();
+    order.sort_by_key(|&i| {
+        let g = &geometries[i];
+        std::cmp::Reverse(u64::from(g.resize_w) * u64::from(g.resize_h))
+    });
+    order
+}
+
+/// The frame a variant is resized from: the smallest intermediate made with
+/// the variant's filter that still holds the decode margin for it, else the
+/// decoded source.
+fn resize_source<'a>(
+    intermediates: &'a [Frame],
+    source: &'a Frame,
+    filter: Filter,
+    geometry: &VariantGeometry,
+) -> &'a Frame {
+    let needed_x = f64::from(geometry.resize_w) * DECODE_MARGIN / geometry.region.width;
+    let needed_y = f64::from(geometry.resize_h) * DECODE_MARGIN / geometry.region.height;
+    intermediates
+        .iter()
+        .filter(|f| f.filter == Some(filter) && f.scale_x >= needed_x && f.scale_y >= needed_y)
+        .min_by_key(|f| f.pixels())
+        .unwrap_or(source)
+}
+
+/// The variant's region (in displayed full-resolution pixels) in `frame`'s
+/// pixels, kept inside the frame and never empty.
+fn region_in(frame: &Frame, geometry: &VariantGeometry) -> Region {
+    let frame_width = f64::from(frame.bitmap.width);
+    let frame_height = f64::from(frame.bitmap.height);
+    let region = &geometry.region;
+    Region {
+        left: (region.left * frame.scale_x).min(frame_width),
+        top: (region.top * frame.scale_y).min(frame_height),
+        width: (region.width * frame.scale_x)
+            .min(frame_width)
+            .max(f64::MIN_POSITIVE),
+        height: (region.height * frame.scale_y)
+            .min(frame_height)
+            .max(f64::MIN_POSITIVE),
+    }
+}
+
+/// One resized variant, to be encoded in each of its formats.
+struct EncodeStep<'a> {
+    resized: &'a Bitmap,
+    variant: &'a Variant,
+    geometry: &'a VariantGeometry,
+    source_format: SourceFormat,
+    options: &'a EncodeOptions,
+}
+
+impl EncodeStep<'_> {
+    /// Every format of the variant, in its order, each once (`source` may
+    /// resolve to a format also listed explicitly).
+    fn every_format(&self, stop: &Stop) -> Result<Vec<EncodedVariant>> {
+        let mut outputs: Vec<EncodedVariant> = Vec::new();
+        let mut done: Vec<OutputFormat> = Vec::new();
+        for &choice in &self.variant.formats {
+            let format = resolve(choice, self.source_format);
+            if done.contains(&format) {
+                continue;
+            }
+            done.push(format);
+            stop.check(&format!("encoding {} as {format}", self.variant.name))?;
+            outputs.push(self.one_format(format)?);
+        }
+        Ok(outputs)
+    }
+
+    fn one_format(&self, format: OutputFormat) -> Result<EncodedVariant> {
+        let variant = self.variant;
+        let image = compose(
+            self.resized,
+            self.geometry,
+            variant.fit,
+            variant.background,
+            format,
+        );
+        let params = EncodeParams {
+            quality: variant.quality.unwrap_or(format.default_quality()),
+            lossless: variant.lossless,
+        };
+        let data = encode::encode(&image, format, params, self.options)?;
+        Ok(EncodedVariant {
+            name: variant.name.clone(),
+            format,
+            width: image.width,
+            height: image.height,
+            data,
+        })
+    }
+}
+
+/// The placeholder's source: the smallest frame with (nearly) the same
+/// scale on both axes, the cheapest good one.
+fn placeholder_source<'a>(intermediates: &'a [Frame], source: &'a Frame) -> &'a Frame {
+    intermediates
+        .iter()
+        .filter(|f| (f.scale_x - f.scale_y).abs() < 0.02 * f.scale_x.max(f.scale_y))
+        .min_by_key(|f| f.pixels())
+        .unwrap_or(source)
 }
 
 /// Builds the final image for one format: `contain` padding, then flattening

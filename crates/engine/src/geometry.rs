@@ -3,7 +3,7 @@
 //! All coordinates are in the displayed (upright) source at full resolution,
 //! so boxes apply to what a viewer sees, whatever the EXIF orientation.
 
-use crate::plan::{Fit, Variant};
+use crate::plan::{Fit, Plan, Variant};
 
 /// Shrink-on-load margin: a JPEG is DCT-scaled only while the decoded image
 /// stays at least this many times the largest requested output in each
@@ -65,99 +65,148 @@ fn side(v: f64) -> u32 {
 
 /// Computes the geometry of `variant` for a displayed source of `w x h`.
 pub fn plan_variant(variant: &Variant, w: u32, h: u32) -> VariantGeometry {
-    let (wf, hf) = (f64::from(w), f64::from(h));
-    let full = Region {
-        left: 0.0,
-        top: 0.0,
-        width: wf,
-        height: hf,
-    };
-    let simple = |rw: u32, rh: u32| VariantGeometry {
-        region: full,
-        resize_w: rw,
-        resize_h: rh,
-        canvas_w: rw,
-        canvas_h: rh,
-        offset_x: 0,
-        offset_y: 0,
-    };
-    // Scale that fits inside the box (missing sides do not constrain).
-    let inside_scale = || {
-        let sx = variant.width.map_or(f64::INFINITY, |bw| f64::from(bw) / wf);
+    let source = Source::new(w, h);
+    match (variant.width, variant.height) {
+        (Some(box_w), Some(box_h)) => match variant.fit {
+            Fit::Inside => source.inside(variant),
+            Fit::Fill => source.fill(variant, box_w, box_h),
+            Fit::Cover => source.cover(variant, box_w, box_h),
+            Fit::Contain => source.contain(variant, box_w, box_h),
+        },
+        // One side given: every fit behaves like `inside` (sharp does the same).
+        _ => source.inside(variant),
+    }
+}
+
+/// A displayed source size, and the steps of [`plan_variant`] per fit.
+struct Source {
+    w: u32,
+    h: u32,
+    wf: f64,
+    hf: f64,
+}
+
+impl Source {
+    fn new(w: u32, h: u32) -> Source {
+        Source {
+            w,
+            h,
+            wf: f64::from(w),
+            hf: f64::from(h),
+        }
+    }
+
+    fn full(&self) -> Region {
+        Region {
+            left: 0.0,
+            top: 0.0,
+            width: self.wf,
+            height: self.hf,
+        }
+    }
+
+    /// The whole source resized to `resize_w x resize_h`, nothing around it.
+    fn whole(&self, resize_w: u32, resize_h: u32) -> VariantGeometry {
+        VariantGeometry {
+            region: self.full(),
+            resize_w,
+            resize_h,
+            canvas_w: resize_w,
+            canvas_h: resize_h,
+            offset_x: 0,
+            offset_y: 0,
+        }
+    }
+
+    /// Scale that fits inside the box (missing sides do not constrain),
+    /// at most 1 unless the variant may upscale.
+    fn inside_scale(&self, variant: &Variant) -> f64 {
+        let sx = variant
+            .width
+            .map_or(f64::INFINITY, |bw| f64::from(bw) / self.wf);
         let sy = variant
             .height
-            .map_or(f64::INFINITY, |bh| f64::from(bh) / hf);
+            .map_or(f64::INFINITY, |bh| f64::from(bh) / self.hf);
         let s = sx.min(sy);
         if variant.upscale {
             s
         } else {
             s.min(1.0)
         }
-    };
-    let (bw, bh) = match (variant.width, variant.height) {
-        (Some(bw), Some(bh)) => (bw, bh),
-        // One side given: every fit behaves like `inside` (sharp does the same).
-        _ => {
-            let s = inside_scale();
-            return simple(side(wf * s), side(hf * s));
-        }
-    };
-    let (bwf, bhf) = (f64::from(bw), f64::from(bh));
-    let (gx, gy) = variant.gravity.centering();
-    match variant.fit {
-        Fit::Inside => {
-            let s = inside_scale();
-            simple(side(wf * s), side(hf * s))
-        }
-        Fit::Fill => {
-            if variant.upscale {
-                simple(bw, bh)
-            } else {
-                simple(bw.min(w), bh.min(h))
-            }
-        }
-        Fit::Cover => {
-            let mut s = (bwf / wf).max(bhf / hf);
-            let (mut ow, mut oh) = (bwf, bhf);
-            if s > 1.0 && !variant.upscale {
-                // Never enlarge: cut the box down to what the source covers.
-                s = 1.0;
-                ow = bwf.min(wf);
-                oh = bhf.min(hf);
-            }
-            let rw = (ow / s).min(wf);
-            let rh = (oh / s).min(hf);
-            let region = Region {
-                left: (wf - rw) * gx,
-                top: (hf - rh) * gy,
-                width: rw,
-                height: rh,
-            };
-            let (ow, oh) = (side(ow), side(oh));
-            VariantGeometry {
-                region,
-                resize_w: ow,
-                resize_h: oh,
-                canvas_w: ow,
-                canvas_h: oh,
-                offset_x: 0,
-                offset_y: 0,
-            }
-        }
-        Fit::Contain => {
-            let s = inside_scale();
-            let (rw, rh) = (side(wf * s).min(bw), side(hf * s).min(bh));
-            VariantGeometry {
-                region: full,
-                resize_w: rw,
-                resize_h: rh,
-                canvas_w: bw,
-                canvas_h: bh,
-                offset_x: ((bw - rw) as f64 * gx).round() as u32,
-                offset_y: ((bh - rh) as f64 * gy).round() as u32,
-            }
+    }
+
+    fn inside(&self, variant: &Variant) -> VariantGeometry {
+        let s = self.inside_scale(variant);
+        self.whole(side(self.wf * s), side(self.hf * s))
+    }
+
+    fn fill(&self, variant: &Variant, box_w: u32, box_h: u32) -> VariantGeometry {
+        if variant.upscale {
+            self.whole(box_w, box_h)
+        } else {
+            self.whole(box_w.min(self.w), box_h.min(self.h))
         }
     }
+
+    /// The largest region of the box's aspect ratio, placed by the gravity.
+    fn cover(&self, variant: &Variant, box_w: u32, box_h: u32) -> VariantGeometry {
+        let (wf, hf) = (self.wf, self.hf);
+        let (bwf, bhf) = (f64::from(box_w), f64::from(box_h));
+        let (gx, gy) = variant.gravity.centering();
+        let mut s = (bwf / wf).max(bhf / hf);
+        let (mut ow, mut oh) = (bwf, bhf);
+        if s > 1.0 && !variant.upscale {
+            // Never enlarge: cut the box down to what the source covers.
+            s = 1.0;
+            ow = bwf.min(wf);
+            oh = bhf.min(hf);
+        }
+        let rw = (ow / s).min(wf);
+        let rh = (oh / s).min(hf);
+        let region = Region {
+            left: (wf - rw) * gx,
+            top: (hf - rh) * gy,
+            width: rw,
+            height: rh,
+        };
+        let (ow, oh) = (side(ow), side(oh));
+        VariantGeometry {
+            region,
+            resize_w: ow,
+            resize_h: oh,
+            canvas_w: ow,
+            canvas_h: oh,
+            offset_x: 0,
+            offset_y: 0,
+        }
+    }
+
+    /// `inside`, then placed on the whole box by the gravity.
+    fn contain(&self, variant: &Variant, box_w: u32, box_h: u32) -> VariantGeometry {
+        let (gx, gy) = variant.gravity.centering();
+        let s = self.inside_scale(variant);
+        let (rw, rh) = (side(self.wf * s).min(box_w), side(self.hf * s).min(box_h));
+        VariantGeometry {
+            region: self.full(),
+            resize_w: rw,
+            resize_h: rh,
+            canvas_w: box_w,
+            canvas_h: box_h,
+            offset_x: ((box_w - rw) as f64 * gx).round() as u32,
+            offset_y: ((box_h - rh) as f64 * gy).round() as u32,
+        }
+    }
+}
+
+/// The JPEG DCT scale [`crate::process`] decodes at for a source displayed
+/// at `w x h`: the smallest that keeps every variant's margin.
+pub fn plan_jpeg_scale(plan: &Plan, w: u32, h: u32) -> (u32, u32) {
+    let needed = plan
+        .variants()
+        .iter()
+        .map(|v| plan_variant(v, w, h).needed_scale())
+        .fold(0.0_f64, f64::max);
+    jpeg_scale(needed)
 }
 
 /// The JPEG DCT scale (num, denom) to decode at: the smallest one that keeps

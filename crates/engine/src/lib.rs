@@ -45,14 +45,27 @@ pub use manifest::{
 pub use memory::estimate_memory;
 pub use output::{EncodedVariant, Output, Placeholder, SourceFacts, Timings};
 pub use plan::{
-    fingerprint_of, Color, EncodeOptions, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat,
-    Plan, Variant, MAX_OUTPUT_SIDE,
+    check_name, fingerprint_of, Color, EncodeOptions, Filter, Fit, FormatChoice, Gravity,
+    InvalidName, Limits, OutputFormat, Plan, Variant, MAX_OUTPUT_SIDE, NAME_RULE,
 };
 pub use resize::{available_cpu_extensions, cpu_extension_name, force_cpu_extension, CpuExtension};
 pub use sniff::{sniff, SourceFormat};
 pub use stop::Stop;
 
 /// The engine's version, recorded in manifests and plan fingerprints.
+///
+/// It is part of every [`Plan::fingerprint`], and stored outputs marked with
+/// another fingerprint are made again, so a change of it reprocesses every
+/// stored object. It is the crate's version, i.e. the workspace's
+/// `[workspace.package] version`. Bump that when the same plan and the same
+/// source would give different output bytes or manifest facts: a change to
+/// decoding, colour handling, orientation, geometry, resizing, encoding or
+/// placeholders, including an upgrade of a codec or resizer dependency
+/// (libjpeg-turbo, libwebp, ravif/rav1e, libaom, png, `fast_image_resize`)
+/// that changes its output. Do not bump it for refactors, for new settings
+/// (a setting gets its line in [`Plan::canonical`], which moves the
+/// fingerprint by itself) or for changes elsewhere in the workspace; a
+/// release without such a change may keep the version.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Stage entry points for the criterion benches (`benches/stages.rs`) and

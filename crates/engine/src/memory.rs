@@ -21,6 +21,7 @@
 //! Calibration: see [`estimate_memory`].
 
 use crate::decode;
+use crate::engine::Probe;
 use crate::error::Result;
 use crate::geometry;
 use crate::jpeg;
@@ -57,111 +58,181 @@ pub fn estimate_memory(bytes: &[u8], plan: &Plan) -> Result<u64> {
     crate::engine::guard_input("the header reader", || estimate(bytes, plan))
 }
 
+/// The steps of [`estimate_memory`]: the decode's peak, the working copy
+/// after it, the variants' peak; the largest of them over the baseline and
+/// the input, plus a margin.
 fn estimate(bytes: &[u8], plan: &Plan) -> Result<u64> {
-    let lim = plan.limits();
-    let p = crate::engine::probe(bytes, lim)?;
-    let (w, h) = (p.width, p.height);
-    let px = u64::from(w) * u64::from(h);
+    let header = crate::engine::probe(bytes, plan.limits())?;
     let input = bytes.len() as u64;
-
-    // (decode peak, decoded bitmap size, channels, orientation)
-    let (decode_peak, (dw, dh), ch, orientation) = match p.format {
-        SourceFormat::Jpeg => {
-            let meta = jpeg::read_meta(bytes);
-            let jh = jpeg::read_header(bytes)?;
-            let scans = jpeg::check_cost(bytes, &jh, lim.max_pixels)?;
-            let o = decode::jpeg_orientation(&meta);
-            let (ow, oh) = orient::displayed_dims(w, h, o);
-            let (num, den) = if scans.sof == Some(0xC3) {
-                (1, 1) // lossless: never DCT-scaled
-            } else {
-                jpeg_scale(plan, ow, oh)
-            };
-            let sw = (w * num).div_ceil(den);
-            let sh = (h * num).div_ceil(den);
-            let dpx = u64::from(sw) * u64::from(sh);
-            let coefficients = if scans.progressive() || scans.scans > 1 {
-                scans.total_blocks * 64 * 2
-            } else {
-                0
-            };
-            let cmyk = matches!(
-                jh.colorspace,
-                turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK
-            );
-            let out = dpx * if cmyk { 4 + 3 } else { 3 };
-            (coefficients + out, (sw, sh), 3, o)
-        }
-        SourceFormat::Avif => {
-            let avif = crate::avif::parse(bytes)?;
-            let m = avif
-                .primary_item_metadata()
-                .map_err(|e| crate::EngineError::corrupt(format!("avif: {e}")))?;
-            let (fw, fh) = crate::avif::av1_max_frame(&avif.primary_item)?;
-            let fpx = u64::from(fw) * u64::from(fh);
-            let sample = if m.bit_depth > 8 { 2 } else { 1 };
-            let chroma = match (m.monochrome, m.chroma_subsampling) {
-                (true, _) => 0,
-                (false, (true, true)) => fpx / 2,
-                (false, (true, false)) => fpx,
-                (false, _) => 2 * fpx,
-            };
-            let planes = (fpx + chroma) * sample;
-            let alpha = avif.alpha_item.is_some();
-            let ch = if alpha { 4 } else { 3 };
-            let o = crate::avif::exif_item(bytes).map_or(1, |e| crate::exif::orientation(&e));
-            let peak =
-                input + planes + fpx * AOM_BYTES_PER_PIXEL + fpx * ch + u64::from(alpha) * fpx;
-            (peak, (w, h), ch, o)
-        }
-        other => {
-            let mut d = decode::image_decoder(bytes, other, lim)?;
-            let ct = d.color_type();
-            let native = d.total_bytes();
-            let ch: u64 = if ct.has_alpha() { 4 } else { 3 };
-            let o = if other == SourceFormat::Tiff {
-                crate::exif::orientation(bytes)
-            } else {
-                d.exif_metadata()
-                    .ok()
-                    .flatten()
-                    .map_or(1, |e| crate::exif::orientation(&e))
-            };
-            // Converting to 8-bit RGB(A) copies unless it already is.
-            let convert = if matches!(ct, ColorType::Rgb8 | ColorType::Rgba8) {
-                0
-            } else {
-                px * ch
-            };
-            let working = match other {
-                // A whole-image strip or tile is decoded before it is copied.
-                SourceFormat::Tiff => native,
-                // Lossless WebP decodes to ARGB words, then to RGBA bytes.
-                SourceFormat::Webp => px * 4,
-                // The frame is composed into a canvas.
-                SourceFormat::Gif => px * 4,
-                // Metadata chunks (inflated ICC, text) within the png
-                // crate's allowance.
-                _ => decode::PNG_METADATA_BYTES,
-            };
-            (native + convert + working, (w, h), ch, o)
-        }
+    let decode = match header.format {
+        SourceFormat::Jpeg => jpeg_decode(bytes, &header, plan)?,
+        SourceFormat::Avif => avif_decode(bytes, &header)?,
+        other => image_crate_decode(bytes, other, &header, plan)?,
     };
-    let dpx = u64::from(dw) * u64::from(dh);
-    let decoded = dpx * ch;
+    let after = decode.working_copy();
+    let variants = variants_peak(plan, &header, &decode);
+    let peak = BASELINE + input + decode.peak.max(after).max(variants);
+    // The model matches the measured peaks within a few percent for the
+    // large decoders; keep a margin for allocator slack and content.
+    Ok(peak + peak / SAFETY_DIVISOR)
+}
 
-    // One working copy after the decode: opaque alpha dropped to RGB, or the
-    // EXIF rotation (which copies the bitmap).
-    let after = if (2..=8).contains(&orientation) {
-        2 * decoded
-    } else if ch == 4 {
-        decoded + dpx * 3
-    } else {
-        decoded
-    };
+/// What the decode step holds at its peak, and what it leaves.
+struct DecodeEstimate {
+    /// Bytes held during the decode (buffers, working memory, the bitmap).
+    peak: u64,
+    /// Size of the decoded bitmap (JPEG: at its DCT scale).
+    width: u32,
+    height: u32,
+    /// Channels of the decoded bitmap (3 or 4).
+    channels: u64,
+    /// EXIF orientation, 1..=8.
+    orientation: u8,
+}
 
-    // Variants: the decoded bitmap stays; full-frame variants are kept.
+impl DecodeEstimate {
+    fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+
+    fn bitmap_bytes(&self) -> u64 {
+        self.pixels() * self.channels
+    }
+
+    /// One working copy after the decode: opaque alpha dropped to RGB, or
+    /// the EXIF rotation (which copies the bitmap).
+    fn working_copy(&self) -> u64 {
+        let decoded = self.bitmap_bytes();
+        if (2..=8).contains(&self.orientation) {
+            2 * decoded
+        } else if self.channels == 4 {
+            decoded + self.pixels() * 3
+        } else {
+            decoded
+        }
+    }
+}
+
+/// libjpeg-turbo at the DCT scale the plan allows: the coefficient buffer
+/// of progressive or multi-scan files, and the output (CMYK converted).
+fn jpeg_decode(bytes: &[u8], header: &Probe, plan: &Plan) -> Result<DecodeEstimate> {
+    let (w, h) = (header.width, header.height);
+    let meta = jpeg::read_meta(bytes);
+    let jh = jpeg::read_header(bytes)?;
+    let scans = jpeg::check_cost(bytes, &jh, plan.limits().max_pixels)?;
+    let orientation = decode::jpeg_orientation(&meta);
     let (ow, oh) = orient::displayed_dims(w, h, orientation);
+    let (num, den) = if scans.sof == Some(0xC3) {
+        (1, 1) // lossless: never DCT-scaled
+    } else {
+        geometry::plan_jpeg_scale(plan, ow, oh)
+    };
+    let sw = (w * num).div_ceil(den);
+    let sh = (h * num).div_ceil(den);
+    let dpx = u64::from(sw) * u64::from(sh);
+    let coefficients = if scans.progressive() || scans.scans > 1 {
+        scans.total_blocks * 64 * 2
+    } else {
+        0
+    };
+    let cmyk = matches!(
+        jh.colorspace,
+        turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK
+    );
+    let out = dpx * if cmyk { 4 + 3 } else { 3 };
+    Ok(DecodeEstimate {
+        peak: coefficients + out,
+        width: sw,
+        height: sh,
+        channels: 3,
+        orientation,
+    })
+}
+
+/// libaom: the input, its planes at the sequence header's maximum frame
+/// size, its working memory, the bitmap and the alpha plane.
+fn avif_decode(bytes: &[u8], header: &Probe) -> Result<DecodeEstimate> {
+    let avif = crate::avif::parse(bytes)?;
+    let m = avif
+        .primary_item_metadata()
+        .map_err(|e| crate::EngineError::corrupt(format!("avif: {e}")))?;
+    let (fw, fh) = crate::avif::av1_max_frame(&avif.primary_item)?;
+    let fpx = u64::from(fw) * u64::from(fh);
+    let sample = if m.bit_depth > 8 { 2 } else { 1 };
+    let chroma = match (m.monochrome, m.chroma_subsampling) {
+        (true, _) => 0,
+        (false, (true, true)) => fpx / 2,
+        (false, (true, false)) => fpx,
+        (false, _) => 2 * fpx,
+    };
+    let planes = (fpx + chroma) * sample;
+    let alpha = avif.alpha_item.is_some();
+    let ch = if alpha { 4 } else { 3 };
+    let orientation = crate::avif::exif_item(bytes).map_or(1, |e| crate::exif::orientation(&e));
+    let input = bytes.len() as u64;
+    Ok(DecodeEstimate {
+        peak: input + planes + fpx * AOM_BYTES_PER_PIXEL + fpx * ch + u64::from(alpha) * fpx,
+        width: header.width,
+        height: header.height,
+        channels: ch,
+        orientation,
+    })
+}
+
+/// The `image` crate's decoders (PNG, GIF, WebP, TIFF): the native buffer,
+/// the conversion to 8-bit RGB(A), the decoder's own working memory.
+fn image_crate_decode(
+    bytes: &[u8],
+    format: SourceFormat,
+    header: &Probe,
+    plan: &Plan,
+) -> Result<DecodeEstimate> {
+    let px = u64::from(header.width) * u64::from(header.height);
+    let mut d = decode::image_decoder(bytes, format, plan.limits())?;
+    let ct = d.color_type();
+    let native = d.total_bytes();
+    let ch: u64 = if ct.has_alpha() { 4 } else { 3 };
+    let orientation = if format == SourceFormat::Tiff {
+        crate::exif::orientation(bytes)
+    } else {
+        d.exif_metadata()
+            .ok()
+            .flatten()
+            .map_or(1, |e| crate::exif::orientation(&e))
+    };
+    // Converting to 8-bit RGB(A) copies unless it already is.
+    let convert = if matches!(ct, ColorType::Rgb8 | ColorType::Rgba8) {
+        0
+    } else {
+        px * ch
+    };
+    let working = match format {
+        // A whole-image strip or tile is decoded before it is copied.
+        SourceFormat::Tiff => native,
+        // Lossless WebP decodes to ARGB words, then to RGBA bytes.
+        SourceFormat::Webp => px * 4,
+        // The frame is composed into a canvas.
+        SourceFormat::Gif => px * 4,
+        // Metadata chunks (inflated ICC, text) within the png
+        // crate's allowance.
+        _ => decode::PNG_METADATA_BYTES,
+    };
+    Ok(DecodeEstimate {
+        peak: native + convert + working,
+        width: header.width,
+        height: header.height,
+        channels: ch,
+        orientation,
+    })
+}
+
+/// The variants: the decoded bitmap stays; full-frame variants are kept as
+/// intermediates; the largest variant adds the resizer's buffers and its
+/// encoders' working memory.
+fn variants_peak(plan: &Plan, header: &Probe, decode: &DecodeEstimate) -> u64 {
+    let decoded = decode.bitmap_bytes();
+    let ch = decode.channels;
+    let (ow, oh) = orient::displayed_dims(header.width, header.height, decode.orientation);
     let mut kept = 0u64;
     let mut largest = 0u64;
     for v in plan.variants() {
@@ -174,36 +245,21 @@ fn estimate(bytes: &[u8], plan: &Plan) -> Result<u64> {
         // Resizer: premultiplied copy of the source for RGBA, the
         // intermediate of the first pass (output width x source height).
         let premultiplied = if ch == 4 { decoded } else { 0 };
-        let pass = u64::from(g.resize_w) * u64::from(dh.max(dw)) * ch;
+        let pass = u64::from(g.resize_w) * u64::from(decode.height.max(decode.width)) * ch;
         let encode = v
             .formats
             .iter()
-            .map(|f| encode_bytes_per_pixel(*f, p.format))
+            .map(|f| encode_bytes_per_pixel(*f, header.format))
             .max()
             .unwrap_or(0)
             * out_px;
         largest = largest.max(premultiplied + pass + resized + encode);
     }
-    let variants = decoded + kept + largest;
-
-    let peak = BASELINE + input + decode_peak.max(after).max(variants);
-    // The model matches the measured peaks within a few percent for the
-    // large decoders; keep a margin for allocator slack and content.
-    Ok(peak + peak / SAFETY_DIVISOR)
+    decoded + kept + largest
 }
 
 /// `estimate += estimate / SAFETY_DIVISOR` (about 8 %).
 const SAFETY_DIVISOR: u64 = 12;
-
-/// The JPEG DCT scale [`crate::process`] picks for a displayed `w x h`.
-fn jpeg_scale(plan: &Plan, w: u32, h: u32) -> (u32, u32) {
-    let needed = plan
-        .variants()
-        .iter()
-        .map(|v| geometry::plan_variant(v, w, h).needed_scale())
-        .fold(0.0_f64, f64::max);
-    geometry::jpeg_scale(needed)
-}
 
 fn encode_bytes_per_pixel(choice: FormatChoice, source: SourceFormat) -> u64 {
     match crate::engine::resolve(choice, source) {

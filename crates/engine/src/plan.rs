@@ -47,6 +47,18 @@ pub enum Fit {
     Fill,
 }
 
+impl Fit {
+    /// Configuration name (`inside`, `cover`, `contain`, `fill`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fit::Inside => "inside",
+            Fit::Cover => "cover",
+            Fit::Contain => "contain",
+            Fit::Fill => "fill",
+        }
+    }
+}
+
 /// Which part of the image a `cover` crop keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Gravity {
@@ -65,6 +77,24 @@ pub enum Gravity {
 }
 
 impl Gravity {
+    /// The canonical name (`center`, `north`, …, `northwest`), or
+    /// `focal:X,Y` for a focal point (shortest round-trip decimals).
+    pub fn canonical(self) -> String {
+        let name = match self {
+            Gravity::Center => "center",
+            Gravity::North => "north",
+            Gravity::NorthEast => "northeast",
+            Gravity::East => "east",
+            Gravity::SouthEast => "southeast",
+            Gravity::South => "south",
+            Gravity::SouthWest => "southwest",
+            Gravity::West => "west",
+            Gravity::NorthWest => "northwest",
+            Gravity::Focal(x, y) => return format!("focal:{x},{y}"),
+        };
+        name.to_string()
+    }
+
     /// Fractions (x, y) of the overflow to cut from the left and the top.
     pub fn centering(self) -> (f64, f64) {
         match self {
@@ -202,6 +232,16 @@ pub enum FormatChoice {
     Source,
 }
 
+impl FormatChoice {
+    /// Configuration name: the format's (`jpeg`, …) or `source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FormatChoice::Fixed(f) => f.as_str(),
+            FormatChoice::Source => "source",
+        }
+    }
+}
+
 /// An sRGB colour with alpha.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Color {
@@ -250,6 +290,30 @@ impl Color {
         } else {
             format!("#{:02x}{:02x}{:02x}{:02x}", self.r, self.g, self.b, self.a)
         }
+    }
+}
+
+/// The rule every output folder name (image variants, video renditions)
+/// follows: it becomes a key segment, so only `[a-z0-9_-]`, at least one.
+pub const NAME_RULE: &str = "[a-z0-9_-]+";
+
+/// A variant or rendition name that breaks [`NAME_RULE`]. `Display` reads
+/// `"W800" must match [a-z0-9_-]+`; callers prefix what was being named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} must match {NAME_RULE}")]
+pub struct InvalidName {
+    pub name: String,
+}
+
+/// Checks `name` against [`NAME_RULE`]: the one place the rule is written.
+pub fn check_name(name: &str) -> std::result::Result<(), InvalidName> {
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-';
+    if !name.is_empty() && name.bytes().all(allowed) {
+        Ok(())
+    } else {
+        Err(InvalidName {
+            name: name.to_string(),
+        })
     }
 }
 
@@ -306,15 +370,7 @@ impl Variant {
 
     fn validate(&self) -> Result<()> {
         let name = &self.name;
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        {
-            return Err(EngineError::invalid_plan(format!(
-                "variant name {name:?} must match [a-z0-9_-]+"
-            )));
-        }
+        check_name(name).map_err(|e| EngineError::invalid_plan(format!("variant name {e}")))?;
         if self.width.is_none() && self.height.is_none() {
             return Err(EngineError::invalid_plan(format!(
                 "variant {name:?}: set at least one of width and height"
@@ -474,11 +530,108 @@ impl Plan {
 
     /// A stable fingerprint of everything that affects the outputs (engine
     /// version included), for idempotency checks: same source + same
-    /// fingerprint = same outputs.
+    /// fingerprint = same outputs. It is FNV-1a ([`fingerprint_of`]) of
+    /// [`crate::ENGINE_VERSION`], `|` and [`Plan::canonical`], so it does not
+    /// move when a Rust type is renamed or reordered; it moves when a
+    /// setting, the canonical text's format or the engine version changes.
     pub fn fingerprint(&self) -> String {
-        // The canonical debug form: changes whenever any setting or the
-        // engine version changes.
-        fingerprint_of(&format!("{}|{:?}", crate::ENGINE_VERSION, self))
+        fingerprint_of(&format!("{}|{}", crate::ENGINE_VERSION, self.canonical()))
+    }
+
+    /// The canonical text of this plan: one `key=value` line per setting
+    /// that decides what [`crate::process`] returns for a source, with
+    /// explicit names (the configuration's, never `Debug`), in a fixed
+    /// order, variants in plan order (it is the order of the outputs).
+    ///
+    /// Everything in a plan is in it, on purpose:
+    /// - the variants and encoder options decide the output bytes, their
+    ///   keys (the variant name) and order;
+    /// - `placeholder` decides the manifest's placeholder;
+    /// - the limits decide no byte of an accepted source, but whether a
+    ///   source is accepted at all. The fingerprint also marks permanent
+    ///   failure records, so a raised limit must change it, or a source
+    ///   rejected by the old limit would stay skipped.
+    ///
+    /// Optional settings are written as given (`default`/`auto`/`none` when
+    /// unset), not resolved: a plan that spells out a default has another
+    /// fingerprint than one that leaves it out, which only costs one
+    /// reprocessing. Floats are written in Rust's shortest round-trip form.
+    ///
+    /// When a field that affects outputs is added to [`Plan`], [`Variant`],
+    /// [`Limits`] or [`EncodeOptions`], add its line here (the exhaustive
+    /// destructuring below does not compile until it is handled).
+    pub fn canonical(&self) -> String {
+        use std::fmt::Write as _;
+        let Plan {
+            limits,
+            variants,
+            encode,
+            placeholder,
+        } = self;
+        let Limits {
+            max_input_bytes,
+            max_pixels,
+            max_frames,
+        } = limits;
+        let EncodeOptions {
+            jpeg_progressive,
+            avif_speed,
+            webp_method,
+            png_compression,
+        } = encode;
+        let mut out = String::new();
+        let mut line = |key: &str, value: &dyn fmt::Display| {
+            writeln!(out, "{key}={value}").expect("writing to a String");
+        };
+        line("limits.max_input_bytes", max_input_bytes);
+        line("limits.max_pixels", max_pixels);
+        line("limits.max_frames", max_frames);
+        line("output.jpeg_progressive", jpeg_progressive);
+        line("output.avif_speed", avif_speed);
+        line("output.webp_method", webp_method);
+        line("output.png_compression", png_compression);
+        line("output.placeholder", placeholder);
+        for (i, v) in variants.iter().enumerate() {
+            let Variant {
+                name,
+                width,
+                height,
+                fit,
+                gravity,
+                formats,
+                quality,
+                upscale,
+                background,
+                filter,
+                lossless,
+            } = v;
+            let or = |value: Option<String>, unset: &str| value.unwrap_or_else(|| unset.into());
+            let formats: Vec<&str> = formats.iter().map(|f| f.as_str()).collect();
+            line(&format!("variant.{i}.name"), name);
+            line(
+                &format!("variant.{i}.width"),
+                &or(width.map(|w| w.to_string()), "auto"),
+            );
+            line(
+                &format!("variant.{i}.height"),
+                &or(height.map(|h| h.to_string()), "auto"),
+            );
+            line(&format!("variant.{i}.fit"), &fit.as_str());
+            line(&format!("variant.{i}.gravity"), &gravity.canonical());
+            line(&format!("variant.{i}.formats"), &formats.join(","));
+            line(
+                &format!("variant.{i}.quality"),
+                &or(quality.map(|q| q.to_string()), "default"),
+            );
+            line(&format!("variant.{i}.upscale"), upscale);
+            line(
+                &format!("variant.{i}.background"),
+                &or(background.map(Color::to_hex), "none"),
+            );
+            line(&format!("variant.{i}.filter"), &filter.as_str());
+            line(&format!("variant.{i}.lossless"), lossless);
+        }
+        out
     }
 }
 
@@ -537,6 +690,127 @@ mod tests {
         )
         .unwrap();
         assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    /// The built-in plan's fingerprint, pinned: stored outputs are marked
+    /// with it, so a change here reprocesses every stored object. Update the
+    /// literal only on purpose (a setting of the built-in plan, the
+    /// canonical text's format or [`crate::ENGINE_VERSION`] changed).
+    #[test]
+    fn builtin_fingerprint_is_pinned() {
+        assert_eq!(crate::ENGINE_VERSION, "0.1.0", "pinned for this version");
+        assert_eq!(Plan::builtin().fingerprint(), "87b67e0d48832974");
+        let canonical = Plan::builtin().canonical();
+        assert!(canonical.starts_with(
+            "limits.max_input_bytes=52428800\n\
+             limits.max_pixels=100000000\n\
+             limits.max_frames=1\n\
+             output.jpeg_progressive=true\n\
+             output.avif_speed=7\n\
+             output.webp_method=4\n\
+             output.png_compression=6\n\
+             output.placeholder=true\n\
+             variant.0.name=w2048\n\
+             variant.0.width=2048\n\
+             variant.0.height=auto\n\
+             variant.0.fit=inside\n\
+             variant.0.gravity=center\n\
+             variant.0.formats=jpeg,webp\n\
+             variant.0.quality=default\n\
+             variant.0.upscale=false\n\
+             variant.0.background=none\n\
+             variant.0.filter=lanczos3\n\
+             variant.0.lossless=false\n\
+             variant.1.name=w1024\n"
+        ));
+        assert!(canonical.ends_with("variant.3.lossless=false\n"));
+    }
+
+    #[test]
+    fn every_output_setting_moves_the_fingerprint() {
+        let plan = |limits: Limits, variant: Variant, encode: EncodeOptions| {
+            Plan::new(limits, vec![variant], encode).unwrap()
+        };
+        let base_variant = Variant::new("a", Some(100), Some(80));
+        let base = plan(
+            Limits::default(),
+            base_variant.clone(),
+            EncodeOptions::default(),
+        );
+        let variant = |change: fn(&mut Variant)| {
+            let mut v = base_variant.clone();
+            change(&mut v);
+            plan(Limits::default(), v, EncodeOptions::default())
+        };
+        let limits = |change: fn(&mut Limits)| {
+            let mut l = Limits::default();
+            change(&mut l);
+            plan(l, base_variant.clone(), EncodeOptions::default())
+        };
+        let encode = |change: fn(&mut EncodeOptions)| {
+            let mut e = EncodeOptions::default();
+            change(&mut e);
+            plan(Limits::default(), base_variant.clone(), e)
+        };
+        let changed = [
+            ("name", variant(|v| v.name = "b".into())),
+            ("width", variant(|v| v.width = Some(101))),
+            ("width unset", variant(|v| v.width = None)),
+            ("height", variant(|v| v.height = Some(81))),
+            ("height unset", variant(|v| v.height = None)),
+            ("fit", variant(|v| v.fit = Fit::Cover)),
+            ("gravity", variant(|v| v.gravity = Gravity::North)),
+            ("focal", variant(|v| v.gravity = Gravity::Focal(0.5, 0.25))),
+            (
+                "focal x",
+                variant(|v| v.gravity = Gravity::Focal(0.75, 0.25)),
+            ),
+            (
+                "formats",
+                variant(|v| v.formats = vec![FormatChoice::Source]),
+            ),
+            (
+                "format order",
+                variant(|v| {
+                    v.formats = vec![
+                        FormatChoice::Fixed(OutputFormat::Webp),
+                        FormatChoice::Fixed(OutputFormat::Jpeg),
+                    ]
+                }),
+            ),
+            ("quality", variant(|v| v.quality = Some(80))),
+            ("upscale", variant(|v| v.upscale = true)),
+            ("background", variant(|v| v.background = Some(Color::WHITE))),
+            ("filter", variant(|v| v.filter = Filter::Mitchell)),
+            ("lossless", variant(|v| v.lossless = true)),
+            ("max_input_bytes", limits(|l| l.max_input_bytes += 1)),
+            ("max_pixels", limits(|l| l.max_pixels += 1)),
+            ("max_frames", limits(|l| l.max_frames += 1)),
+            ("jpeg_progressive", encode(|e| e.jpeg_progressive = false)),
+            ("avif_speed", encode(|e| e.avif_speed = 8)),
+            ("webp_method", encode(|e| e.webp_method = 5)),
+            ("png_compression", encode(|e| e.png_compression = 7)),
+            ("placeholder", base.clone().with_placeholder(false)),
+        ];
+        let mut seen = vec![("base", base.fingerprint())];
+        for (what, p) in changed {
+            let fp = p.fingerprint();
+            if let Some((other, _)) = seen.iter().find(|(_, f)| *f == fp) {
+                panic!("changing {what} gives the fingerprint of {other}");
+            }
+            seen.push((what, fp));
+        }
+    }
+
+    #[test]
+    fn names_follow_the_rule() {
+        for ok in ["a", "w800", "thumb_2x", "a-b", "0"] {
+            assert_eq!(check_name(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "W800", "a b", "a/b", "a.b", "é"] {
+            let e = check_name(bad).unwrap_err();
+            assert_eq!(e.to_string(), format!("{bad:?} must match [a-z0-9_-]+"));
+        }
     }
 
     #[test]

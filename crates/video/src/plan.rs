@@ -201,16 +201,8 @@ impl VideoPlan {
             return Err(invalid_plan("at least one video rendition is required"));
         }
         for (i, r) in renditions.iter().enumerate() {
-            let valid_name = !r.name.is_empty()
-                && r.name.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
-                });
-            if !valid_name {
-                return Err(invalid_plan(format!(
-                    "video rendition name {:?} must be non-empty [a-z0-9_-]",
-                    r.name
-                )));
-            }
+            mediaflow_engine::check_name(&r.name)
+                .map_err(|e| invalid_plan(format!("video rendition name {e}")))?;
             if RESERVED.contains(&r.name.as_str()) {
                 return Err(invalid_plan(format!(
                     "video rendition name {:?} is reserved for manifests",
@@ -312,13 +304,76 @@ impl VideoPlan {
     }
 
     /// Fingerprint of this plan together with the image plan's (the poster
-    /// goes through it): changes whenever any setting or version changes.
+    /// goes through it): FNV-1a of [`crate::VIDEO_VERSION`], the image
+    /// fingerprint and [`VideoPlan::canonical`], `|`-separated. Changes
+    /// whenever any setting or version changes, not when a type changes.
     pub fn fingerprint(&self, image_fingerprint: &str) -> String {
         mediaflow_engine::fingerprint_of(&format!(
-            "{}|{image_fingerprint}|{:?}",
+            "{}|{image_fingerprint}|{}",
             crate::VIDEO_VERSION,
-            self
+            self.canonical()
         ))
+    }
+
+    /// The canonical text of this plan: one `key=value` line per setting,
+    /// with the configuration's names (never `Debug`), in a fixed order,
+    /// renditions in plan order. As for images
+    /// ([`mediaflow_engine::Plan::canonical`]), the limits are in it: they
+    /// decide whether a source is accepted, and the fingerprint also marks
+    /// failure records. Optional settings are written as given (`none` when
+    /// unset); floats in Rust's shortest round-trip form. A new field must
+    /// get its line here (the destructuring does not compile until then).
+    pub fn canonical(&self) -> String {
+        use std::fmt::Write as _;
+        let VideoPlan {
+            renditions,
+            poster_at,
+            limits,
+            animated_gif,
+        } = self;
+        let VideoLimits {
+            max_input_bytes,
+            max_duration_seconds,
+            max_pixels,
+        } = limits;
+        let mut out = String::new();
+        let mut line = |key: &str, value: &dyn fmt::Display| {
+            writeln!(out, "{key}={value}").expect("writing to a String");
+        };
+        line("video_limits.max_input_bytes", max_input_bytes);
+        line("video_limits.max_duration_seconds", max_duration_seconds);
+        line("video_limits.max_pixels", max_pixels);
+        let poster_at = match poster_at {
+            PosterAt::Fraction(f) => format!("fraction:{f}"),
+            PosterAt::Seconds(s) => format!("seconds:{s}"),
+        };
+        line("video_options.poster_at", &poster_at);
+        line("video_options.animated_gif", animated_gif);
+        let or_none = |value: Option<u32>| value.map_or_else(|| "none".into(), |v| v.to_string());
+        for (i, r) in renditions.iter().enumerate() {
+            let Rendition {
+                name,
+                max_width,
+                max_height,
+                crf,
+                preset,
+                max_bitrate_kbps,
+                audio_bitrate_kbps,
+                audio,
+            } = r;
+            line(&format!("video.{i}.name"), name);
+            line(&format!("video.{i}.max_width"), &or_none(*max_width));
+            line(&format!("video.{i}.max_height"), &or_none(*max_height));
+            line(&format!("video.{i}.crf"), crf);
+            line(&format!("video.{i}.preset"), &preset.as_str());
+            line(
+                &format!("video.{i}.max_bitrate_kbps"),
+                &or_none(*max_bitrate_kbps),
+            );
+            line(&format!("video.{i}.audio_bitrate_kbps"), audio_bitrate_kbps);
+            line(&format!("video.{i}.audio"), audio);
+        }
+        out
     }
 }
 
@@ -370,6 +425,92 @@ mod tests {
             false
         )
         .is_err());
+    }
+
+    /// The built-in video plan's fingerprint over the built-in image plan's,
+    /// pinned (see the image plan's pin): change the literal only on purpose.
+    #[test]
+    fn builtin_fingerprint_is_pinned() {
+        assert_eq!(crate::VIDEO_VERSION, "0.1.0", "pinned for this version");
+        let image = mediaflow_engine::Plan::builtin().fingerprint();
+        assert_eq!(VideoPlan::builtin().fingerprint(&image), "a18541787bd29b48");
+        assert_eq!(
+            VideoPlan::builtin().canonical(),
+            "video_limits.max_input_bytes=2147483648\n\
+             video_limits.max_duration_seconds=600\n\
+             video_limits.max_pixels=16777216\n\
+             video_options.poster_at=fraction:0.1\n\
+             video_options.animated_gif=false\n\
+             video.0.name=mp4\n\
+             video.0.max_width=none\n\
+             video.0.max_height=720\n\
+             video.0.crf=23\n\
+             video.0.preset=veryfast\n\
+             video.0.max_bitrate_kbps=none\n\
+             video.0.audio_bitrate_kbps=128\n\
+             video.0.audio=true\n"
+        );
+    }
+
+    #[test]
+    fn every_setting_moves_the_fingerprint() {
+        let base_rendition = Rendition::new("a");
+        let plan = |r: Rendition, poster: PosterAt, limits: VideoLimits, gif: bool| {
+            VideoPlan::new(vec![r], poster, limits, gif).unwrap()
+        };
+        let base = || {
+            plan(
+                base_rendition.clone(),
+                PosterAt::Fraction(0.1),
+                VideoLimits::default(),
+                false,
+            )
+        };
+        let rendition = |change: fn(&mut Rendition)| {
+            let mut r = base_rendition.clone();
+            change(&mut r);
+            plan(r, PosterAt::Fraction(0.1), VideoLimits::default(), false)
+        };
+        let limits = |change: fn(&mut VideoLimits)| {
+            let mut l = VideoLimits::default();
+            change(&mut l);
+            plan(base_rendition.clone(), PosterAt::Fraction(0.1), l, false)
+        };
+        let poster = |at: PosterAt| plan(base_rendition.clone(), at, VideoLimits::default(), false);
+        let changed = [
+            ("name", rendition(|r| r.name = "b".into())),
+            ("max_width", rendition(|r| r.max_width = Some(640))),
+            ("max_height", rendition(|r| r.max_height = Some(480))),
+            ("max_height unset", rendition(|r| r.max_height = None)),
+            ("crf", rendition(|r| r.crf = 24)),
+            ("preset", rendition(|r| r.preset = Preset::Slow)),
+            (
+                "max_bitrate_kbps",
+                rendition(|r| r.max_bitrate_kbps = Some(800)),
+            ),
+            (
+                "audio_bitrate_kbps",
+                rendition(|r| r.audio_bitrate_kbps = 96),
+            ),
+            ("audio", rendition(|r| r.audio = false)),
+            ("poster fraction", poster(PosterAt::Fraction(0.2))),
+            ("poster seconds", poster(PosterAt::Seconds(0.1))),
+            ("max_input_bytes", limits(|l| l.max_input_bytes += 1)),
+            (
+                "max_duration_seconds",
+                limits(|l| l.max_duration_seconds += 0.5),
+            ),
+            ("max_pixels", limits(|l| l.max_pixels += 1)),
+            ("animated_gif", base().with_animated_gif(true)),
+        ];
+        let mut seen = vec![("base", base().fingerprint("x"))];
+        for (what, p) in changed {
+            let fp = p.fingerprint("x");
+            if let Some((other, _)) = seen.iter().find(|(_, f)| *f == fp) {
+                panic!("changing {what} gives the fingerprint of {other}");
+            }
+            seen.push((what, fp));
+        }
     }
 
     #[test]
