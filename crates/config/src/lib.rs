@@ -28,7 +28,7 @@
 //! ```
 
 use mediaflow_engine::{
-    Color, EncodeOptions, EngineError, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat,
+    Color, EncodeOptions, MediaError, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat,
     Plan, Variant, MAX_OUTPUT_SIDE,
 };
 use mediaflow_video::{PosterAt, Preset, Rendition, VideoLimits, VideoPlan};
@@ -66,7 +66,7 @@ pub enum ConfigError {
     },
     /// The engine rejected the plan as a whole (e.g. a variant name used twice).
     #[error("{}", .0.message())]
-    Plan(EngineError),
+    Plan(MediaError),
     /// The video settings were rejected as a whole (e.g. a rendition name
     /// used twice).
     #[error("{}", .0.message())]

@@ -10,7 +10,7 @@
 //! intermediate 16-bit or per-channel images).
 
 use crate::bitmap::Bitmap;
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use crate::limits;
 use crate::plan::Limits;
 use aom_decode::chroma::{yuv_420, yuv_422, yuv_444};
@@ -28,14 +28,14 @@ pub struct AvifPixels {
     pub exif: Option<Vec<u8>>,
 }
 
-fn corrupt(what: impl std::fmt::Display) -> EngineError {
-    EngineError::corrupt(format!("avif: {what}"))
+fn corrupt(what: impl std::fmt::Display) -> MediaError {
+    MediaError::corrupt(format!("avif: {what}"))
 }
 
 /// The container, with the AV1 items copied out.
 pub fn parse(bytes: &[u8]) -> Result<avif_parse::AvifData> {
     avif_parse::read_avif(&mut Cursor::new(bytes)).map_err(|e| match e {
-        avif_parse::Error::Unsupported(what) => EngineError::unsupported(format!("avif: {what}")),
+        avif_parse::Error::Unsupported(what) => MediaError::unsupported(format!("avif: {what}")),
         e => corrupt(e),
     })
 }
@@ -94,7 +94,7 @@ pub fn av1_max_frame(obus: &[u8]) -> Result<(u32, u32)> {
 fn check_frame(item: &str, frame: (u32, u32), ispe: (u32, u32), lim: &Limits) -> Result<()> {
     let (w, h) = frame;
     limits::check_pixels(w, h, lim)
-        .map_err(|e| EngineError::limits(format!("avif {item} AV1 frame: {}", e.message())))?;
+        .map_err(|e| MediaError::limits(format!("avif {item} AV1 frame: {}", e.message())))?;
     if frame != ispe && frame != (ispe.1, ispe.0) {
         return Err(corrupt(format!(
             "{item} AV1 frame is {w}x{h} but the container (ispe) says {}x{}",
@@ -155,8 +155,8 @@ pub fn exif_item(bytes: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-fn unsupported(e: yuv::Error) -> EngineError {
-    EngineError::unsupported(format!("avif: colour encoding not supported ({e})"))
+fn unsupported(e: yuv::Error) -> MediaError {
+    MediaError::unsupported(format!("avif: colour encoding not supported ({e})"))
 }
 
 /// One 8-bit plane (the alpha item).

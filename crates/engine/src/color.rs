@@ -9,7 +9,7 @@
 //! and the pixels are treated as sRGB, as browsers do.
 
 use crate::bitmap::Bitmap;
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use moxcms::{ColorProfile, DataColorSpace, Layout, ProfileText, TransformOptions};
 
 /// What was done to the colours of an image.
@@ -75,7 +75,7 @@ pub fn rgb_to_srgb(bitmap: &mut Bitmap, icc: &[u8]) -> Result<ColorFacts> {
     let srgb = ColorProfile::new_srgb();
     let transform = profile
         .create_transform_8bit(layout, &srgb, layout, TransformOptions::default())
-        .map_err(|e| EngineError::unsupported(format!("ICC profile {description:?}: {e}")))?;
+        .map_err(|e| MediaError::unsupported(format!("ICC profile {description:?}: {e}")))?;
     // Skip the full-image pass when the profile is sRGB in all but name
     // (compact sRGB profiles, "IEC 61966-2.1", camera copies of sRGB...).
     let probe: Vec<u8> = (0..=255u8)
@@ -93,7 +93,7 @@ pub fn rgb_to_srgb(bitmap: &mut Bitmap, icc: &[u8]) -> Result<ColorFacts> {
     let mut probe_out = vec![0u8; probe.len()];
     transform
         .transform(&probe, &mut probe_out)
-        .map_err(|e| EngineError::internal(format!("colour transform: {e}")))?;
+        .map_err(|e| MediaError::internal(format!("colour transform: {e}")))?;
     let identity = probe
         .iter()
         .zip(&probe_out)
@@ -107,7 +107,7 @@ pub fn rgb_to_srgb(bitmap: &mut Bitmap, icc: &[u8]) -> Result<ColorFacts> {
     let mut out = vec![0u8; bitmap.data.len()];
     transform
         .transform(&bitmap.data, &mut out)
-        .map_err(|e| EngineError::internal(format!("colour transform: {e}")))?;
+        .map_err(|e| MediaError::internal(format!("colour transform: {e}")))?;
     bitmap.data = out;
     Ok(ColorFacts {
         profile: Some(description),
@@ -141,12 +141,12 @@ pub fn cmyk_to_srgb(
                 TransformOptions::default(),
             )
             .map_err(|e| {
-                EngineError::unsupported(format!("CMYK ICC profile {description:?}: {e}"))
+                MediaError::unsupported(format!("CMYK ICC profile {description:?}: {e}"))
             })?;
         let mut out = vec![0u8; width as usize * height as usize * 3];
         transform
             .transform(&data, &mut out)
-            .map_err(|e| EngineError::internal(format!("CMYK transform: {e}")))?;
+            .map_err(|e| MediaError::internal(format!("CMYK transform: {e}")))?;
         return Ok((
             Bitmap::new(width, height, 3, out),
             ColorFacts {

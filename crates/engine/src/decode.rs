@@ -7,7 +7,7 @@
 
 use crate::bitmap::Bitmap;
 use crate::color::{self, ColorFacts};
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use crate::exif;
 use crate::jpeg::{self, JpegHeader, JpegPixels};
 use crate::plan::Limits;
@@ -72,17 +72,17 @@ pub fn decode_jpeg(
     }
 }
 
-fn image_error(format: SourceFormat, e: image::ImageError) -> EngineError {
+fn image_error(format: SourceFormat, e: image::ImageError) -> MediaError {
     use image::ImageError as E;
     match e {
-        E::Limits(l) => EngineError::limits(format!("{format}: {l}")),
-        E::Unsupported(u) => EngineError::unsupported(format!("{format}: {u}")),
-        E::Decoding(d) => EngineError::corrupt(format!("{format} decode failed: {d}")),
+        E::Limits(l) => MediaError::limits(format!("{format}: {l}")),
+        E::Unsupported(u) => MediaError::unsupported(format!("{format}: {u}")),
+        E::Decoding(d) => MediaError::corrupt(format!("{format} decode failed: {d}")),
         E::IoError(io) => {
-            EngineError::corrupt(format!("{format} is truncated or unreadable: {io}"))
+            MediaError::corrupt(format!("{format} is truncated or unreadable: {io}"))
         }
-        E::Parameter(p) => EngineError::corrupt(format!("{format}: {p}")),
-        E::Encoding(x) => EngineError::internal(format!("{format}: {x}")),
+        E::Parameter(p) => MediaError::corrupt(format!("{format}: {p}")),
+        E::Encoding(x) => MediaError::internal(format!("{format}: {x}")),
     }
 }
 
@@ -104,7 +104,7 @@ pub fn image_decoder<'a>(
         SourceFormat::Tiff => image::ImageFormat::Tiff,
         SourceFormat::Webp => image::ImageFormat::WebP,
         _ => {
-            return Err(EngineError::internal(format!(
+            return Err(MediaError::internal(format!(
                 "{format} is not decoded by image"
             )))
         }
@@ -127,7 +127,7 @@ pub fn image_decoder<'a>(
         png_limits.max_alloc = Some(PNG_METADATA_BYTES + u64::from(w) * 8 + 64);
         let mut d = image::codecs::png::PngDecoder::with_limits(Cursor::new(bytes), png_limits)
             .map_err(|e| match e {
-                image::ImageError::Limits(_) => EngineError::limits(format!(
+                image::ImageError::Limits(_) => MediaError::limits(format!(
                     "png metadata chunks (ICC profile, text) exceed {PNG_METADATA_BYTES} bytes"
                 )),
                 e => err(e),

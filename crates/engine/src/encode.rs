@@ -3,7 +3,7 @@
 //! XMP and no ICC profile — pixels are sRGB, which is what untagged means.
 
 use crate::bitmap::Bitmap;
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use crate::plan::{EncodeOptions, OutputFormat};
 use rgb::FromSlice;
 
@@ -31,11 +31,11 @@ pub fn encode(
 
 fn jpeg(bitmap: &Bitmap, quality: u8, progressive: bool) -> Result<Vec<u8>> {
     if bitmap.channels != 3 {
-        return Err(EngineError::internal(
+        return Err(MediaError::internal(
             "JPEG encoder needs a flattened RGB image",
         ));
     }
-    let err = |e: turbojpeg::Error| EngineError::encode(format!("JPEG: {e}"));
+    let err = |e: turbojpeg::Error| MediaError::encode(format!("JPEG: {e}"));
     let mut c = turbojpeg::Compressor::new().map_err(err)?;
     c.set_quality(i32::from(quality)).map_err(err)?;
     c.set_subsamp(turbojpeg::Subsamp::Sub2x2).map_err(err)?;
@@ -53,7 +53,7 @@ fn jpeg(bitmap: &Bitmap, quality: u8, progressive: bool) -> Result<Vec<u8>> {
 
 fn png(bitmap: &Bitmap, level: u8) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    let err = |e: png::EncodingError| EngineError::encode(format!("PNG: {e}"));
+    let err = |e: png::EncodingError| MediaError::encode(format!("PNG: {e}"));
     {
         let mut enc = png::Encoder::new(&mut out, bitmap.width, bitmap.height);
         enc.set_color(if bitmap.channels == 4 {
@@ -83,7 +83,7 @@ fn webp(bitmap: &Bitmap, params: EncodeParams, method: u8) -> Result<Vec<u8>> {
         webp::Encoder::from_rgb(&bitmap.data, bitmap.width, bitmap.height)
     };
     let mut config =
-        webp::WebPConfig::new().map_err(|()| EngineError::encode("WebP: bad libwebp version"))?;
+        webp::WebPConfig::new().map_err(|()| MediaError::encode("WebP: bad libwebp version"))?;
     config.lossless = i32::from(params.lossless);
     config.quality = if params.lossless {
         75.0
@@ -94,7 +94,7 @@ fn webp(bitmap: &Bitmap, params: EncodeParams, method: u8) -> Result<Vec<u8>> {
     config.alpha_compression = i32::from(!params.lossless);
     let mem = encoder
         .encode_advanced(&config)
-        .map_err(|e| EngineError::encode(format!("WebP: {e:?}")))?;
+        .map_err(|e| MediaError::encode(format!("WebP: {e:?}")))?;
     Ok(mem.to_vec())
 }
 
@@ -112,7 +112,7 @@ fn avif(bitmap: &Bitmap, quality: u8, speed: u8) -> Result<Vec<u8>> {
         enc.encode_rgb(ravif::Img::new(bitmap.data.as_rgb(), w, h))
     };
     res.map(|e| e.avif_file)
-        .map_err(|e| EngineError::encode(format!("AVIF: {e}")))
+        .map_err(|e| MediaError::encode(format!("AVIF: {e}")))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use crate::bitmap::Bitmap;
 use crate::decode::{self, Decoded};
 use crate::encode::{self, EncodeParams};
-use crate::error::{EngineError, ErrorKind, Result};
+use crate::error::{MediaError, ErrorKind, Result};
 use crate::geometry::{self, Region, VariantGeometry, DECODE_MARGIN};
 use crate::output::{EncodedVariant, Output, SourceFacts, Timings};
 use crate::plan::{
@@ -105,7 +105,7 @@ fn decode_full(
 pub(crate) fn guard_input<T>(reader: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     guard(f).map_err(|e| match e.kind() {
         ErrorKind::Internal if e.message().starts_with(PANIC_PREFIX) => {
-            EngineError::corrupt(format!(
+            MediaError::corrupt(format!(
                 "{reader} rejected the input ({})",
                 &e.message()[PANIC_PREFIX.len()..]
             ))
@@ -146,7 +146,7 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        Err(EngineError::internal(format!("{PANIC_PREFIX}{msg}")))
+        Err(MediaError::internal(format!("{PANIC_PREFIX}{msg}")))
     })
 }
 
@@ -271,7 +271,7 @@ fn decode_for_plan(bytes: &[u8], format: SourceFormat, plan: &Plan) -> Result<De
 /// resize and a larger encode for nothing).
 fn working_bitmap(bitmap: Bitmap) -> Result<Bitmap> {
     if bitmap.width == 0 || bitmap.height == 0 {
-        return Err(EngineError::corrupt("decoded image is empty"));
+        return Err(MediaError::corrupt("decoded image is empty"));
     }
     if bitmap.channels == 4 && bitmap.is_opaque() {
         return Ok(bitmap.without_alpha());

@@ -4,6 +4,3 @@
 //! retrying) from a bug.
 
 pub use mediaflow_error::{ErrorKind, MediaError, Result};
-
-/// The engine's name for [`MediaError`].
-pub type EngineError = MediaError;

@@ -1,7 +1,7 @@
 //! JPEG specifics: metadata markers and libjpeg-turbo decoding with DCT scaling.
 
 use crate::bitmap::Bitmap;
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
 
 /// Progressive JPEGs with more scans than this are rejected: a few KB of
@@ -142,7 +142,7 @@ fn component_blocks(sof: &[u8]) -> (u64, u64) {
 pub fn check_cost(bytes: &[u8], header: &JpegHeader, max_pixels: u64) -> Result<JpegScans> {
     let s = scan_markers(bytes);
     if s.arithmetic() {
-        return Err(EngineError::unsupported(format!(
+        return Err(MediaError::unsupported(format!(
             "arithmetic-coded JPEG (SOF{}) is not supported (browsers cannot show it either)",
             s.sof.unwrap_or(0) - 0xC0
         )));
@@ -150,14 +150,14 @@ pub fn check_cost(bytes: &[u8], header: &JpegHeader, max_pixels: u64) -> Result<
     let pixels = u64::from(header.width) * u64::from(header.height);
     let budget = SCANS_AT_PIXEL_LIMIT.saturating_mul(max_pixels);
     if u64::from(s.scans).saturating_mul(pixels) > budget {
-        return Err(EngineError::limits(format!(
+        return Err(MediaError::limits(format!(
             "JPEG has {} scans over {}x{} = {pixels} pixels, over the budget of {budget} scan-pixels ({SCANS_AT_PIXEL_LIMIT} scans at the {max_pixels}-pixel limit)",
             s.scans, header.width, header.height
         )));
     }
     let needed = s.min_component_blocks / 8;
     if s.entropy_bytes < needed {
-        return Err(EngineError::corrupt(format!(
+        return Err(MediaError::corrupt(format!(
             "JPEG is truncated: {} bytes of scan data cannot code a {}x{} image (at least {needed} bytes needed)",
             s.entropy_bytes, header.width, header.height
         )));
@@ -238,7 +238,7 @@ pub fn read_header(bytes: &[u8]) -> Result<JpegHeader> {
     let mut d = Decompressor::new().map_err(tj_err)?;
     let h = d
         .read_header(bytes)
-        .map_err(|e| EngineError::corrupt(format!("invalid JPEG header: {}", tj_msg(&e))))?;
+        .map_err(|e| MediaError::corrupt(format!("invalid JPEG header: {}", tj_msg(&e))))?;
     Ok(JpegHeader {
         width: h.width as u32,
         height: h.height as u32,
@@ -262,7 +262,7 @@ pub fn decode(bytes: &[u8], header: &JpegHeader, scale: ScalingFactor) -> Result
     let mut d = Decompressor::new().map_err(tj_err)?;
     let full = d
         .read_header(bytes)
-        .map_err(|e| EngineError::corrupt(format!("invalid JPEG header: {}", tj_msg(&e))))?;
+        .map_err(|e| MediaError::corrupt(format!("invalid JPEG header: {}", tj_msg(&e))))?;
     // Lossless JPEGs (rare, medical) cannot be DCT-scaled.
     let scale = if full.is_lossless {
         ScalingFactor::ONE
@@ -288,7 +288,7 @@ pub fn decode(bytes: &[u8], header: &JpegHeader, scale: ScalingFactor) -> Result
         format,
     };
     d.decompress(bytes, image)
-        .map_err(|e| EngineError::corrupt(format!("JPEG decode failed: {}", tj_msg(&e))))?;
+        .map_err(|e| MediaError::corrupt(format!("JPEG decode failed: {}", tj_msg(&e))))?;
     if cmyk {
         Ok(JpegPixels::Cmyk {
             width: w as u32,
@@ -307,8 +307,8 @@ fn tj_msg(e: &turbojpeg::Error) -> String {
     }
 }
 
-fn tj_err(e: turbojpeg::Error) -> EngineError {
-    EngineError::internal(format!("libjpeg-turbo: {}", tj_msg(&e)))
+fn tj_err(e: turbojpeg::Error) -> MediaError {
+    MediaError::internal(format!("libjpeg-turbo: {}", tj_msg(&e)))
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ mod sniff;
 mod stop;
 
 pub use engine::{decode_upright, probe, process, process_with, Probe, RgbImage};
-pub use error::{EngineError, ErrorKind, MediaError, Result};
+pub use error::{ErrorKind, MediaError, Result};
 pub use geometry::{DECODE_MARGIN, JPEG_SCALES};
 pub use manifest::{
     failure_key, key_stem, longest_output_key, manifest_key, output_key, output_key_limit,

@@ -1,12 +1,12 @@
 //! Limits checked before any pixel buffer is allocated.
 
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use crate::plan::Limits;
 use crate::sniff::SourceFormat;
 
 pub fn check_bytes(len: usize, limits: &Limits) -> Result<()> {
     if len as u64 > limits.max_input_bytes {
-        return Err(EngineError::limits(format!(
+        return Err(MediaError::limits(format!(
             "input is {len} bytes, over the limit of {} bytes",
             limits.max_input_bytes
         )));
@@ -21,24 +21,24 @@ pub fn header_dims(bytes: &[u8], format: SourceFormat) -> Result<(u32, u32)> {
         return Ok((h.width, h.height));
     }
     let size = imagesize::blob_size(bytes)
-        .map_err(|e| EngineError::corrupt(format!("cannot read the {format} header: {e}")))?;
+        .map_err(|e| MediaError::corrupt(format!("cannot read the {format} header: {e}")))?;
     let (w, h) = (size.width, size.height);
     if w == 0 || h == 0 {
-        return Err(EngineError::corrupt(format!(
+        return Err(MediaError::corrupt(format!(
             "{format} header declares an empty image ({w}x{h})"
         )));
     }
     let w = u32::try_from(w)
-        .map_err(|_| EngineError::limits(format!("{format} width {w} is too large")))?;
+        .map_err(|_| MediaError::limits(format!("{format} width {w} is too large")))?;
     let h = u32::try_from(h)
-        .map_err(|_| EngineError::limits(format!("{format} height {h} is too large")))?;
+        .map_err(|_| MediaError::limits(format!("{format} height {h} is too large")))?;
     Ok((w, h))
 }
 
 pub fn check_pixels(w: u32, h: u32, limits: &Limits) -> Result<()> {
     let pixels = u64::from(w) * u64::from(h);
     if pixels > limits.max_pixels {
-        return Err(EngineError::limits(format!(
+        return Err(MediaError::limits(format!(
             "image is {w}x{h} = {pixels} pixels, over the limit of {} pixels",
             limits.max_pixels
         )));

@@ -155,7 +155,7 @@ fn avif_decode(bytes: &[u8], header: &Probe) -> Result<DecodeEstimate> {
     let avif = crate::avif::parse(bytes)?;
     let m = avif
         .primary_item_metadata()
-        .map_err(|e| crate::EngineError::corrupt(format!("avif: {e}")))?;
+        .map_err(|e| crate::MediaError::corrupt(format!("avif: {e}")))?;
     let (fw, fh) = crate::avif::av1_max_frame(&avif.primary_item)?;
     let fpx = u64::from(fw) * u64::from(fh);
     let sample = if m.bit_depth > 8 { 2 } else { 1 };

@@ -1,7 +1,7 @@
 //! Placeholders: a BlurHash and the dominant colour, from a small thumbnail.
 
 use crate::bitmap::Bitmap;
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use crate::geometry::Region;
 use crate::output::Placeholder;
 use crate::plan::{Color, Filter};
@@ -24,7 +24,7 @@ pub fn compute(img: &Bitmap) -> Result<Placeholder> {
     // 4x3 components for landscape, 3x4 for portrait: about 28 characters.
     let (cx, cy) = if w >= h { (4, 3) } else { (3, 4) };
     let blurhash = blurhash::encode(cx, cy, w, h, &thumb.data)
-        .map_err(|e| EngineError::internal(format!("blurhash: {e:?}")))?;
+        .map_err(|e| MediaError::internal(format!("blurhash: {e:?}")))?;
     Ok(Placeholder {
         blurhash,
         dominant: dominant(&thumb),

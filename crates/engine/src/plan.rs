@@ -4,7 +4,7 @@
 //! (`mediaflow-config`) and turned into a [`Plan`] through [`Plan::new`],
 //! which is the only way to build one and which checks every invariant.
 
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use std::fmt;
 
 /// Hard ceiling on any output side, whatever the configuration says.
@@ -370,16 +370,16 @@ impl Variant {
 
     fn validate(&self) -> Result<()> {
         let name = &self.name;
-        check_name(name).map_err(|e| EngineError::invalid_plan(format!("variant name {e}")))?;
+        check_name(name).map_err(|e| MediaError::invalid_plan(format!("variant name {e}")))?;
         if self.width.is_none() && self.height.is_none() {
-            return Err(EngineError::invalid_plan(format!(
+            return Err(MediaError::invalid_plan(format!(
                 "variant {name:?}: set at least one of width and height"
             )));
         }
         for (label, side) in [("width", self.width), ("height", self.height)] {
             if let Some(v) = side {
                 if v == 0 || v > MAX_OUTPUT_SIDE {
-                    return Err(EngineError::invalid_plan(format!(
+                    return Err(MediaError::invalid_plan(format!(
                         "variant {name:?}: {label} must be 1..={MAX_OUTPUT_SIDE}, got {v}"
                     )));
                 }
@@ -388,27 +388,27 @@ impl Variant {
         // A cover/contain/fill variant with one side missing derives the other
         // from the aspect ratio, as sharp does, and so behaves like `inside`.
         if self.formats.is_empty() {
-            return Err(EngineError::invalid_plan(format!(
+            return Err(MediaError::invalid_plan(format!(
                 "variant {name:?}: formats must not be empty"
             )));
         }
         for (i, f) in self.formats.iter().enumerate() {
             if self.formats[..i].contains(f) {
-                return Err(EngineError::invalid_plan(format!(
+                return Err(MediaError::invalid_plan(format!(
                     "variant {name:?}: format listed twice"
                 )));
             }
         }
         if let Some(q) = self.quality {
             if !(1..=100).contains(&q) {
-                return Err(EngineError::invalid_plan(format!(
+                return Err(MediaError::invalid_plan(format!(
                     "variant {name:?}: quality must be 1..=100, got {q}"
                 )));
             }
         }
         if let Gravity::Focal(x, y) = self.gravity {
             if !(0.0..=1.0).contains(&x) || !(0.0..=1.0).contains(&y) {
-                return Err(EngineError::invalid_plan(format!(
+                return Err(MediaError::invalid_plan(format!(
                     "variant {name:?}: focal point must be within 0..=1"
                 )));
             }
@@ -454,32 +454,32 @@ impl Plan {
     /// Validates and builds a plan. Errors name the offending variant and field.
     pub fn new(limits: Limits, variants: Vec<Variant>, encode: EncodeOptions) -> Result<Plan> {
         if variants.is_empty() {
-            return Err(EngineError::invalid_plan(
+            return Err(MediaError::invalid_plan(
                 "at least one variant is required",
             ));
         }
         if limits.max_input_bytes == 0 || limits.max_pixels == 0 || limits.max_frames == 0 {
-            return Err(EngineError::invalid_plan(
+            return Err(MediaError::invalid_plan(
                 "limits must be greater than zero",
             ));
         }
         for (i, v) in variants.iter().enumerate() {
             v.validate()?;
             if variants[..i].iter().any(|o| o.name == v.name) {
-                return Err(EngineError::invalid_plan(format!(
+                return Err(MediaError::invalid_plan(format!(
                     "variant name {:?} is used twice",
                     v.name
                 )));
             }
         }
         if !(1..=10).contains(&encode.avif_speed) {
-            return Err(EngineError::invalid_plan("avif_speed must be 1..=10"));
+            return Err(MediaError::invalid_plan("avif_speed must be 1..=10"));
         }
         if encode.webp_method > 6 {
-            return Err(EngineError::invalid_plan("webp_method must be 0..=6"));
+            return Err(MediaError::invalid_plan("webp_method must be 0..=6"));
         }
         if encode.png_compression > 9 {
-            return Err(EngineError::invalid_plan("png_compression must be 0..=9"));
+            return Err(MediaError::invalid_plan("png_compression must be 0..=9"));
         }
         Ok(Plan {
             limits,

@@ -3,7 +3,7 @@
 //! premultiplied only when present. One `Resizer` is kept per thread.
 
 use crate::bitmap::Bitmap;
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use crate::geometry::Region;
 use crate::plan::Filter;
 use fast_image_resize as fr;
@@ -122,7 +122,7 @@ pub fn resize(src: &Bitmap, region: Region, w: u32, h: u32, filter: Filter) -> R
         return Ok(src.clone());
     }
     let src_img = fr::images::ImageRef::new(src.width, src.height, &src.data, pixel_type)
-        .map_err(|e| EngineError::internal(format!("resize source: {e}")))?;
+        .map_err(|e| MediaError::internal(format!("resize source: {e}")))?;
     let mut dst = fr::images::Image::new(w, h, pixel_type);
     let options = fr::ResizeOptions::new()
         .resize_alg(algorithm(filter))
@@ -141,7 +141,7 @@ pub fn resize(src: &Bitmap, region: Region, w: u32, h: u32, filter: Filter) -> R
         }
         resizer
             .resize(&src_img, &mut dst, &options)
-            .map_err(|e| EngineError::internal(format!("resize: {e}")))
+            .map_err(|e| MediaError::internal(format!("resize: {e}")))
     })?;
     Ok(Bitmap::new(w, h, src.channels, dst.into_vec()))
 }

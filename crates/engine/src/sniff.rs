@@ -1,6 +1,6 @@
 //! Format detection from magic bytes (never from a file name).
 
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use std::fmt;
 
 /// A source format the engine decodes.
@@ -62,7 +62,7 @@ fn ftyp_brands(bytes: &[u8]) -> Option<Vec<[u8; 4]>> {
 /// Identifies the format of `bytes`, or says what it looks like instead.
 pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
     if bytes.is_empty() {
-        return Err(EngineError::corrupt("empty input (0 bytes)"));
+        return Err(MediaError::corrupt("empty input (0 bytes)"));
     }
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return Ok(SourceFormat::Jpeg);
@@ -91,7 +91,7 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
         } else {
             "MP4/QuickTime video"
         };
-        return Err(EngineError::unsupported(format!(
+        return Err(MediaError::unsupported(format!(
             "unsupported format: {what} (ftyp {})",
             String::from_utf8_lossy(&brands[0])
         )));
@@ -128,7 +128,7 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
             "unknown bytes"
         }
     };
-    Err(EngineError::unsupported(format!(
+    Err(MediaError::unsupported(format!(
         "unsupported format: {hint} (expected JPEG, PNG, WebP, GIF, TIFF or AVIF)"
     )))
 }

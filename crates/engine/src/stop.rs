@@ -1,6 +1,6 @@
 //! Stopping a running [`crate::process_with`] from another thread.
 
-use crate::error::{EngineError, Result};
+use crate::error::{MediaError, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ impl Stop {
     /// A retryable `timeout` error once stopped, naming the stage reached.
     pub(crate) fn check(&self, before: &str) -> Result<()> {
         if self.is_stopped() {
-            return Err(EngineError::timeout(format!(
+            return Err(MediaError::timeout(format!(
                 "stopped before {before}: the caller's deadline passed (will be retried)"
             )));
         }
