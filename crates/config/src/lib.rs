@@ -28,7 +28,7 @@
 //! ```
 
 use mediaflow_engine::{
-    Color, EncodeOptions, MediaError, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat,
+    Color, EncodeOptions, Filter, Fit, FormatChoice, Gravity, Limits, MediaError, OutputFormat,
     Plan, Variant, MAX_OUTPUT_SIDE,
 };
 use mediaflow_video::{PosterAt, Preset, Rendition, VideoLimits, VideoPlan};

@@ -78,9 +78,7 @@ fn image_error(format: SourceFormat, e: image::ImageError) -> MediaError {
         E::Limits(l) => MediaError::limits(format!("{format}: {l}")),
         E::Unsupported(u) => MediaError::unsupported(format!("{format}: {u}")),
         E::Decoding(d) => MediaError::corrupt(format!("{format} decode failed: {d}")),
-        E::IoError(io) => {
-            MediaError::corrupt(format!("{format} is truncated or unreadable: {io}"))
-        }
+        E::IoError(io) => MediaError::corrupt(format!("{format} is truncated or unreadable: {io}")),
         E::Parameter(p) => MediaError::corrupt(format!("{format}: {p}")),
         E::Encoding(x) => MediaError::internal(format!("{format}: {x}")),
     }

@@ -5,7 +5,7 @@
 use crate::bitmap::Bitmap;
 use crate::decode::{self, Decoded};
 use crate::encode::{self, EncodeParams};
-use crate::error::{MediaError, ErrorKind, Result};
+use crate::error::{ErrorKind, MediaError, Result};
 use crate::geometry::{self, Region, VariantGeometry, DECODE_MARGIN};
 use crate::output::{EncodedVariant, Output, SourceFacts, Timings};
 use crate::plan::{

@@ -454,14 +454,10 @@ impl Plan {
     /// Validates and builds a plan. Errors name the offending variant and field.
     pub fn new(limits: Limits, variants: Vec<Variant>, encode: EncodeOptions) -> Result<Plan> {
         if variants.is_empty() {
-            return Err(MediaError::invalid_plan(
-                "at least one variant is required",
-            ));
+            return Err(MediaError::invalid_plan("at least one variant is required"));
         }
         if limits.max_input_bytes == 0 || limits.max_pixels == 0 || limits.max_frames == 0 {
-            return Err(MediaError::invalid_plan(
-                "limits must be greater than zero",
-            ));
+            return Err(MediaError::invalid_plan("limits must be greater than zero"));
         }
         for (i, v) in variants.iter().enumerate() {
             v.validate()?;

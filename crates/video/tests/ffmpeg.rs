@@ -5,7 +5,7 @@
 use mediaflow_engine::{decode_upright, Limits, Plan};
 use mediaflow_testkit::sample_path;
 use mediaflow_video::{
-    is_video, probe_source, sniff, Container, Job, PosterAt, Rendition, Tools, ErrorKind,
+    is_video, probe_source, sniff, Container, ErrorKind, Job, PosterAt, Rendition, Tools,
     VideoLimits, VideoOutput, VideoPlan,
 };
 use serde_json::Value;
@@ -298,16 +298,8 @@ fn webm_and_odd_sizes_become_even_yuv420p_h264() {
 #[ignore = "needs ffmpeg: ./scripts/test runs it"]
 fn bad_clips_fail_permanently_with_the_reason() {
     let cases = [
-        (
-            "truncated.mp4",
-            ErrorKind::Corrupt,
-            "moov atom not found",
-        ),
-        (
-            "garbage.mp4",
-            ErrorKind::Corrupt,
-            "moov atom not found",
-        ),
+        ("truncated.mp4", ErrorKind::Corrupt, "moov atom not found"),
+        ("garbage.mp4", ErrorKind::Corrupt, "moov atom not found"),
         (
             "no-video.mp4",
             ErrorKind::Unsupported,

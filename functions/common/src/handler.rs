@@ -222,7 +222,8 @@ async fn handle_sqs(
     payload: Value,
     deadline: Option<Instant>,
 ) -> Result<Value, HandlerError> {
-    let event: SqsEvent = serde_json::from_value(payload).map_err(|e| HandlerError::permanent(format!("malformed SQS event: {e}")))?;
+    let event: SqsEvent = serde_json::from_value(payload)
+        .map_err(|e| HandlerError::permanent(format!("malformed SQS event: {e}")))?;
     // Every object of every message, remembering which message it came from.
     let mut objects: Vec<SourceObject> = Vec::new();
     let mut owner: Vec<usize> = Vec::new();
@@ -296,8 +297,7 @@ mod tests {
 
     #[test]
     fn error_types() {
-        let d: lambda_runtime::Diagnostic =
-            HandlerError::permanent("s3://a/b: corrupt: x").into();
+        let d: lambda_runtime::Diagnostic = HandlerError::permanent("s3://a/b: corrupt: x").into();
         assert_eq!(d.error_type, "Mediaflow.PermanentError");
         assert_eq!(d.error_message, "s3://a/b: corrupt: x");
     }
