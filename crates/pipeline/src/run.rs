@@ -265,7 +265,9 @@ impl Pipeline {
         let mut seen = Seen::default();
         let stop = Stop::new();
         let outcome = match deadline {
-            None => self.run(object, &name, None, slot, &stop, &mut seen).await,
+            None => match self.run(object, &name, None, slot, &stop, &mut seen).await {
+                Ok(outcome) | Err(outcome) => outcome,
+            },
             Some(deadline) => {
                 let remaining = deadline.saturating_duration_since(started);
                 let reserve = reserve(remaining);
@@ -282,7 +284,7 @@ impl Pipeline {
                     let run = self.run(object, &name, Some(until), slot, &stop, &mut seen);
                     match tokio::time::timeout_at(tokio::time::Instant::from_std(until), run).await
                     {
-                        Ok(outcome) => outcome,
+                        Ok(Ok(outcome) | Err(outcome)) => outcome,
                         Err(_) => {
                             // The engine stops at its next stage and only
                             // then gives its slot back.
@@ -431,33 +433,16 @@ impl Pipeline {
         slot: OwnedSemaphorePermit,
         stop: &Stop,
         seen: &mut Seen,
-    ) -> Outcome {
-        match self.steps(object, name, stop_at, slot, stop, seen).await {
-            Ok(outcome) | Err(outcome) => outcome,
-        }
-    }
-
-    async fn steps(
-        &self,
-        object: &SourceObject,
-        name: &str,
-        stop_at: Option<Instant>,
-        slot: OwnedSemaphorePermit,
-        stop: &Stop,
-        seen: &mut Seen,
     ) -> Result<Outcome, Outcome> {
         let manifest = self.check_before_fetch(object, name).await?;
         let (info, source) = self.fetch_source(object, name, seen).await?;
         let etag = self
             .check_after_fetch(object, name, &info, &manifest, seen)
             .await?;
-        // CPU work (and waiting on ffmpeg) on the blocking pool, never on
-        // a runtime worker; the slot goes with it.
-        let made = match source {
-            Source::Memory(body) => self.image(name, body, slot, stop).await,
-            Source::File(dir, path) => self.on_disk(name, dir, path, stop_at, slot, stop).await,
-        }
-        .map_err(Outcome::Failed)?;
+        let made = self
+            .produce(name, source, stop_at, slot, stop)
+            .await
+            .map_err(Outcome::Failed)?;
         let source = SourceRef {
             key: &object.key,
             etag: etag.as_deref(),
@@ -557,6 +542,24 @@ impl Pipeline {
                 .await?;
         }
         Ok(etag)
+    }
+
+    /// Step 4: the outputs, made on the blocking pool (CPU work and waiting
+    /// on ffmpeg never run on a runtime worker; the slot goes with them):
+    /// the image engine on a source in memory, or [`crate::media`]'s steps
+    /// on a source on disk.
+    async fn produce(
+        &self,
+        name: &str,
+        source: Source,
+        stop_at: Option<Instant>,
+        slot: OwnedSemaphorePermit,
+        stop: &Stop,
+    ) -> Result<Made, ObjectError> {
+        match source {
+            Source::Memory(body) => self.image(name, body, slot, stop).await,
+            Source::File(dir, path) => self.on_disk(name, dir, path, stop_at, slot, stop).await,
+        }
     }
 
     /// Step 5: outputs first (concurrently), the manifest last: a manifest
