@@ -164,21 +164,11 @@ fn measure(
     Ok(row)
 }
 
-/// Runs the benchmark; returns the text to print.
+/// Runs the benchmark; returns the text to print. Steps: choose the
+/// workloads, find the peers, measure every row, then the footer and the
+/// report files.
 pub fn run(args: &BenchArgs) -> anyhow::Result<String> {
-    let all = workloads(&args.media);
-    let chosen: Vec<Workload> = if args.workloads.is_empty() {
-        all
-    } else {
-        for w in &args.workloads {
-            if !all.iter().any(|x| x.name == w) {
-                bail!("unknown workload {w:?}: use thumb-jpeg, upload-preset, png-alpha or avif");
-            }
-        }
-        all.into_iter()
-            .filter(|w| args.workloads.iter().any(|n| n == w.name))
-            .collect()
-    };
+    let chosen = chosen_workloads(args)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let multi = args.threads.unwrap_or(cores).max(1);
     let modes: Vec<usize> = if multi > 1 { vec![1, multi] } else { vec![1] };
@@ -198,61 +188,103 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<String> {
     let mut markdown = text.clone();
     let mut rows_all = Vec::new();
     for work in &chosen {
-        eprintln!("{}: {}", work.name, work.what);
-        let mut reference =
-            Reference::new(&work.input).with_context(|| format!("reference for {}", work.name))?;
-        let mut rows = Vec::new();
-        for &threads in &modes {
-            for peer in &peers {
-                let row = match measure(args, work, peer, threads, dir.path(), &mut reference) {
-                    Ok(r) => r,
-                    Err(e) => Row::skipped(
-                        work.name,
-                        peer.name,
-                        threads,
-                        Some(format!("failed: {e:#}")),
-                    ),
-                };
-                eprintln!(
-                    "  {:<18} t={threads} {}",
-                    row.peer,
-                    row.skipped.clone().unwrap_or_else(|| format!(
-                        "{:.1} images/s, median {:.1} ms",
-                        row.images_per_s, row.median_ms
-                    ))
-                );
-                rows.push(row);
-            }
-        }
+        let rows = measure_workload(args, work, &peers, &modes, dir.path())?;
         let table = markdown_table(work.name, &work.what, &rows, work.outputs.len());
         text.push_str(&table);
         markdown.push_str(&table);
         rows_all.extend(rows);
     }
-    let versions: Vec<String> = {
-        let mut v: Vec<String> = rows_all
-            .iter()
-            .filter(|r| !r.version.is_empty())
-            .map(|r| format!("{}: {}", r.peer, r.version))
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    let footer = format!(
+    let footer = footer(&rows_all);
+    text.push_str(&footer);
+    markdown.push_str(&footer);
+    write_reports(args, &machine, &rows_all, &markdown)?;
+    Ok(text)
+}
+
+/// The workloads asked for (all four by default).
+fn chosen_workloads(args: &BenchArgs) -> anyhow::Result<Vec<Workload>> {
+    let all = workloads(&args.media);
+    if args.workloads.is_empty() {
+        return Ok(all);
+    }
+    for w in &args.workloads {
+        if !all.iter().any(|x| x.name == w) {
+            bail!("unknown workload {w:?}: use thumb-jpeg, upload-preset, png-alpha or avif");
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|w| args.workloads.iter().any(|n| n == w.name))
+        .collect())
+}
+
+/// Every peer at every thread count on one workload, a progress line each.
+fn measure_workload(
+    args: &BenchArgs,
+    work: &Workload,
+    peers: &[Peer],
+    modes: &[usize],
+    dir: &Path,
+) -> anyhow::Result<Vec<Row>> {
+    eprintln!("{}: {}", work.name, work.what);
+    let mut reference =
+        Reference::new(&work.input).with_context(|| format!("reference for {}", work.name))?;
+    let mut rows = Vec::new();
+    for &threads in modes {
+        for peer in peers {
+            let row = match measure(args, work, peer, threads, dir, &mut reference) {
+                Ok(r) => r,
+                Err(e) => Row::skipped(
+                    work.name,
+                    peer.name,
+                    threads,
+                    Some(format!("failed: {e:#}")),
+                ),
+            };
+            eprintln!(
+                "  {:<18} t={threads} {}",
+                row.peer,
+                row.skipped.clone().unwrap_or_else(|| format!(
+                    "{:.1} images/s, median {:.1} ms",
+                    row.images_per_s, row.median_ms
+                ))
+            );
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// The versions of every peer measured, and how quality is scored.
+fn footer(rows: &[Row]) -> String {
+    let mut versions: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.version.is_empty())
+        .map(|r| format!("{}: {}", r.peer, r.version))
+        .collect();
+    versions.sort();
+    versions.dedup();
+    format!(
         "Versions: {}\nQuality: SSIM = mean 8x8-window SSIM on luma (image-compare MSSIMSimple) against a full-resolution \
          decode resized with the image crate's Lanczos3 (1.0 = identical).\n",
         versions.join("; ")
-    );
-    text.push_str(&footer);
-    markdown.push_str(&footer);
+    )
+}
+
+/// `--json` and `--markdown`, when asked for.
+fn write_reports(
+    args: &BenchArgs,
+    machine: &str,
+    rows: &[Row],
+    markdown: &str,
+) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
-        let doc = serde_json::json!({"machine": machine, "memory_mb": args.memory_mb, "prices": prices::DATE, "rows": rows_all});
+        let doc = serde_json::json!({"machine": machine, "memory_mb": args.memory_mb, "prices": prices::DATE, "rows": rows});
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.markdown {
-        std::fs::write(path, &markdown).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, markdown).with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(text)
+    Ok(())
 }
