@@ -711,17 +711,12 @@ impl Pipeline {
         }
     }
 
-    /// Memory for `prepared` (`Err` from its estimate: the engine would
-    /// refuse the source the same way), held until the returned admission
-    /// is dropped; `None` without a budget.
-    async fn admit(
-        &self,
-        name: &str,
-        need: Option<Result<u64, ObjectError>>,
-    ) -> Result<Option<Admission>, ObjectError> {
+    /// Memory for work whose estimate is `need`, held until the returned
+    /// admission is dropped; `None` without a budget (or an estimate).
+    async fn admit(&self, name: &str, need: Option<u64>) -> Result<Option<Admission>, ObjectError> {
         match (&self.memory, need) {
             (Some(budget), Some(need)) => budget
-                .admit(need?)
+                .admit(need)
                 .await
                 .map(Some)
                 .map_err(|reason| ObjectError::new(name, MediaError::limits(reason))),
@@ -761,7 +756,7 @@ impl Pipeline {
                         Prepared::Image(body).memory(&media_of(&plan, None))
                     })
                     .await?;
-                Some(estimate.map_err(&image_error))
+                Some(estimate.map_err(&image_error)?)
             }
             None => None,
         };
@@ -823,7 +818,7 @@ impl Pipeline {
             })
             .await?;
         let (prepared, need) = prepared.map_err(|e| ObjectError::new(name, e))?;
-        let memory = self.admit(name, need.map(Ok)).await?;
+        let memory = self.admit(name, need).await?;
         let stop = stop.clone();
         let made = self
             .blocking(
@@ -832,10 +827,13 @@ impl Pipeline {
                 move || -> Result<Made, MediaError> {
                     let _held = (slot, memory);
                     let media = media_of(&plan, Some(&video));
+                    // Renditions go beside the source; an image needs no directory.
                     let work = task_dir.path().join("out");
-                    std::fs::create_dir(&work).map_err(|e| {
-                        MediaError::internal(format!("creating {}: {e}", work.display()))
-                    })?;
+                    if matches!(prepared, Prepared::Video { .. }) {
+                        std::fs::create_dir(&work).map_err(|e| {
+                            MediaError::internal(format!("creating {}: {e}", work.display()))
+                        })?;
+                    }
                     Ok(match prepared.process(&media, &work, stop_at, &stop)? {
                         Produced::Video(output) => Made::Video(output, task_dir),
                         Produced::Image(output) => Made::Image(output),
