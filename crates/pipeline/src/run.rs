@@ -9,7 +9,9 @@ use mediaflow_engine::{
     failure_key, longest_output_key, manifest::MAX_KEY_BYTES, manifest_key, output_key,
     output_key_limit, Manifest, MediaError, Output, Plan, SourceRef, Stop,
 };
-use mediaflow_store::{escape_key, object_url, ObjectInfo, ObjectStore, PutOptions, StoreError};
+use mediaflow_store::{
+    escape_key, object_url, MessageQueue, ObjectInfo, ObjectStore, PutOptions, StoreError,
+};
 use mediaflow_video::{Container, Tools, VideoManifest, VideoOutput, VideoPlan};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::collections::BTreeMap;
@@ -126,6 +128,10 @@ pub struct PipelineConfig {
     /// handles images only and fails videos with a message saying where
     /// they belong.
     pub video: Option<VideoSettings>,
+    /// Where video uploads are handed on when this pipeline handles images
+    /// only (the transcode function's queue, from on-upload): a video is
+    /// sent there as a one-record S3 notification instead of failing.
+    pub video_queue: Option<Arc<dyn MessageQueue>>,
 }
 
 /// What the video path needs besides the image plan.
@@ -146,6 +152,7 @@ impl PipelineConfig {
             concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
             memory_budget: None,
             video: None,
+            video_queue: None,
         }
     }
 

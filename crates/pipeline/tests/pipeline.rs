@@ -66,6 +66,16 @@ impl ObjectStore for Recording {
         self.puts.lock().unwrap().push(format!("{bucket}/{key}"));
         self.inner.put(bucket, key, body, options).await
     }
+    async fn get_head(&self, bucket: &str, key: &str, len: u64) -> Result<Bytes> {
+        self.inner.get_head(bucket, key, len).await
+    }
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        self.puts
+            .lock()
+            .unwrap()
+            .push(format!("delete {bucket}/{key}"));
+        self.inner.delete(bucket, key).await
+    }
     async fn list(
         &self,
         bucket: &str,

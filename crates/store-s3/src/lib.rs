@@ -428,6 +428,53 @@ impl ObjectStore for S3Store {
         Ok(unquote_etag(out.e_tag))
     }
 
+    async fn get_head(&self, bucket: &str, key: &str, len: u64) -> Result<Bytes> {
+        let range = format!("bytes=0-{}", len.max(1) - 1);
+        let out = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(range)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            // An empty object has no byte 0: S3 answers 416.
+            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(416) => {
+                return Ok(Bytes::new())
+            }
+            Err(e) => return Err(map_err("GET", bucket, key, e)),
+        };
+        let body = out.body.collect().await.map_err(|e| {
+            StoreError::Transient(format!(
+                "GET {}: reading the body: {e}",
+                mediaflow_store::object_url(bucket, key)
+            ))
+        })?;
+        let mut body = body.into_bytes();
+        body.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(body)
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        match self
+            .client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match map_err("DELETE", bucket, key, e) {
+                // S3 answers 204 for a missing key; a store that says 404 means the same.
+                StoreError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn list(
         &self,
         bucket: &str,

@@ -27,6 +27,7 @@ pub async fn run_all(store: &dyn ObjectStore, bucket: &str, missing_bucket: &str
     listing(store, bucket, prefix).await;
     metadata_rules(store, bucket, prefix).await;
     files(store, bucket, prefix).await;
+    heads_and_deletes(store, bucket, prefix).await;
 }
 
 fn options(ct: &str) -> PutOptions {
@@ -352,4 +353,43 @@ pub async fn files(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
         other => panic!("get_to_file of a missing key: expected NotFound, got {other:?}"),
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `get_head` reads the first bytes only (all of a short object); `delete`
+/// removes an object, and removing a missing one succeeds.
+pub async fn heads_and_deletes(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
+    let key = format!("{prefix}del/a+b c.jpg");
+    let body = Bytes::from_static(b"0123456789abcdef");
+    store
+        .put(bucket, &key, body.clone(), &options("image/jpeg"))
+        .await
+        .expect("put");
+    let head = store.get_head(bucket, &key, 4).await.expect("get_head");
+    assert_eq!(&head[..], b"0123", "get_head {key:?}: the first 4 bytes");
+    let all = store.get_head(bucket, &key, 64).await.expect("get_head");
+    assert_eq!(all, body, "get_head {key:?}: a short object whole");
+    let missing = format!("{prefix}del/missing.jpg");
+    assert!(
+        matches!(
+            store.get_head(bucket, &missing, 4).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "get_head of a missing key is NotFound"
+    );
+    store.delete(bucket, &key).await.expect("delete");
+    assert!(
+        store.head(bucket, &key).await.expect("head").is_none(),
+        "delete {key:?}: gone"
+    );
+    store
+        .delete(bucket, &key)
+        .await
+        .expect("delete again is a no-op");
+    store
+        .delete(bucket, &missing)
+        .await
+        .expect("delete of a missing key");
+    assert!(list_all(store, bucket, &format!("{prefix}del/"), 1000)
+        .await
+        .is_empty());
 }

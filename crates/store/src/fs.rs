@@ -312,6 +312,44 @@ impl ObjectStore for FsStore {
         blocking(move || me.put_sync(&b, &k, &body, &o).map(Some)).await
     }
 
+    async fn get_head(&self, bucket: &str, key: &str, len: u64) -> Result<Bytes> {
+        let (me, b, k) = (self.clone_handle(), bucket.to_string(), key.to_string());
+        blocking(move || {
+            let (data, _) = me.paths(&b, &k)?;
+            let not_found = || StoreError::NotFound(crate::object_url(&b, &k));
+            let file = match std::fs::File::open(&data) {
+                Ok(f) => f,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Err(not_found()),
+                Err(e) => return Err(io_error(&data, e)),
+            };
+            if !file.metadata().map_err(|e| io_error(&data, e))?.is_file() {
+                return Err(not_found());
+            }
+            let mut buf = Vec::new();
+            file.take(len)
+                .read_to_end(&mut buf)
+                .map_err(|e| io_error(&data, e))?;
+            Ok(Bytes::from(buf))
+        })
+        .await
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        let (me, b, k) = (self.clone_handle(), bucket.to_string(), key.to_string());
+        blocking(move || {
+            let (data, meta) = me.paths(&b, &k)?;
+            for path in [data, meta] {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error(&path, e)),
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn list(
         &self,
         bucket: &str,

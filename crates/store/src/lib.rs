@@ -15,6 +15,7 @@
 mod fs;
 mod keys;
 mod memory;
+mod queue;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -22,6 +23,7 @@ pub mod conformance;
 pub use fs::FsStore;
 pub use keys::{escape_key, object_url, path_key_problem, MAX_KEY_BYTES};
 pub use memory::MemoryStore;
+pub use queue::{MemoryQueue, MessageQueue};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -177,6 +179,14 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
             .map_err(|e| local_file_error("reading", path, e))?;
         self.put(bucket, key, Bytes::from(body), options).await
     }
+
+    /// The first `len` bytes of an object (all of it when it is shorter),
+    /// to tell what it is without reading it whole.
+    async fn get_head(&self, bucket: &str, key: &str, len: u64) -> Result<Bytes>;
+
+    /// Removes an object. Removing one that does not exist succeeds, as on
+    /// S3, so a repeated delete is a no-op.
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()>;
 
     /// Lists keys starting with `prefix` in key order, one page at a time
     /// (at most `limit` entries, capped at 1000): pass the returned

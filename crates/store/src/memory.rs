@@ -15,6 +15,7 @@ use std::sync::Mutex;
 pub struct MemoryStore {
     buckets: Mutex<HashMap<String, BTreeMap<String, Object>>>,
     puts: AtomicU64,
+    deletes: AtomicU64,
 }
 
 impl MemoryStore {
@@ -33,6 +34,11 @@ impl MemoryStore {
     /// How many `put` calls have succeeded (to check that a replay writes nothing).
     pub fn put_count(&self) -> u64 {
         self.puts.load(Ordering::SeqCst)
+    }
+
+    /// How many `delete` calls removed an object.
+    pub fn delete_count(&self) -> u64 {
+        self.deletes.load(Ordering::SeqCst)
     }
 
     /// Every key in `bucket`, in order (empty if the bucket does not exist).
@@ -105,6 +111,28 @@ impl ObjectStore for MemoryStore {
         b.insert(key.to_string(), Object { info, body });
         self.puts.fetch_add(1, Ordering::SeqCst);
         Ok(Some(etag))
+    }
+
+    async fn get_head(&self, bucket: &str, key: &str, len: u64) -> Result<Bytes> {
+        let map = self.buckets.lock().expect("lock");
+        let b = map.get(bucket).ok_or_else(|| no_bucket(bucket))?;
+        let obj = b
+            .get(key)
+            .ok_or_else(|| StoreError::NotFound(crate::object_url(bucket, key)))?;
+        let end = obj
+            .body
+            .len()
+            .min(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(obj.body.slice(..end))
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        let mut map = self.buckets.lock().expect("lock");
+        let b = map.get_mut(bucket).ok_or_else(|| no_bucket(bucket))?;
+        if b.remove(key).is_some() {
+            self.deletes.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     async fn list(
