@@ -464,6 +464,14 @@ fn report_line(r: &ObjectReport) -> String {
             object_url(MEDIA, manifest_key)
         ),
         Outcome::Skipped(why) => format!("skipped {object}: {}", why.as_str()),
+        Outcome::Removed {
+            manifest_key,
+            outputs,
+        } => format!(
+            "removed {object}: {outputs} outputs and {}",
+            object_url(MEDIA, manifest_key)
+        ),
+        Outcome::Forwarded { queue } => format!("forwarded {object} to {queue}"),
         Outcome::Failed(e) => format!("failed {e}"),
     }
 }
@@ -566,6 +574,12 @@ pub fn seed_table(handled: &[Handled]) -> String {
                 ),
                 Outcome::Skipped(why) => {
                     ("-".into(), "-".into(), format!("skipped: {}", why.as_str()))
+                }
+                Outcome::Removed { outputs, .. } => {
+                    ("-".into(), "-".into(), format!("removed {outputs} outputs"))
+                }
+                Outcome::Forwarded { queue } => {
+                    ("-".into(), "-".into(), format!("forwarded to {queue}"))
                 }
                 Outcome::Failed(e) => (
                     "-".into(),

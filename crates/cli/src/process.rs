@@ -15,7 +15,7 @@ use crate::UsageError;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use mediaflow_config::Config;
-use mediaflow_engine::{key_stem, manifest_key, output_key, Manifest, MediaError, SourceRef};
+use mediaflow_engine::{content_hash, manifest_key, Manifest, MediaError, OutputNames, SourceRef};
 use mediaflow_pipeline::media::{self, Media, Produced, VideoMedia};
 use mediaflow_pipeline::MemoryBudget;
 use mediaflow_video::{Tools, VideoManifest, VideoOutput};
@@ -302,7 +302,11 @@ pub enum Collected {
 ///
 /// `out_dir` must exist. Fails (as a [`UsageError`]) when an input directory
 /// is the output directory itself.
-pub fn collect(inputs: &[PathBuf], out_dir: &Path) -> Result<Vec<Collected>> {
+pub fn collect(
+    inputs: &[PathBuf],
+    out_dir: &Path,
+    plan: &mediaflow_engine::Plan,
+) -> Result<Vec<Collected>> {
     let out_canon = fs::canonicalize(out_dir)
         .with_context(|| format!("{}: cannot resolve the output directory", out_dir.display()))?;
     let mut found = Vec::new();
@@ -345,7 +349,7 @@ pub fn collect(inputs: &[PathBuf], out_dir: &Path) -> Result<Vec<Collected>> {
         }
     }
     dedup(&mut found);
-    mark_collisions(&mut found);
+    mark_collisions(&mut found, plan);
     Ok(found)
 }
 
@@ -444,16 +448,17 @@ fn dedup(found: &mut Vec<Collected>) {
     });
 }
 
-/// Fails every source whose outputs would land on another source's: same key
-/// without its extension (`a.jpg` and `a.png` both make `w640/a.jpg`),
-/// compared case-insensitively so that case-insensitive file systems cannot
-/// overwrite either.
-fn mark_collisions(found: &mut [Collected]) {
+/// Fails every source whose outputs could land on another source's: the
+/// key template without its hash renders both keys alike, compared
+/// case-insensitively so that case-insensitive file systems cannot
+/// overwrite either (under the default template only `a.jpg` and `A.JPG`
+/// meet; under `{variant}/{dir}{stem}.{ext}`, `a.jpg` and `a.png` do too).
+fn mark_collisions(found: &mut [Collected], plan: &mediaflow_engine::Plan) {
     let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, c) in found.iter().enumerate() {
         if let Collected::Source(s) = c {
             groups
-                .entry(key_stem(&s.key).to_lowercase())
+                .entry(plan.keys().render("", "", &s.key, "", "").to_lowercase())
                 .or_default()
                 .push(i);
         }
@@ -475,7 +480,7 @@ fn mark_collisions(found: &mut [Collected]) {
             clashes.push((
                 i,
                 format!(
-                    "outputs for {:?} would overwrite those of {} (same name without extension); nothing was written for either, rename one or process them separately",
+                    "outputs for {:?} would overwrite those of {} (the [output] keys template gives both the same keys, ignoring case); nothing was written for either, rename one or process them separately",
                     me.key,
                     others.join(", ")
                 ),
@@ -510,7 +515,7 @@ pub fn run(args: &ProcessArgs, config: &Config, options: RunOptions) -> Result<S
             args.out.display()
         ))
     })?;
-    let collected = collect(&args.inputs, &args.out)?;
+    let collected = collect(&args.inputs, &args.out, &config.image)?;
     // Inputs are never overwritten, even when the output directory contains
     // some of them (e.g. `mediaflow process out/w640 --out out`).
     let protected: HashSet<PathBuf> = collected
@@ -628,11 +633,39 @@ pub fn process_source(
         Some(deadline),
         &video.budget,
     )?;
+    // As in S3: outputs named by the content hash of the file's ETag (its
+    // MD5) and the plan the manifest records.
+    let etag = mediaflow_store::md5_etag_of_file(&source.path)
+        .map_err(|e| SourceError::io(format!("cannot read: {e}")))?;
+    let fingerprint = match &produced {
+        Produced::Image(output) => output.plan_fingerprint.clone(),
+        Produced::Video(_) => video.fingerprint.clone(),
+    };
+    let hash = content_hash(&etag, &fingerprint);
+    let names = OutputNames {
+        template: video.config.image.keys(),
+        prefix: "",
+        source_key: &source.key,
+        hash: &hash,
+    };
+    let local = SourceRef {
+        key: &source.key,
+        etag: Some(&etag),
+        version_id: None,
+    };
     let mut ok = match produced {
-        Produced::Image(output) => write_image(source, &output, out_dir, protected)?,
-        Produced::Video(output) => {
-            write_video(source, &output, &video.fingerprint, out_dir, protected)?
+        Produced::Image(output) => {
+            write_image(source, &local, &names, &output, out_dir, protected)?
         }
+        Produced::Video(output) => write_video(
+            source,
+            &local,
+            &names,
+            &output,
+            &video.fingerprint,
+            out_dir,
+            protected,
+        )?,
     };
     ok.ms = start.elapsed().as_secs_f64() * 1000.0;
     tracing::debug!(input = %source.path.display(), outputs = ok.outputs.len(), ms = ok.ms, "done");
@@ -642,14 +675,16 @@ pub fn process_source(
 /// An image's variants, then its manifest.
 fn write_image(
     source: &Source,
+    local: &SourceRef<'_>,
+    names: &OutputNames<'_>,
     output: &mediaflow_engine::Output,
     out_dir: &Path,
     protected: &HashSet<PathBuf>,
 ) -> Result<SourceOk, SourceError> {
     let mut outputs = Vec::with_capacity(output.variants.len());
-    write_variants(output, &source.key, out_dir, protected, &mut outputs)?;
+    write_variants(output, names, out_dir, protected, &mut outputs)?;
     // The manifest goes last: when it exists, every output it lists does.
-    let manifest = Manifest::build("", &local_source(source), output);
+    let manifest = Manifest::build(names, local, output);
     let manifest_path = out_dir.join(manifest_key("", &source.key));
     write_output(&manifest_path, &manifest.to_json(), protected)?;
     Ok(SourceOk {
@@ -667,6 +702,8 @@ fn write_image(
 /// poster's variants, then the video manifest.
 fn write_video(
     source: &Source,
+    local: &SourceRef<'_>,
+    names: &OutputNames<'_>,
     out: &VideoOutput,
     fingerprint: &str,
     out_dir: &Path,
@@ -674,7 +711,7 @@ fn write_video(
 ) -> Result<SourceOk, SourceError> {
     let mut outputs = Vec::new();
     for r in &out.renditions {
-        let path = out_dir.join(mediaflow_video::rendition_key("", &r.name, &source.key));
+        let path = out_dir.join(mediaflow_video::rendition_key(names, &r.name));
         install_file(&r.path, &path, protected)?;
         outputs.push(OutputFile {
             path,
@@ -685,8 +722,8 @@ fn write_video(
             bytes: r.bytes,
         });
     }
-    write_variants(&out.poster, &source.key, out_dir, protected, &mut outputs)?;
-    let manifest = VideoManifest::build("", &local_source(source), out, fingerprint);
+    write_variants(&out.poster, names, out_dir, protected, &mut outputs)?;
+    let manifest = VideoManifest::build(names, local, out, fingerprint);
     let manifest_path = out_dir.join(manifest_key("", &source.key));
     write_output(&manifest_path, &manifest.to_json(), protected)?;
     let (width, height) = out.probe.display_size();
@@ -701,26 +738,17 @@ fn write_video(
     })
 }
 
-/// A local file as a manifest names it: its key, no ETag or version.
-fn local_source(source: &Source) -> SourceRef<'_> {
-    SourceRef {
-        key: &source.key,
-        etag: None,
-        version_id: None,
-    }
-}
-
 /// Writes the engine's variants of the source `key` (a photo's, or a
 /// video's poster), recording each in `outputs`.
 fn write_variants(
     output: &mediaflow_engine::Output,
-    key: &str,
+    names: &OutputNames<'_>,
     out_dir: &Path,
     protected: &HashSet<PathBuf>,
     outputs: &mut Vec<OutputFile>,
 ) -> Result<(), SourceError> {
     for v in &output.variants {
-        let path = out_dir.join(output_key("", &v.name, key, v.format));
+        let path = out_dir.join(names.key(&v.name, v.format.extension()));
         write_output(&path, &v.data, protected)?;
         outputs.push(OutputFile {
             path,

@@ -24,6 +24,7 @@ mod error;
 mod exif;
 mod geometry;
 mod jpeg;
+pub mod keys;
 mod limits;
 pub mod manifest;
 mod memory;
@@ -38,9 +39,9 @@ mod stop;
 pub use engine::{decode_upright, probe, process, process_with, Probe, RgbImage};
 pub use error::{ErrorKind, MediaError, Result};
 pub use geometry::{DECODE_MARGIN, JPEG_SCALES};
+pub use keys::{content_hash, KeyTemplate, OutputNames};
 pub use manifest::{
-    failure_key, key_stem, longest_output_key, manifest_key, output_key, output_key_limit,
-    Manifest, SourceRef,
+    failure_key, longest_output_key, manifest_key, output_key_limit, Manifest, SourceRef,
 };
 pub use memory::estimate_memory;
 pub use output::{EncodedVariant, Output, Placeholder, SourceFacts, Timings};

@@ -1,9 +1,11 @@
-//! Output keys and the JSON manifest written beside the variants.
+//! The JSON manifest written beside the outputs, and the keys of manifests
+//! and failure records.
 //!
-//! Keys are deterministic so that a retried delivery overwrites the same
-//! objects: `{prefix}{variant}/{key without extension}.{ext}` for each output
-//! and `{prefix}manifest/{key}.json` for the manifest (`{prefix}failed/{key}.json`
-//! records a source that failed permanently).
+//! Outputs go where the plan's key template says ([`crate::keys`]); the
+//! manifest, the stable pointer readers start from, always goes to
+//! `{prefix}manifest/{key}.json` (`{prefix}failed/{key}.json` records a
+//! source that failed permanently). Output keys end with an image or video
+//! extension, so no output key is ever a manifest's or a failure record's.
 //!
 //! Keys are data, not paths: the source key is used verbatim (S3 keeps
 //! `a/../b.jpg`, `a//b.jpg` and keys with control characters as distinct
@@ -12,35 +14,14 @@
 //! keys over [`MAX_KEY_BYTES`], so a source whose longest output key
 //! ([`longest_output_key`]) would be longer cannot be processed at all
 //! (the pipeline fails it permanently, as `limits`, before reading it).
-//! Not distinct today: sources that differ only in their extension
-//! (`photo.jpg`, `photo.png`) share their variants' keys (their manifests
-//! differ).
 
+use crate::keys::OutputNames;
 use crate::output::Output;
 use crate::plan::{OutputFormat, Plan};
 use serde::Serialize;
 
 /// Version of the manifest's JSON shape.
 pub const MANIFEST_VERSION: u32 = 1;
-
-/// The key without its final extension: `a/b/photo.jpg` -> `a/b/photo`.
-/// Dots in folder names and a leading dot (`.hidden`) are not extensions.
-pub fn key_stem(key: &str) -> &str {
-    let name_start = key.rfind('/').map_or(0, |i| i + 1);
-    match key[name_start..].rfind('.') {
-        Some(dot) if dot > 0 => &key[..name_start + dot],
-        _ => key,
-    }
-}
-
-/// `{prefix}{variant}/{stem}.{ext}`.
-pub fn output_key(prefix: &str, variant: &str, source_key: &str, format: OutputFormat) -> String {
-    format!(
-        "{prefix}{variant}/{}.{}",
-        key_stem(source_key),
-        format.extension()
-    )
-}
 
 /// `{prefix}manifest/{key}.json`.
 pub fn manifest_key(prefix: &str, source_key: &str) -> String {
@@ -68,13 +49,12 @@ pub fn longest_output_key(prefix: &str, source_key: &str, plan: &Plan) -> usize 
         OutputFormat::Avif,
     ]
     .iter()
-    .map(|f| f.extension().len())
-    .max()
-    .unwrap_or(0);
-    let stem = key_stem(source_key).len();
+    .map(|f| f.extension())
+    .max_by_key(|e| e.len())
+    .unwrap_or("");
     plan.variants()
         .iter()
-        .map(|v| prefix.len() + v.name.len() + "/".len() + stem + ".".len() + ext)
+        .map(|v| plan.keys().rendered_len(prefix, &v.name, source_key, ext))
         .chain([manifest_key(prefix, source_key).len()])
         .max()
         .unwrap_or(0)
@@ -156,15 +136,15 @@ impl ManifestPlaceholder {
 }
 
 impl ManifestVariant {
-    /// Every variant of `output`, with its key under `prefix`.
-    pub fn list(prefix: &str, source_key: &str, output: &Output) -> Vec<ManifestVariant> {
+    /// Every variant of `output`, with its key.
+    pub fn list(names: &OutputNames<'_>, output: &Output) -> Vec<ManifestVariant> {
         output
             .variants
             .iter()
             .map(|v| ManifestVariant {
                 name: v.name.clone(),
                 format: v.format.as_str().to_string(),
-                key: output_key(prefix, &v.name, source_key, v.format),
+                key: names.key(&v.name, v.format.extension()),
                 content_type: v.format.mime_type().to_string(),
                 width: v.width,
                 height: v.height,
@@ -199,8 +179,8 @@ fn round(ms: f64) -> f64 {
 }
 
 impl Manifest {
-    /// Builds the manifest for `output`, with keys under `prefix`.
-    pub fn build(prefix: &str, source: &SourceRef<'_>, output: &Output) -> Manifest {
+    /// Builds the manifest for `output`, its outputs named by `names`.
+    pub fn build(names: &OutputNames<'_>, source: &SourceRef<'_>, output: &Output) -> Manifest {
         let s = &output.source;
         let t = &output.timings;
         Manifest {
@@ -227,7 +207,7 @@ impl Manifest {
                 decoded_height: s.decoded_height,
             },
             placeholder: ManifestPlaceholder::of(output),
-            variants: ManifestVariant::list(prefix, source.key, output),
+            variants: ManifestVariant::list(names, output),
             timings_ms: ManifestTimings {
                 sniff: round(t.sniff_ms),
                 decode: round(t.decode_ms),
@@ -252,82 +232,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stems() {
-        assert_eq!(key_stem("photo.jpg"), "photo");
-        assert_eq!(key_stem("a/b/photo.tar.jpg"), "a/b/photo.tar");
-        assert_eq!(key_stem("a.d/photo"), "a.d/photo");
-        assert_eq!(key_stem(".hidden"), ".hidden");
-        assert_eq!(key_stem("dir/.hidden"), "dir/.hidden");
-        assert_eq!(key_stem("my photo (1).jpg"), "my photo (1)");
-    }
-
-    #[test]
     fn keys() {
-        assert_eq!(
-            output_key("out/", "w800", "ünï/фото.JPG", OutputFormat::Webp),
-            "out/w800/ünï/фото.webp"
-        );
         assert_eq!(manifest_key("", "a+b.jpg"), "manifest/a+b.jpg.json");
-    }
-
-    /// Keys are data: dot segments, empty segments and control characters
-    /// are kept verbatim, so outputs stay distinct from those of the key a
-    /// path would resolve to.
-    #[test]
-    fn keys_are_not_paths() {
-        let sources = [
-            "b.jpg",
-            "a/../b.jpg",
-            "./b.jpg",
-            "a//b.jpg",
-            "/b.jpg",
-            "b\n.jpg",
-            "b\r\u{1b}[31m.jpg",
-            "b\u{0}.jpg",
-        ];
-        let mut variants = std::collections::BTreeSet::new();
-        let mut manifests = std::collections::BTreeSet::new();
-        for key in sources {
-            let v = output_key("", "w800", key, OutputFormat::Webp);
-            let m = manifest_key("", key);
-            assert!(v.ends_with(".webp") && v.contains(key_stem(key)), "{v:?}");
-            assert_eq!(m, format!("manifest/{key}.json"));
-            assert!(variants.insert(v), "{key:?}");
-            assert!(manifests.insert(m), "{key:?}");
-        }
-        assert_eq!(
-            output_key("", "w800", "a/../b.jpg", OutputFormat::Webp),
-            "w800/a/../b.webp"
-        );
+        assert_eq!(failure_key("m/", "a/../b"), "m/failed/a/../b.json");
     }
 
     #[test]
     fn output_keys_are_measured_against_s3s_limit() {
         let plan = Plan::builtin();
-        // With the built-in variants (names of 5 bytes) the manifest is the
-        // longest output of a `.jpg` key: it adds "manifest/" and ".json".
-        assert!(plan
-            .variants()
-            .iter()
-            .all(|v| v.name.len() + 2 + 4 <= 14 + 4));
+        // With the built-in variants (names of 5 bytes) and the default
+        // template, a variant's key is the longest output of a key: it adds
+        // "w2048/", ".{16 hex}" and ".webp" (27 bytes; the manifest adds 14).
         let key = |len: usize| format!("{}.jpg", "k".repeat(len - 4));
-        let fits = key(MAX_KEY_BYTES - 14);
+        let fits = key(MAX_KEY_BYTES - 27);
         assert_eq!(longest_output_key("", &fits, &plan), MAX_KEY_BYTES);
         assert_eq!(output_key_limit(&fits, MAX_KEY_BYTES), None);
-        let over = key(MAX_KEY_BYTES - 13);
+        let over = key(MAX_KEY_BYTES - 26);
         let longest = longest_output_key("", &over, &plan);
         assert_eq!(longest, MAX_KEY_BYTES + 1);
         assert_eq!(
             output_key_limit(&over, longest).unwrap(),
-            "key is 1011 bytes; outputs would be 1025 bytes, over S3's 1024"
+            "key is 998 bytes; outputs would be 1025 bytes, over S3's 1024"
         );
         // The prefix counts, and characters count in UTF-8 bytes.
         assert_eq!(
             longest_output_key("media/", "фото.jpg", &plan),
-            "media/manifest/фото.jpg.json".len()
+            "media/w2048/фото.jpg.0123456789abcdef.webp".len()
         );
         // A key of 1,000+ bytes without an extension: same rule.
         let long = "я".repeat(600);
-        assert_eq!(longest_output_key("", &long, &plan), 1200 + 14);
+        assert_eq!(longest_output_key("", &long, &plan), 1200 + 27);
     }
 }

@@ -5,6 +5,7 @@
 //! which is the only way to build one and which checks every invariant.
 
 use crate::error::{MediaError, Result};
+use crate::keys::{KeyTemplate, DEFAULT_CACHE_CONTROL, IMMUTABLE_CACHE_CONTROL};
 use std::fmt;
 
 /// Hard ceiling on any output side, whatever the configuration says.
@@ -448,6 +449,8 @@ pub struct Plan {
     variants: Vec<Variant>,
     encode: EncodeOptions,
     placeholder: bool,
+    keys: KeyTemplate,
+    cache_control: String,
 }
 
 impl Plan {
@@ -482,6 +485,8 @@ impl Plan {
             variants,
             encode,
             placeholder: true,
+            keys: KeyTemplate::default(),
+            cache_control: DEFAULT_CACHE_CONTROL.to_string(),
         })
     }
 
@@ -509,6 +514,36 @@ impl Plan {
     pub fn with_placeholder(mut self, on: bool) -> Plan {
         self.placeholder = on;
         self
+    }
+
+    /// Where outputs go (`[output] keys`) and the `Cache-Control` of
+    /// outputs whose keys can be overwritten (`[output] cache_control`,
+    /// printable ASCII).
+    pub fn with_output_keys(mut self, keys: KeyTemplate, cache_control: &str) -> Result<Plan> {
+        if cache_control.is_empty() || !cache_control.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(MediaError::invalid_plan(format!(
+                "output.cache_control {cache_control:?} must be non-empty printable ASCII (an HTTP header value)"
+            )));
+        }
+        self.keys = keys;
+        self.cache_control = cache_control.to_string();
+        Ok(self)
+    }
+
+    /// The output key template.
+    pub fn keys(&self) -> &KeyTemplate {
+        &self.keys
+    }
+
+    /// The `Cache-Control` of every output (not the manifest): immutable
+    /// when the keys hold the content hash, the configured short value when
+    /// a re-upload overwrites them.
+    pub fn output_cache_control(&self) -> &str {
+        if self.keys.has_hash() {
+            IMMUTABLE_CACHE_CONTROL
+        } else {
+            &self.cache_control
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -563,6 +598,8 @@ impl Plan {
             variants,
             encode,
             placeholder,
+            keys,
+            cache_control,
         } = self;
         let Limits {
             max_input_bytes,
@@ -587,6 +624,8 @@ impl Plan {
         line("output.webp_method", webp_method);
         line("output.png_compression", png_compression);
         line("output.placeholder", placeholder);
+        line("output.keys", &keys.as_str());
+        line("output.cache_control", cache_control);
         for (i, v) in variants.iter().enumerate() {
             let Variant {
                 name,

@@ -156,8 +156,15 @@ fn smaller_variants_come_from_intermediates_without_visible_loss() {
 #[test]
 fn manifest_lists_every_output() {
     let out = process(&fixture("upright.jpg"), &test_plan()).unwrap();
+    let template = mediaflow_engine::KeyTemplate::default();
+    let names = mediaflow_engine::OutputNames {
+        template: &template,
+        prefix: "out/",
+        source_key: "a b/c.jpg",
+        hash: "0123456789abcdef",
+    };
     let m = mediaflow_engine::Manifest::build(
-        "out/",
+        &names,
         &mediaflow_engine::SourceRef {
             key: "a b/c.jpg",
             etag: Some("\"abc\""),
@@ -169,8 +176,14 @@ fn manifest_lists_every_output() {
     assert_eq!(json["source"]["key"], "a b/c.jpg");
     assert_eq!(json["source"]["width"], 96);
     assert_eq!(json["variants"].as_array().unwrap().len(), 6);
-    assert_eq!(json["variants"][0]["key"], "out/w640/a b/c.jpg");
-    assert_eq!(json["variants"][1]["key"], "out/w640/a b/c.webp");
+    assert_eq!(
+        json["variants"][0]["key"],
+        "out/w640/a b/c.jpg.0123456789abcdef.jpg"
+    );
+    assert_eq!(
+        json["variants"][1]["key"],
+        "out/w640/a b/c.jpg.0123456789abcdef.webp"
+    );
     assert_eq!(json["variants"][1]["content_type"], "image/webp");
     assert!(json["placeholder"]["blurhash"].as_str().unwrap().len() > 10);
     assert!(json["placeholder"]["dominant_color"]

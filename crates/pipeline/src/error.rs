@@ -11,6 +11,10 @@ pub enum Retry {
     Permanent,
     /// Throttling, a timeout, a network failure, running out of time.
     Retryable,
+    /// Permanent, but the message goes to the dead-letter queue instead of
+    /// being acknowledged and recorded: content that is neither an image
+    /// nor a video, which an operator should see.
+    DeadLetter,
 }
 
 impl From<ErrorKind> for Retry {
@@ -86,7 +90,7 @@ impl ObjectError {
 
     /// True when retrying the same object later cannot succeed.
     pub fn is_permanent(&self) -> bool {
-        self.retry == Retry::Permanent
+        matches!(self.retry, Retry::Permanent | Retry::DeadLetter)
     }
 }
 

@@ -32,6 +32,18 @@ pub struct SourceObject {
     pub sequencer: Option<String>,
 }
 
+impl SourceObject {
+    /// Whether the event says the object was removed (`ObjectRemoved:*`,
+    /// `LifecycleExpiration:*`, EventBridge's `Object Deleted`) rather than
+    /// created.
+    pub fn is_removal(&self) -> bool {
+        let e = self.event_name.as_str();
+        e.starts_with("ObjectRemoved:")
+            || e.starts_with("LifecycleExpiration:")
+            || e == "Object Deleted"
+    }
+}
+
 impl std::fmt::Display for SourceObject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Escaped: this is how a key appears in logs and error lines, and a
@@ -176,9 +188,12 @@ fn from_s3_notification(v: &Value) -> Result<Notification, EventError> {
         let key = decode_s3_key(&rec.s3.object.key)
             .map_err(|reason| EventError::BadRecord { index, reason })?;
         let bucket = rec.s3.bucket.name;
-        if !rec.event_name.starts_with("ObjectCreated:") {
+        let handled = ["ObjectCreated:", "ObjectRemoved:", "LifecycleExpiration:"]
+            .iter()
+            .any(|p| rec.event_name.starts_with(p));
+        if !handled {
             out.ignored.push(format!(
-                "{}: {} is not an object-created event",
+                "{}: {} is not an object-created or object-removed event",
                 mediaflow_store::object_url(&bucket, &key),
                 rec.event_name
             ));
@@ -231,9 +246,9 @@ fn from_eventbridge(v: &Value, detail_type: &str) -> Result<Notification, EventE
         .map_err(|e| EventError::BadEventBridge(e.to_string()))?;
     let (bucket, key) = (detail.bucket.name, detail.object.key);
     let mut out = Notification::default();
-    if detail_type != "Object Created" {
+    if detail_type != "Object Created" && detail_type != "Object Deleted" {
         out.ignored.push(format!(
-            "{}: {detail_type:?} is not an object-created event",
+            "{}: {detail_type:?} is not an object-created or object-deleted event",
             mediaflow_store::object_url(&bucket, &key)
         ));
     } else if is_folder_marker(&key, detail.object.size) {
@@ -301,6 +316,40 @@ pub fn parse_body(body: &str) -> Result<Notification, EventError> {
 }
 
 impl S3Notification {
+    /// One record for `object` as the pipeline knows it, key form-encoded:
+    /// what on-upload sends to the video queue when it forwards a video
+    /// (the configuration id says so).
+    pub fn forwarded(object: &SourceObject) -> S3Notification {
+        S3Notification {
+            records: vec![S3Record {
+                event_version: Some("2.1".into()),
+                event_source: Some("aws:s3".into()),
+                aws_region: None,
+                event_time: None,
+                event_name: object.event_name.clone(),
+                user_identity: None,
+                request_parameters: None,
+                response_elements: None,
+                s3: S3Entity {
+                    s3_schema_version: Some("1.0".into()),
+                    configuration_id: Some("mediaflow-forwarded-video".into()),
+                    bucket: S3Bucket {
+                        name: object.bucket.clone(),
+                        owner_identity: None,
+                        arn: None,
+                    },
+                    object: S3Object {
+                        key: encode_s3_key(&object.key),
+                        size: object.size,
+                        e_tag: object.etag.clone(),
+                        version_id: object.version_id.clone(),
+                        sequencer: object.sequencer.clone(),
+                    },
+                },
+            }],
+        }
+    }
+
     /// One `ObjectCreated:*` record as S3 would send it for an upload, with
     /// the key form-encoded. Used by `mediaflow dev` and tests.
     #[allow(clippy::too_many_arguments)]

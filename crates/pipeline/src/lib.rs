@@ -41,7 +41,7 @@ pub use event::{
 };
 pub use mediaflow_engine::{ErrorKind, MediaError};
 pub use run::{
-    ObjectReport, Outcome, Pipeline, PipelineConfig, Skip, StageTimes, VideoSettings,
+    retired_key, ObjectReport, Outcome, Pipeline, PipelineConfig, Skip, StageTimes, VideoSettings,
     MANIFEST_CACHE_CONTROL, META_OUTPUT, META_PLAN, META_SOURCE_ETAG, META_SOURCE_KEY,
-    META_SOURCE_VERSION, VARIANT_CACHE_CONTROL,
+    META_SOURCE_VERSION,
 };

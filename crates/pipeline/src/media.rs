@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Bytes read from the start of a file to sniff its format.
-const HEAD_BYTES: u64 = 64;
+pub const HEAD_BYTES: u64 = 64;
 
 /// What a source may become: the image plan, and the video path when this
 /// entry point handles videos.
@@ -65,6 +65,30 @@ pub enum Prepared {
 pub enum Produced {
     Image(Box<Output>),
     Video(Box<VideoOutput>),
+}
+
+/// What a source is, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A format the image engine reads (a GIF, unless GIFs are videos).
+    Image,
+    /// A video container, or a GIF when animated GIFs become videos.
+    Video(Container),
+    /// Neither: not media mediaflow handles, whatever its key says.
+    Neither,
+}
+
+/// The one routing decision, from the first [`HEAD_BYTES`] bytes (the key's
+/// extension plays no part): on-upload forwards videos to the transcode
+/// queue, `mediaflow dev` picks a function by it, and content that is
+/// neither fails permanently.
+pub fn kind_of(head: &[u8], animated_gif_as_video: bool) -> Kind {
+    match mediaflow_video::sniff(head) {
+        Some(Container::Gif) if !animated_gif_as_video => Kind::Image,
+        Some(container) => Kind::Video(container),
+        None if mediaflow_engine::sniff(head).is_ok() => Kind::Image,
+        None => Kind::Neither,
+    }
 }
 
 /// The first [`HEAD_BYTES`] bytes of a file (fewer if it is shorter).

@@ -52,6 +52,8 @@ fn emf_line_at(function: &str, report: &ObjectReport, timestamp_ms: u64) -> Stri
             ..
         } => (*variants, *bytes_out, "processed", 1, 0, 0),
         Outcome::Skipped(_) => (0, 0, "skipped", 0, 1, 0),
+        Outcome::Removed { .. } => (0, 0, "removed", 0, 0, 0),
+        Outcome::Forwarded { .. } => (0, 0, "forwarded", 0, 0, 0),
         Outcome::Failed(_) => (0, 0, "failed", 0, 0, 1),
     };
     let definitions: Vec<Value> = METRICS
@@ -98,6 +100,12 @@ fn emf_line_at(function: &str, report: &ObjectReport, timestamp_ms: u64) -> Stri
             line.insert("error".into(), json!(e.to_string()));
             line.insert("category".into(), json!(e.category.as_str()));
             line.insert("retryable".into(), json!(!e.is_permanent()));
+        }
+        Outcome::Removed { outputs, .. } => {
+            line.insert("removed_outputs".into(), json!(outputs));
+        }
+        Outcome::Forwarded { queue } => {
+            line.insert("queue".into(), json!(queue));
         }
         Outcome::Processed { .. } => {}
     }

@@ -1,20 +1,26 @@
-//! Processing one source object: guard, fetch, engine, write, manifest last.
+//! Processing one source object: guard, fetch, route, engine, write,
+//! manifest last; and its later life ([`lifecycle`]: versions, collisions,
+//! stale outputs, deletes).
+
+mod lifecycle;
+
+pub use lifecycle::retired_key;
 
 use crate::budget::{Admission, MemoryBudget};
 use crate::error::{Cause, ObjectError, Retry};
+use crate::event::S3Notification;
 use crate::event::SourceObject;
-use crate::media::{self, Media, Prepared, Produced, VideoMedia};
+use crate::media::{self, Kind, Media, Prepared, Produced, VideoMedia};
 use bytes::Bytes;
 use mediaflow_engine::{
-    failure_key, longest_output_key, manifest::MAX_KEY_BYTES, manifest_key, output_key,
-    output_key_limit, Manifest, MediaError, Output, Plan, SourceRef, Stop,
+    content_hash, failure_key, longest_output_key, manifest::MAX_KEY_BYTES, manifest_key,
+    output_key_limit, Manifest, MediaError, Output, OutputNames, Plan, SourceRef, Stop,
 };
 use mediaflow_store::{
     escape_key, object_url, MessageQueue, ObjectInfo, ObjectStore, PutOptions, StoreError,
 };
 use mediaflow_video::{Container, Tools, VideoManifest, VideoOutput, VideoPlan};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,10 +39,10 @@ pub const META_SOURCE_ETAG: &str = "mediaflow-source-etag";
 pub const META_SOURCE_VERSION: &str = "mediaflow-source-version";
 /// Metadata: the plan fingerprint (config and engine version).
 pub const META_PLAN: &str = "mediaflow-plan";
-/// `Cache-Control` of variants: their keys change whenever their source does
-/// not, so a year is safe only with versioned URLs; this is what image CDNs use.
-pub const VARIANT_CACHE_CONTROL: &str = "public, max-age=31536000";
-/// `Cache-Control` of manifests: they are rewritten when the source changes.
+/// `Cache-Control` of manifests: the stable pointer consumers read, rewritten
+/// whenever the source changes. (Outputs get the plan's
+/// [`Plan::output_cache_control`]: immutable when their keys hold the
+/// content hash.)
 pub const MANIFEST_CACHE_CONTROL: &str = "no-cache";
 /// Version of the failure record's JSON shape.
 pub const FAILURE_RECORD_VERSION: u32 = 1;
@@ -55,6 +61,11 @@ pub enum Skip {
     /// A failure record for this ETag and plan exists: the source failed
     /// permanently before and would fail again.
     AlreadyFailed,
+    /// A newer version replaced the source before its outputs were
+    /// written; that version's own event makes them.
+    Superseded,
+    /// A removal found no outputs (already removed, or never made).
+    NothingToRemove,
 }
 
 impl Skip {
@@ -67,6 +78,10 @@ impl Skip {
             Skip::AlreadyFailed => {
                 "already failed permanently (failure record for this ETag and config exists)"
             }
+            Skip::Superseded => {
+                "superseded (a newer version was uploaded before its outputs were written)"
+            }
+            Skip::NothingToRemove => "removed: no outputs to remove (already removed)",
         }
     }
 }
@@ -78,6 +93,16 @@ pub enum Outcome {
         manifest_key: String,
         variants: usize,
         bytes_out: u64,
+    },
+    /// The source is gone: its manifest and the outputs it listed were
+    /// deleted.
+    Removed {
+        manifest_key: String,
+        outputs: usize,
+    },
+    /// A video handed on to the video function's queue.
+    Forwarded {
+        queue: String,
     },
     Skipped(Skip),
     Failed(ObjectError),
@@ -132,6 +157,9 @@ pub struct PipelineConfig {
     /// only (the transcode function's queue, from on-upload): a video is
     /// sent there as a one-record S3 notification instead of failing.
     pub video_queue: Option<Arc<dyn MessageQueue>>,
+    /// With `video_queue`: GIFs are videos too (the transcode function's
+    /// `animated_gif`), so they are forwarded.
+    pub forward_gifs: bool,
 }
 
 /// What the video path needs besides the image plan.
@@ -153,6 +181,7 @@ impl PipelineConfig {
             memory_budget: None,
             video: None,
             video_queue: None,
+            forward_gifs: false,
         }
     }
 
@@ -309,7 +338,7 @@ impl Pipeline {
             }
         };
         let outcome = match outcome {
-            Outcome::Failed(e) if e.is_permanent() => {
+            Outcome::Failed(e) if e.retry == Retry::Permanent => {
                 Outcome::Failed(self.record_failure(object, seen.etag.as_deref(), e).await)
             }
             other => other,
@@ -430,8 +459,12 @@ impl Pipeline {
         Ok(self.manifest_matches(&record, etag))
     }
 
-    /// One object as named steps; each returns early (as `Err`) with the
-    /// outcome that ends the object: skipped, or failed.
+    /// One object, reconciled with what the bucket holds under its key: a
+    /// created object through [`Pipeline::create`]'s steps, a removed one
+    /// through [`Pipeline::remove`] (which hands over to `create` when the
+    /// key exists again). When the source changed or went while its
+    /// outputs were published, the key is reconciled again with what is
+    /// there now, at most [`RECONCILE_ROUNDS`] times.
     async fn run(
         &self,
         object: &SourceObject,
@@ -441,11 +474,70 @@ impl Pipeline {
         stop: &Stop,
         seen: &mut Seen,
     ) -> Result<Outcome, Outcome> {
-        let manifest = self.check_before_fetch(object, name).await?;
+        let mut slot = Some(slot);
+        let mut removal = object.is_removal();
+        let mut force = false;
+        for _ in 0..RECONCILE_ROUNDS {
+            if removal {
+                if let Some(outcome) = self.remove(object, name).await? {
+                    return Ok(outcome);
+                }
+            }
+            let slot = match slot.take() {
+                Some(slot) => slot,
+                None => Arc::clone(&self.slots)
+                    .acquire_owned()
+                    .await
+                    .expect("the slots are never closed"),
+            };
+            let published = match self
+                .create(object, name, stop_at, slot, stop, seen, force)
+                .await
+            {
+                Ok(published) => published,
+                // Gone after an earlier round published: remove what it wrote.
+                Err(Outcome::Skipped(Skip::Gone)) if force => Published::Changed { gone: true },
+                Err(outcome) => return Err(outcome),
+            };
+            match published {
+                Published::Done(Outcome::Skipped(Skip::Gone)) if force => removal = true,
+                Published::Done(outcome) => return Ok(outcome),
+                Published::Changed { gone } => {
+                    tracing::info!(object = %name, gone, "the source changed while its outputs were written; reconciling again");
+                    removal = gone;
+                }
+            }
+            force = true;
+        }
+        Err(failed(
+            name,
+            MediaError::timeout(format!(
+                "the source kept changing while it was processed ({RECONCILE_ROUNDS} rounds); will be retried"
+            )),
+        ))
+    }
+
+    /// A created (or re-created) object as named steps; each returns early
+    /// (as `Err`) with the outcome that ends the object: skipped, or
+    /// failed. `force` redoes a source even when a manifest says it is
+    /// done (that manifest may be the one an older version just wrote).
+    #[allow(clippy::too_many_arguments)]
+    async fn create(
+        &self,
+        object: &SourceObject,
+        name: &str,
+        stop_at: Option<Instant>,
+        slot: OwnedSemaphorePermit,
+        stop: &Stop,
+        seen: &mut Seen,
+        force: bool,
+    ) -> Result<Published, Outcome> {
+        let manifest = self.check_before_fetch(object, name, force).await?;
         let (info, source) = self.fetch_source(object, name, seen).await?;
         let etag = self
-            .check_after_fetch(object, name, &info, &manifest, seen)
+            .check_after_fetch(object, name, &info, &manifest, seen, force)
             .await?;
+        self.route(object, name, &info, &source).await?;
         let made = self
             .produce(name, source, stop_at, slot, stop)
             .await
@@ -455,7 +547,8 @@ impl Pipeline {
             etag: etag.as_deref(),
             version_id: info.version_id.as_deref(),
         };
-        Ok(self.publish(object, &source, made, &mut seen.times).await)
+        self.publish(object, name, &source, made, &mut seen.times)
+            .await
     }
 
     /// Step 1, before anything is read: the recursion guard, the output
@@ -466,6 +559,7 @@ impl Pipeline {
         &self,
         object: &SourceObject,
         name: &str,
+        force: bool,
     ) -> Result<Option<ObjectInfo>, Outcome> {
         let c = &self.config;
         if self.is_output_key(&object.bucket, &object.key) {
@@ -483,8 +577,10 @@ impl Pipeline {
             .head(&c.output_bucket, &manifest_key)
             .await
             .map_err(|e| failed(name, Cause::during("checking the manifest", e)))?;
-        self.check_done(object, name, &manifest, object.etag.as_deref())
-            .await?;
+        if !force {
+            self.check_done(object, name, &manifest, object.etag.as_deref())
+                .await?;
+        }
         Ok(manifest)
     }
 
@@ -541,17 +637,99 @@ impl Pipeline {
         info: &ObjectInfo,
         manifest: &Option<ObjectInfo>,
         seen: &mut Seen,
+        force: bool,
     ) -> Result<Option<String>, Outcome> {
         let etag = info.etag.clone().or_else(|| object.etag.clone());
         seen.etag.clone_from(&etag);
-        if etag.as_deref() != object.etag.as_deref() {
+        if !force && etag.as_deref() != object.etag.as_deref() {
             self.check_done(object, name, manifest, etag.as_deref())
                 .await?;
         }
         Ok(etag)
     }
 
-    /// Step 4: the outputs, made on the blocking pool (CPU work and waiting
+    /// Step 4: what the bytes say the source is (its key plays no part).
+    /// Content that is neither an image nor a video fails permanently and
+    /// goes to the dead-letter queue; a video given to a pipeline without
+    /// the video path is forwarded to the video queue when there is one.
+    async fn route(
+        &self,
+        object: &SourceObject,
+        name: &str,
+        info: &ObjectInfo,
+        source: &Source,
+    ) -> Result<(), Outcome> {
+        let gifs_are_videos = match &self.config.video {
+            Some(v) => v.plan.animated_gif(),
+            None => self.config.forward_gifs,
+        };
+        let head = match source {
+            Source::Memory(body) => body.slice(..body.len().min(media::HEAD_BYTES as usize)),
+            Source::File(_, path) => {
+                let path = path.clone();
+                Bytes::from(
+                    self.blocking(name, "reading the first bytes", move || {
+                        media::read_head(&path)
+                    })
+                    .await
+                    .map_err(Outcome::Failed)?
+                    .map_err(|e| failed(name, MediaError::io(format!("cannot read: {e}"))))?,
+                )
+            }
+            Source::Head(head, _) => head.clone(),
+        };
+        match media::kind_of(&head, gifs_are_videos) {
+            Kind::Neither => Err(Outcome::Failed(not_media(name, &head))),
+            Kind::Video(container) if self.config.video.is_none() => {
+                self.forward(object, name, info, container).await
+            }
+            _ => match source {
+                Source::Head(_, too_large) => Err(Outcome::Failed(too_large.clone())),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Hands a video to the video queue as a one-record S3 notification
+    /// (the transcode function reads it as it reads S3's own), or fails it
+    /// permanently when no video function is deployed.
+    async fn forward(
+        &self,
+        object: &SourceObject,
+        name: &str,
+        info: &ObjectInfo,
+        container: Container,
+    ) -> Result<(), Outcome> {
+        let Some(queue) = &self.config.video_queue else {
+            return Err(failed(
+                name,
+                MediaError::unsupported(format!(
+                    "a video ({container}), and no video function is deployed (set MEDIAFLOW_VIDEO_QUEUE_URL, or deploy with an ffmpeg layer)"
+                )),
+            ));
+        };
+        let current = SourceObject {
+            size: Some(info.size),
+            etag: info.etag.clone().or_else(|| object.etag.clone()),
+            version_id: info
+                .version_id
+                .clone()
+                .or_else(|| object.version_id.clone()),
+            ..object.clone()
+        };
+        let body = serde_json::to_string(&S3Notification::forwarded(&current)).expect("JSON");
+        match queue.send(&body).await {
+            Ok(_) => Err(Outcome::Forwarded {
+                queue: queue.name().to_string(),
+            }),
+            Err(e) => Err(failed(
+                name,
+                Cause::during(&format!("forwarding the video to {}", queue.name()), e),
+            )),
+        }
+    }
+
+    /// Step 5: the outputs, made on the blocking pool (CPU work and waiting
     /// on ffmpeg never run on a runtime worker; the slot goes with them):
     /// the image engine on a source in memory, or [`crate::media`]'s steps
     /// on a source on disk.
@@ -566,65 +744,128 @@ impl Pipeline {
         match source {
             Source::Memory(body) => self.image(name, body, slot, stop).await,
             Source::File(dir, path) => self.on_disk(name, dir, path, stop_at, slot, stop).await,
+            Source::Head(..) => Err(ObjectError::new(
+                name,
+                MediaError::internal("only the first bytes of the source were read"),
+            )),
         }
     }
 
-    /// Step 5: outputs first (concurrently), the manifest last: a manifest
-    /// means every output it lists is in place.
+    /// Step 6: the outputs named by the key template, checked
+    /// ([`lifecycle`]: still the current version, no collision), written
+    /// concurrently, the manifest last (a manifest means every output it
+    /// lists is in place), the source checked again, then what the previous
+    /// manifest listed and this one does not deleted.
     async fn publish(
         &self,
         object: &SourceObject,
+        name: &str,
         source: &SourceRef<'_>,
         made: Made,
         times: &mut StageTimes,
-    ) -> Outcome {
+    ) -> Result<Published, Outcome> {
         let c = &self.config;
         let t = Instant::now();
         let fingerprint = self.fingerprint();
-        let metadata = self.metadata(object, source, fingerprint);
-        let manifest_key = manifest_key(&c.output_prefix, &object.key);
-        let outcome = match made {
+        let etag = source.etag.ok_or_else(|| {
+            failed(
+                name,
+                MediaError::internal(
+                    "the store gave the source no ETag; its outputs cannot be named",
+                ),
+            )
+        })?;
+        let hash = content_hash(etag, fingerprint);
+        let names = OutputNames {
+            template: self.plan.keys(),
+            prefix: &c.output_prefix,
+            source_key: &object.key,
+            hash: &hash,
+        };
+        let (manifest, files, output, _work_dir) = match made {
             Made::Image(output) => {
                 times.decode_ms =
                     output.timings.decode_ms + output.timings.sniff_ms + output.timings.color_ms;
                 times.resize_ms = output.timings.resize_ms + output.timings.orient_ms;
                 times.encode_ms = output.timings.encode_ms + output.timings.placeholder_ms;
-                let mut manifest = Manifest::build(&c.output_prefix, source, &output);
+                let mut manifest = Manifest::build(&names, source, &output);
                 manifest.plan_fingerprint = fingerprint.to_string();
-                let manifest = manifest.to_json();
-                self.write(object, &manifest_key, &[], &output, manifest, metadata)
-                    .await
+                (manifest.to_json(), Vec::new(), output, None)
             }
             // The work directory lives until the renditions are uploaded.
-            Made::Video(output, _work_dir) => {
+            Made::Video(output, work_dir) => {
                 times.decode_ms = output.timings.probe_ms;
                 times.encode_ms = output.timings.transcode_ms + output.timings.poster_ms;
-                let manifest =
-                    VideoManifest::build(&c.output_prefix, source, &output, fingerprint).to_json();
+                let manifest = VideoManifest::build(&names, source, &output, fingerprint).to_json();
                 let files: Vec<(String, PathBuf, u64)> = output
                     .renditions
                     .iter()
                     .map(|r| {
                         (
-                            mediaflow_video::rendition_key(&c.output_prefix, &r.name, &object.key),
+                            mediaflow_video::rendition_key(&names, &r.name),
                             r.path.clone(),
                             r.bytes,
                         )
                     })
                     .collect();
-                self.write(
-                    object,
-                    &manifest_key,
-                    &files,
-                    &output.poster,
-                    manifest,
-                    metadata,
-                )
-                .await
+                (manifest, files, Box::new(output.poster), Some(work_dir))
             }
         };
+        let keys: BTreeSet<String> = output
+            .variants
+            .iter()
+            .map(|v| names.key(&v.name, v.format.extension()))
+            .chain(files.iter().map(|(key, _, _)| key.clone()))
+            .collect();
+        let previous = self.previous(object, name).await?;
+        match self.source_now(object, name).await? {
+            None => return Ok(Published::Done(Outcome::Skipped(Skip::Gone))),
+            Some(now) if !lifecycle::same_version(&now, source.etag, source.version_id) => {
+                return Ok(Published::Done(Outcome::Skipped(Skip::Superseded)))
+            }
+            Some(_) => {}
+        }
+        self.check_collisions(object, name, &keys, &previous)
+            .await?;
+        let manifest_key = manifest_key(&c.output_prefix, &object.key);
+        let same_content =
+            previous.etag.as_deref() == Some(etag) && previous.plan.as_deref() == Some(fingerprint);
+        if previous.exists && !same_content && !previous.keys.is_disjoint(&keys) {
+            // In place: no manifest may describe outputs being replaced.
+            self.store
+                .delete(&c.output_bucket, &manifest_key)
+                .await
+                .map_err(|e| failed(name, Cause::during("removing the previous manifest", e)))?;
+        }
+        let metadata = self.metadata(object, source, fingerprint);
+        let outcome = self
+            .write(
+                object,
+                &manifest_key,
+                &names,
+                &files,
+                &output,
+                manifest,
+                metadata,
+            )
+            .await;
         times.write_ms = ms(t.elapsed());
-        outcome
+        if !matches!(outcome, Outcome::Processed { .. }) {
+            return Ok(Published::Done(outcome));
+        }
+        match self.source_now(object, name).await? {
+            None => return Ok(Published::Changed { gone: true }),
+            Some(now) if !lifecycle::same_version(&now, source.etag, source.version_id) => {
+                return Ok(Published::Changed { gone: false })
+            }
+            Some(_) => {}
+        }
+        let removed = self.remove_stale(object, name, &previous, &keys).await;
+        if removed > 0 {
+            tracing::info!(object = %name, removed, "deleted the outputs the previous manifest listed and this one does not");
+        }
+        times.write_ms = ms(t.elapsed());
+        Ok(Published::Done(outcome))
     }
 
     /// Why the outputs of `key` cannot be written (S3's key length limit),
@@ -635,7 +876,12 @@ impl Pipeline {
         let mut longest = longest_output_key(prefix, key, &self.plan);
         if let Some(video) = &self.config.video {
             for r in video.plan.renditions() {
-                longest = longest.max(mediaflow_video::rendition_key(prefix, &r.name, key).len());
+                longest = longest.max(self.plan.keys().rendered_len(
+                    prefix,
+                    &r.name,
+                    key,
+                    mediaflow_video::RENDITION_EXT,
+                ));
             }
         }
         output_key_limit(key, longest)
@@ -652,7 +898,7 @@ impl Pipeline {
         metadata.insert(META_OUTPUT.to_string(), "1".to_string());
         // S3 allows 2 KB of user metadata in all: a key whose encoding is
         // longer is left out (the manifest names the source in full).
-        let encoded_key = utf8_percent_encode(&object.key, NON_ALPHANUMERIC).to_string();
+        let encoded_key = lifecycle::encoded_source_key(&object.key);
         if encoded_key.len() <= META_SOURCE_KEY_MAX_BYTES {
             metadata.insert(META_SOURCE_KEY.to_string(), encoded_key);
         }
@@ -676,6 +922,23 @@ impl Pipeline {
         match self.store.get(&object.bucket, &object.key, limit).await {
             Ok(o) => Ok((o.info, Source::Memory(o.body))),
             Err(StoreError::NotFound(_)) => Err(Outcome::Skipped(Skip::Gone)),
+            // Over the image limit: only a video (forwarded) can go on.
+            Err(e @ StoreError::TooLarge { .. }) if self.config.video_queue.is_some() => {
+                let too_large = ObjectError::new(name, Cause::during("reading the source", e));
+                let read = async {
+                    let info = self.store.head(&object.bucket, &object.key).await?;
+                    let head = self
+                        .store
+                        .get_head(&object.bucket, &object.key, media::HEAD_BYTES)
+                        .await?;
+                    Ok::<_, StoreError>(info.map(|info| (info, head)))
+                };
+                match read.await {
+                    Ok(Some((info, head))) => Ok((info, Source::Head(head, too_large))),
+                    Ok(None) | Err(StoreError::NotFound(_)) => Err(Outcome::Skipped(Skip::Gone)),
+                    Err(e) => Err(failed(name, Cause::during("reading the source", e))),
+                }
+            }
             Err(e) => Err(failed(name, Cause::during("reading the source", e))),
         }
     }
@@ -867,10 +1130,12 @@ impl Pipeline {
 
     /// Writes the files (renditions), the poster or image variants, then
     /// the manifest.
+    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
         object: &SourceObject,
         manifest_key: &str,
+        names: &OutputNames<'_>,
         files: &[(String, PathBuf, u64)],
         output: &Output,
         manifest: Vec<u8>,
@@ -878,12 +1143,10 @@ impl Pipeline {
     ) -> Outcome {
         let c = &self.config;
         let name = &object.to_string();
-        let key = |v: &mediaflow_engine::EncodedVariant| {
-            output_key(&c.output_prefix, &v.name, &object.key, v.format)
-        };
+        let key = |v: &mediaflow_engine::EncodedVariant| names.key(&v.name, v.format.extension());
         let variant_options = |content_type: &str| PutOptions {
             content_type: Some(content_type.to_string()),
-            cache_control: Some(VARIANT_CACHE_CONTROL.to_string()),
+            cache_control: Some(self.plan.output_cache_control().to_string()),
             metadata: metadata.clone(),
         };
         let bytes_out: u64 = output
@@ -972,6 +1235,48 @@ enum Source {
     Memory(Bytes),
     /// In its own work directory, removed when the last holder drops it.
     File(Arc<tempfile::TempDir>, PathBuf),
+    /// Only its first bytes: it is over the image limit, so it can only be
+    /// forwarded (a video) or fail with this error.
+    Head(Bytes, ObjectError),
+}
+
+/// What publishing ended with.
+enum Published {
+    Done(Outcome),
+    /// The source changed (or went, `gone`) while the outputs were written.
+    Changed {
+        gone: bool,
+    },
+}
+
+/// How often one event reconciles a key whose source keeps changing under
+/// it before it gives up (retryably).
+const RECONCILE_ROUNDS: usize = 3;
+
+/// A source whose first bytes are no image or video format mediaflow reads:
+/// permanent, and sent to the dead-letter queue rather than acknowledged
+/// (an operator should see what is being uploaded).
+fn not_media(name: &str, head: &[u8]) -> ObjectError {
+    let shown: String = head
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    ObjectError {
+        retry: Retry::DeadLetter,
+        ..ObjectError::new(
+            name,
+            MediaError::unsupported(format!(
+                "neither an image nor a video mediaflow reads (first bytes: {})",
+                if shown.is_empty() {
+                    "none, the object is empty".to_string()
+                } else {
+                    shown
+                }
+            )),
+        )
+    }
 }
 
 /// What a source may become: the image plan, and the video path when on.
@@ -1009,6 +1314,18 @@ fn log_report(r: &ObjectReport) {
             "processed"
         ),
         Outcome::Skipped(why) => tracing::info!(object = %object, reason = why.as_str(), "skipped"),
+        Outcome::Removed {
+            manifest_key,
+            outputs,
+        } => tracing::info!(
+            object = %object,
+            outputs,
+            manifest = %escape_key(manifest_key),
+            "removed its outputs (the source was deleted)"
+        ),
+        Outcome::Forwarded { queue } => {
+            tracing::info!(object = %object, queue = %queue, "a video: forwarded to the video queue")
+        }
         Outcome::Failed(e) if !e.is_permanent() => tracing::warn!(
             object = %object,
             category = e.category.as_str(),

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use mediaflow_engine::Plan;
 use mediaflow_pipeline::{
     Outcome, Pipeline, PipelineConfig, Retry, Skip, SourceObject, MANIFEST_CACHE_CONTROL,
-    META_OUTPUT, META_PLAN, META_SOURCE_ETAG, META_SOURCE_KEY, VARIANT_CACHE_CONTROL,
+    META_OUTPUT, META_PLAN, META_SOURCE_ETAG, META_SOURCE_KEY,
 };
 use mediaflow_store::{
     md5_etag, ListPage, MemoryStore, Object, ObjectInfo, ObjectStore, PutOptions, Result,
@@ -187,7 +187,7 @@ async fn processes_a_photo_into_every_variant_and_a_manifest_last() {
         assert_eq!(obj.info.content_type.as_deref(), v["content_type"].as_str());
         assert_eq!(
             obj.info.cache_control.as_deref(),
-            Some(VARIANT_CACHE_CONTROL)
+            Some(mediaflow_engine::keys::IMMUTABLE_CACHE_CONTROL)
         );
         assert_eq!(obj.body.len() as u64, v["bytes"].as_u64().unwrap());
         let size = imagesize::blob_size(&obj.body).unwrap();

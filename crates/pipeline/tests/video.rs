@@ -4,7 +4,7 @@ use bytes::Bytes;
 use mediaflow_engine::Plan;
 use mediaflow_pipeline::{
     Outcome, Pipeline, PipelineConfig, Retry, Skip, SourceObject, VideoSettings, META_OUTPUT,
-    META_PLAN, VARIANT_CACHE_CONTROL,
+    META_PLAN,
 };
 use mediaflow_store::{md5_etag, MemoryStore, ObjectStore, PutOptions};
 use mediaflow_testkit::sample;
@@ -105,7 +105,7 @@ async fn a_phone_clip_gives_an_upright_mp4_a_poster_and_a_video_manifest() {
     assert_eq!(mp4.info.content_type.as_deref(), Some("video/mp4"));
     assert_eq!(
         mp4.info.cache_control.as_deref(),
-        Some(VARIANT_CACHE_CONTROL)
+        Some(mediaflow_engine::keys::IMMUTABLE_CACHE_CONTROL)
     );
     assert_eq!(
         mp4.info.metadata.get(META_OUTPUT).map(String::as_str),

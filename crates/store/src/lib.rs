@@ -212,6 +212,15 @@ pub fn md5_etag(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
+/// [`md5_etag`] of a file's bytes, read in chunks: the ETag a single-part
+/// upload of the file would get.
+pub fn md5_etag_of_file(path: &Path) -> std::io::Result<String> {
+    use md5::{Digest, Md5};
+    let mut hasher = Md5::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// An entity tag without the quotes HTTP puts around it.
 pub fn unquote_etag(etag: Option<String>) -> Option<String> {
     etag.map(|e| e.trim_matches('"').to_string())

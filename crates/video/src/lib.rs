@@ -28,7 +28,7 @@ pub use job::{
     estimate, estimate_memory, is_video, probe_source, rendition_args, Job, RenditionOutput,
     VideoOutput, VideoTimings,
 };
-pub use manifest::{rendition_key, VideoManifest};
+pub use manifest::{rendition_key, VideoManifest, RENDITION_EXT};
 pub use plan::{PosterAt, Preset, Rendition, VideoLimits, VideoPlan};
 pub use probe::{parse as parse_probe, AudioStream, Probe, VideoStream};
 pub use sniff::{sniff, Container};

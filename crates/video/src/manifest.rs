@@ -4,12 +4,16 @@
 
 use crate::job::VideoOutput;
 use mediaflow_engine::manifest::{ManifestPlaceholder, ManifestVariant, MANIFEST_VERSION};
-use mediaflow_engine::{key_stem, SourceRef};
+use mediaflow_engine::{OutputNames, SourceRef};
 use serde::Serialize;
 
-/// `{prefix}{rendition}/{stem}.mp4`.
-pub fn rendition_key(prefix: &str, rendition: &str, source_key: &str) -> String {
-    format!("{prefix}{rendition}/{}.mp4", key_stem(source_key))
+/// The extension of renditions.
+pub const RENDITION_EXT: &str = "mp4";
+
+/// A rendition's key: the plan's key template with the rendition's name
+/// for `{variant}` and `mp4` for `{ext}`.
+pub fn rendition_key(names: &OutputNames<'_>, rendition: &str) -> String {
+    names.key(rendition, RENDITION_EXT)
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -92,10 +96,10 @@ fn round(x: f64, places: i32) -> f64 {
 }
 
 impl VideoManifest {
-    /// The manifest for `out`, with keys under `prefix`. `fingerprint` is
-    /// the video plan's (see [`crate::VideoPlan::fingerprint`]).
+    /// The manifest for `out`, its outputs named by `names`. `fingerprint`
+    /// is the video plan's (see [`crate::VideoPlan::fingerprint`]).
     pub fn build(
-        prefix: &str,
+        names: &OutputNames<'_>,
         source: &SourceRef<'_>,
         out: &VideoOutput,
         fingerprint: &str,
@@ -131,7 +135,7 @@ impl VideoManifest {
                 .iter()
                 .map(|r| ManifestRendition {
                     name: r.name.clone(),
-                    key: rendition_key(prefix, &r.name, source.key),
+                    key: rendition_key(names, &r.name),
                     content_type: "video/mp4",
                     width: r.width,
                     height: r.height,
@@ -148,7 +152,7 @@ impl VideoManifest {
                 height: poster.source.height,
             },
             placeholder: ManifestPlaceholder::of(poster),
-            variants: ManifestVariant::list(prefix, source.key, poster),
+            variants: ManifestVariant::list(names, poster),
             timings_ms: VideoManifestTimings {
                 probe: round(out.timings.probe_ms, 2),
                 transcode: round(out.timings.transcode_ms, 2),
@@ -170,9 +174,16 @@ mod tests {
 
     #[test]
     fn rendition_keys() {
+        let template = mediaflow_engine::KeyTemplate::default();
+        let names = OutputNames {
+            template: &template,
+            prefix: "media/",
+            source_key: "clips/my clip (1).MOV",
+            hash: "0123456789abcdef",
+        };
         assert_eq!(
-            rendition_key("media/", "720p", "clips/my clip (1).MOV"),
-            "media/720p/clips/my clip (1).mp4"
+            rendition_key(&names, "720p"),
+            "media/720p/clips/my clip (1).MOV.0123456789abcdef.mp4"
         );
     }
 }

@@ -8,7 +8,9 @@
 //!   `maxReceiveCount`, moved to the dead-letter queue. A permanent
 //!   failure (corrupt, unsupported, over the limits) is recorded by the
 //!   pipeline as `failed/{key}.json` beside the manifests and the message
-//!   acknowledged: retrying it would only download it again.
+//!   acknowledged: retrying it would only download it again. Content that
+//!   is neither an image nor a video is the exception: it is listed every
+//!   time, so it ends in the dead-letter queue where an operator sees it.
 //! - Direct invocations: the invocation fails with error type
 //!   `Mediaflow.PermanentError` (bad input: corrupt, unsupported, over
 //!   limits, denied) or `Mediaflow.RetryableError` (throttling, timeouts,
@@ -177,6 +179,8 @@ fn summary(reports: &[ObjectReport], ignored: usize) -> Value {
     json!({
         "processed": count(|o| matches!(o, Outcome::Processed { .. })),
         "skipped": count(|o| matches!(o, Outcome::Skipped(_))),
+        "removed": count(|o| matches!(o, Outcome::Removed { .. })),
+        "forwarded": count(|o| matches!(o, Outcome::Forwarded { .. })),
         "failed": count(|o| matches!(o, Outcome::Failed(_))),
         "ignored": ignored,
     })
@@ -250,9 +254,14 @@ async fn handle_sqs(
     emit(app, &reports);
     // A permanent failure has been recorded (`failed/{key}.json`) by the
     // pipeline, which reports it retryable when it could not be: only
-    // retryable failures go back to the queue.
+    // retryable failures go back to the queue, and content that is neither
+    // an image nor a video (`Retry::DeadLetter`), which goes back until
+    // the queue's maxReceiveCount moves it to the dead-letter queue.
     for (report, &i) in reports.iter().zip(&owner) {
-        if report.failure().is_some_and(|e| !e.is_permanent()) {
+        if report
+            .failure()
+            .is_some_and(|e| e.retry != Retry::Permanent)
+        {
             failed[i] = true;
         }
     }

@@ -42,7 +42,12 @@ fn recursion_filters_sorts_and_skips() {
         touch(&root.join(name));
     }
     let out = root.join("out");
-    let found = collect(std::slice::from_ref(&root), &out).unwrap();
+    let found = collect(
+        std::slice::from_ref(&root),
+        &out,
+        &mediaflow_engine::Plan::builtin(),
+    )
+    .unwrap();
     assert_eq!(
         keys(&found),
         [
@@ -72,7 +77,12 @@ fn explicit_files_are_taken_whatever_their_name() {
     let out = tmp.path().join("out");
     fs::create_dir_all(&out).unwrap();
     let missing = tmp.path().join("missing.jpg");
-    let found = collect(&[notes.clone(), missing.clone()], &out).unwrap();
+    let found = collect(
+        &[notes.clone(), missing.clone()],
+        &out,
+        &mediaflow_engine::Plan::builtin(),
+    )
+    .unwrap();
     assert_eq!(
         found[0],
         Collected::Source(Source {
@@ -99,7 +109,12 @@ fn collisions_fail_both_sources_and_duplicates_are_merged() {
     let out = tmp.path().join("out");
     fs::create_dir_all(&out).unwrap();
     // d2/c.jpg given twice (inside d2 and on its own, same key): processed once.
-    let found = collect(&[d1.clone(), d2.clone(), d2.join("c.jpg")], &out).unwrap();
+    let found = collect(
+        &[d1.clone(), d2.clone(), d2.join("c.jpg")],
+        &out,
+        &mediaflow_engine::Plan::builtin(),
+    )
+    .unwrap();
     let k = keys(&found);
     assert_eq!(k.len(), 5, "{k:?}");
     assert!(
@@ -129,7 +144,12 @@ fn collisions_fail_both_sources_and_duplicates_are_merged() {
 #[test]
 fn output_dir_cannot_be_an_input_dir() {
     let tmp = tempfile::tempdir().unwrap();
-    let e = collect(&[tmp.path().to_path_buf()], tmp.path()).unwrap_err();
+    let e = collect(
+        &[tmp.path().to_path_buf()],
+        tmp.path(),
+        &mediaflow_engine::Plan::builtin(),
+    )
+    .unwrap_err();
     assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
 }
 
