@@ -3,8 +3,9 @@
 //! [`LocalS3`] serves the `s3s` protocol layer over an `s3s-fs` store (one
 //! directory per bucket under a root), with SigV4 authentication and
 //! path-style addressing (`http://127.0.0.1:PORT/bucket/key`). Any S3
-//! implementation can be served with [`LocalS3::serve`], so a caller can
-//! wrap `s3s-fs` to observe uploads.
+//! implementation can be served with [`LocalS3::serve`]; [`LocalService`]
+//! is `s3s-fs` with S3's bucket and key rules, S3's listing encoding, and
+//! an [`UploadObserver`] told of every upload.
 //!
 //! There is no fixed secret: [`Credentials::random`] makes one per server
 //! (tests), [`Credentials::load_or_create`] keeps one per data directory in
