@@ -9,8 +9,9 @@
 //! a batch delete) is checked first, and one that a file path cannot hold
 //! faithfully (`.`/`..`/empty segments, control characters) is refused with
 //! S3's `InvalidArgument`, one over 1,024 bytes with `KeyTooLongError`.
-//! After each completed upload it tells the [`UploadObserver`] (this is how
-//! `mediaflow dev` turns uploads into S3 notification events).
+//! After each completed upload and each delete it tells the
+//! [`UploadObserver`] (this is how `mediaflow dev` turns them into S3
+//! notification events).
 //!
 //! Listings asked for with `encoding-type=url` (which boto3 and the AWS
 //! CLI always ask for, then form-decode) come back form-encoded as S3
@@ -26,29 +27,37 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// One completed upload, with what an S3 event notification carries.
+/// One completed upload or delete, with what an S3 event notification
+/// carries. (The name is older than the deletes.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
     pub bucket: String,
     /// The plain (decoded) key.
     pub key: String,
+    /// The object's size; 0 for a delete.
     pub size: u64,
-    /// The ETag without quotes.
+    /// The ETag without quotes; empty for a delete.
     pub etag: String,
-    /// `ObjectCreated:Put`, `ObjectCreated:CompleteMultipartUpload` or `ObjectCreated:Copy`.
+    /// `ObjectCreated:Put`, `ObjectCreated:CompleteMultipartUpload`,
+    /// `ObjectCreated:Copy`, or [`OBJECT_REMOVED_DELETE`] for a DeleteObject
+    /// or each key a DeleteObjects batch reports deleted.
     pub event_name: &'static str,
-    /// Increases with every upload, as S3's `sequencer` does per key (hex).
+    /// Increases with every event, as S3's `sequencer` does per key (hex).
     pub sequencer: String,
 }
 
-/// Told about every completed upload, after its response is ready. Must not
-/// block: hand the work to a channel or task.
+/// The event name of a delete (S3's, for an unversioned bucket).
+pub const OBJECT_REMOVED_DELETE: &str = "ObjectRemoved:Delete";
+
+/// Told about every completed upload and delete, after its response is
+/// ready, in the order the server finished them. Must not block: hand the
+/// work to a channel or task.
 pub trait UploadObserver: Send + Sync + 'static {
     fn uploaded(&self, upload: Upload);
 }
 
 /// `s3s-fs` with bucket checks, S3's listing encoding and an optional
-/// upload observer.
+/// upload (and delete) observer.
 pub struct LocalService {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
@@ -93,19 +102,33 @@ impl LocalService {
         }
     }
 
+    /// Tells the observer that `key` was created: its size from the file.
     fn notify(&self, bucket: &str, key: &str, etag: Option<&ETag>, event_name: &'static str) {
-        let Some(observer) = &self.observer else {
+        if self.observer.is_none() {
             return;
-        };
+        }
         let size = std::fs::metadata(self.root.join(bucket).join(key))
             .map(|m| m.len())
             .unwrap_or(0);
+        let etag = etag.map(|e| e.value().to_string()).unwrap_or_default();
+        self.tell(bucket, key, size, etag, event_name);
+    }
+
+    /// Tells the observer that `key` was deleted.
+    fn notify_removed(&self, bucket: &str, key: &str) {
+        self.tell(bucket, key, 0, String::new(), OBJECT_REMOVED_DELETE);
+    }
+
+    fn tell(&self, bucket: &str, key: &str, size: u64, etag: String, event_name: &'static str) {
+        let Some(observer) = &self.observer else {
+            return;
+        };
         let n = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         observer.uploaded(Upload {
             bucket: bucket.to_string(),
             key: key.to_string(),
             size,
-            etag: etag.map(|e| e.value().to_string()).unwrap_or_default(),
+            etag,
             event_name,
             sequencer: format!("{n:018X}"),
         });
@@ -230,7 +253,6 @@ s3_impl! {
         list_buckets: ListBucketsInput => ListBucketsOutput;
     }
     keyed {
-        delete_object: DeleteObjectInput => DeleteObjectOutput;
         get_object: GetObjectInput => GetObjectOutput;
         head_object: HeadObjectInput => HeadObjectOutput;
         upload_part: UploadPartInput => UploadPartOutput;
@@ -238,7 +260,20 @@ s3_impl! {
         abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
     }
 
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        check_key(&req.input.key)?;
+        self.require_bucket(&req.input.bucket)?;
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let resp = self.inner.delete_object(req).await?;
+        self.notify_removed(&bucket, &key);
+        Ok(resp)
+    }
+
     /// One refused key refuses the whole batch, before anything is deleted.
+    /// The observer hears of each key the answer reports deleted.
     async fn delete_objects(
         &self,
         req: S3Request<DeleteObjectsInput>,
@@ -246,7 +281,15 @@ s3_impl! {
         for object in &req.input.delete.objects {
             check_key(&object.key)?;
         }
-        self.inner.delete_objects(req).await
+        self.require_bucket(&req.input.bucket)?;
+        let bucket = req.input.bucket.clone();
+        let resp = self.inner.delete_objects(req).await?;
+        for deleted in resp.output.deleted.iter().flatten() {
+            if let Some(key) = &deleted.key {
+                self.notify_removed(&bucket, key);
+            }
+        }
+        Ok(resp)
     }
 
     /// `s3s-fs` lists v1 through its v2 and leaves the `Marker` out; S3
