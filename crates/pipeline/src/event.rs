@@ -143,18 +143,10 @@ pub struct S3Object {
 }
 
 /// Form-encodes a key the way S3 does in notifications: unreserved bytes
-/// and `/` stay, a space becomes `+`, everything else `%XX`.
+/// and `/` stay, a space becomes `+`, everything else `%XX` (see
+/// [`mediaflow_store::form_encode_key`]).
 pub fn encode_s3_key(key: &str) -> String {
-    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~')
-        .remove(b'/')
-        .remove(b' ');
-    percent_encoding::utf8_percent_encode(key, KEEP)
-        .to_string()
-        .replace(' ', "+")
+    mediaflow_store::form_encode_key(key)
 }
 
 /// Decodes a form-encoded key from an S3 notification: `+` becomes a space

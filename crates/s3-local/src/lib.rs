@@ -3,8 +3,9 @@
 //! [`LocalS3`] serves the `s3s` protocol layer over an `s3s-fs` store (one
 //! directory per bucket under a root), with SigV4 authentication and
 //! path-style addressing (`http://127.0.0.1:PORT/bucket/key`). Any S3
-//! implementation can be served with [`LocalS3::serve`], so a caller can
-//! wrap `s3s-fs` to observe uploads.
+//! implementation can be served with [`LocalS3::serve`]; [`LocalService`]
+//! is `s3s-fs` with S3's bucket and key rules, S3's listing encoding, and
+//! an [`UploadObserver`] told of every upload and delete.
 //!
 //! There is no fixed secret: [`Credentials::random`] makes one per server
 //! (tests), [`Credentials::load_or_create`] keeps one per data directory in
@@ -27,7 +28,7 @@ mod faults;
 mod service;
 
 pub use faults::{Action, Decision, FaultCounts, FaultInjector, FaultService, Faults, FaultsError};
-pub use service::{check_key, LocalService, Upload, UploadObserver};
+pub use service::{check_key, LocalService, Upload, UploadObserver, OBJECT_REMOVED_DELETE};
 
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ORIGIN};
@@ -216,7 +217,8 @@ impl LocalS3 {
 
     /// Like [`LocalS3::start`] with `credentials`, and tells `observer`
     /// about every completed upload (PutObject, POST form uploads,
-    /// CompleteMultipartUpload, CopyObject) after its response is built.
+    /// CompleteMultipartUpload, CopyObject) and delete (DeleteObject, each
+    /// key a DeleteObjects batch deleted) after its response is built.
     pub async fn start_observed(
         root: &Path,
         addr: SocketAddr,

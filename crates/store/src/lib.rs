@@ -21,7 +21,7 @@ mod queue;
 pub mod conformance;
 
 pub use fs::FsStore;
-pub use keys::{escape_key, object_url, path_key_problem, MAX_KEY_BYTES};
+pub use keys::{escape_key, form_encode_key, object_url, path_key_problem, MAX_KEY_BYTES};
 pub use memory::MemoryStore;
 pub use queue::{MemoryQueue, MessageQueue};
 
