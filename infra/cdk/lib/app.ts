@@ -28,8 +28,8 @@ export function buildApp(app: App): MediaflowStack {
   if (context('SourceSuffix') !== undefined) {
     // Removed before 1.0 (as in the SAM template, where CloudFormation rejects it).
     throw new Error(
-      'mediaflow: SourceSuffix was removed: uploads are routed by the suffixes in ' +
-        'functions/*/environment.json (see infra/README.md)',
+      'mediaflow: SourceSuffix was removed: every key under SourcePrefix goes to on-upload, ' +
+        'which routes by the content (see infra/README.md)',
     );
   }
   const configFile = context('VariantsConfigFile');

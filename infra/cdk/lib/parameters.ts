@@ -18,9 +18,9 @@ export interface MediaflowParameters {
   /** Bucket names are <prefix>-source-<stack uuid> and <prefix>-output-<stack uuid>. */
   readonly bucketNamePrefix: string;
   /**
-   * Only keys with this prefix trigger the functions ("" for all; required in
-   * single mode). Which function a key goes to depends on its suffix (the
-   * functions' environment.json).
+   * Only keys with this prefix (created or removed) trigger on-upload ("" for
+   * all; required in single mode), whatever their extension: on-upload decides
+   * by the content, and forwards videos to transcode.
    */
   readonly sourcePrefix: string;
   /** MEDIAFLOW_OUTPUT_PREFIX: "" or ending in "/" (required in single mode). */
@@ -58,7 +58,10 @@ export interface MediaflowParameters {
    * (transcode) function and nothing that belongs to it (SAM's HasVideo).
    */
   readonly ffmpegLayerArn?: string;
-  /** .gif/.GIF go to transcode (MEDIAFLOW_ANIMATED_GIF=true) when there is one, else to on-upload. */
+  /**
+   * Animated GIFs become videos: on-upload forwards them to transcode
+   * (MEDIAFLOW_ANIMATED_GIF=true in both) when there is one; else on-upload makes stills.
+   */
   readonly animatedGifToVideo: boolean;
   /** Transcode function memory in MB. */
   readonly transcodeMemorySize: number;
@@ -256,9 +259,9 @@ export function validateParameters(p: MediaflowParameters): void {
     );
   }
   if (p.animatedGifToVideo && p.ffmpegLayerArn === undefined) {
-    // As in the SAM template (GifToTranscode needs HasVideo): GIFs stay with on-upload.
+    // As in the SAM template (GifToTranscode needs HasVideo): MEDIAFLOW_ANIMATED_GIF stays empty.
     process.emitWarning(
-      'mediaflow: AnimatedGifToVideo=true has no effect without FfmpegLayerArn: .gif uploads go to on-upload',
+      'mediaflow: AnimatedGifToVideo=true has no effect without FfmpegLayerArn: on-upload makes stills of animated GIFs',
     );
   }
 }

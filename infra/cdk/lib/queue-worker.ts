@@ -46,8 +46,9 @@ export interface QueueWorkerProps {
  * role (logs and this queue only; the caller grants the data access), a Rust
  * Lambda function fed by the queue with batch item failures, and its alarms.
  *
- * The stack makes one for `on-upload` (images) and, with an ffmpeg layer, one
- * for `transcode` (videos), each with its own binary, queue and S3 suffixes.
+ * The stack makes one for `on-upload` (fed by the source bucket's
+ * notifications) and, with an ffmpeg layer, one for `transcode` (fed by
+ * on-upload, which forwards the videos), each with its own binary and queue.
  */
 export class QueueWorker extends Construct {
   readonly queue: sqs.Queue;

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -15,9 +14,10 @@ import { QueueWorker } from './queue-worker';
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 export const STACK_DESCRIPTION =
-  'mediaflow: an upload to the source bucket is queued in SQS and turned by the Rust on-upload ' +
-  'Lambda function into resized variants and a JSON manifest in the output bucket; with an ffmpeg ' +
-  'layer, videos are transcoded by the Rust transcode function. See infra/README.md.';
+  'mediaflow: every upload to (and removal from) the source bucket is queued in SQS for the Rust ' +
+  'on-upload Lambda function, which turns images into resized variants and a JSON manifest in the ' +
+  'output bucket and, with an ffmpeg layer, forwards videos to the Rust transcode function. ' +
+  'See infra/README.md.';
 
 /** The on-upload binary (`cargo lambda build --bin on-upload`), as in functions/on-upload/environment.json. */
 export const ON_UPLOAD_BINARY = 'on-upload';
@@ -26,19 +26,28 @@ export const ON_UPLOAD_BINARY = 'on-upload';
 export const ON_UPLOAD_MANIFEST = path.join(REPO_ROOT, 'functions', 'on-upload', 'Cargo.toml');
 
 /**
- * The variables the on-upload function reads (functions/on-upload/environment.json):
- * MEDIAFLOW_OUTPUT_BUCKET (required), MEDIAFLOW_OUTPUT_PREFIX (outputs go to
- * {prefix}{variant}/{stem}.{ext} and {prefix}manifest/{key}.json),
- * MEDIAFLOW_CONFIG (mediaflow.toml text; empty for the built-in default) and
+ * The variables both functions read: MEDIAFLOW_OUTPUT_BUCKET (required),
+ * MEDIAFLOW_OUTPUT_PREFIX (outputs go to {prefix}{variant}/{stem}.{ext} and
+ * {prefix}manifest/{key}.json), MEDIAFLOW_CONFIG (mediaflow.toml text; empty
+ * for the built-in default), MEDIAFLOW_ANIMATED_GIF ("true" when animated GIFs
+ * become videos, which needs the transcode function; else empty) and
  * MEDIAFLOW_S3_PATH_STYLE (a boolean; empty: path-style S3 addressing only
  * with an endpoint override, so virtual-hosted in Lambda).
  */
-export const ON_UPLOAD_ENVIRONMENT = [
+const COMMON_ENVIRONMENT = [
   'MEDIAFLOW_OUTPUT_BUCKET',
   'MEDIAFLOW_OUTPUT_PREFIX',
   'MEDIAFLOW_CONFIG',
+  'MEDIAFLOW_ANIMATED_GIF',
   'MEDIAFLOW_S3_PATH_STYLE',
 ] as const;
+
+/**
+ * The variables the on-upload function reads (functions/on-upload/environment.json):
+ * the common ones plus MEDIAFLOW_VIDEO_QUEUE_URL (the transcode queue it
+ * forwards videos to; empty without an ffmpeg layer).
+ */
+export const ON_UPLOAD_ENVIRONMENT = [...COMMON_ENVIRONMENT, 'MEDIAFLOW_VIDEO_QUEUE_URL'] as const;
 type OnUploadEnvironment = Record<(typeof ON_UPLOAD_ENVIRONMENT)[number], string>;
 
 /** The transcode (video) binary, as in functions/transcode/environment.json. */
@@ -49,56 +58,31 @@ export const TRANSCODE_MANIFEST = path.join(REPO_ROOT, 'functions', 'transcode',
 
 /**
  * The variables the transcode function reads (functions/transcode/environment.json):
- * on-upload's four, plus MEDIAFLOW_FFMPEG (the layer's /opt/bin/ffmpeg),
- * MEDIAFLOW_FFPROBE (empty: next to ffmpeg) and MEDIAFLOW_ANIMATED_GIF
- * ("true" when .gif uploads are routed to it, else empty).
+ * the common ones plus MEDIAFLOW_FFMPEG (the layer's /opt/bin/ffmpeg) and
+ * MEDIAFLOW_FFPROBE (empty: next to ffmpeg).
  */
-export const TRANSCODE_ENVIRONMENT = [
-  ...ON_UPLOAD_ENVIRONMENT,
-  'MEDIAFLOW_FFMPEG',
-  'MEDIAFLOW_FFPROBE',
-  'MEDIAFLOW_ANIMATED_GIF',
-] as const;
+export const TRANSCODE_ENVIRONMENT = [...COMMON_ENVIRONMENT, 'MEDIAFLOW_FFMPEG', 'MEDIAFLOW_FFPROBE'] as const;
 type TranscodeEnvironment = Record<(typeof TRANSCODE_ENVIRONMENT)[number], string>;
 
 /** Where a layer zip's bin/ffmpeg ends up (layers are extracted to /opt). */
 export const FFMPEG_PATH = '/opt/bin/ffmpeg';
 
-/** The functions' contracts, whose event_wiring lists the key suffixes each one takes. */
-export const ON_UPLOAD_CONTRACT = path.join(REPO_ROOT, 'functions', 'on-upload', 'environment.json');
-export const TRANSCODE_CONTRACT = path.join(REPO_ROOT, 'functions', 'transcode', 'environment.json');
-
-export interface EventSuffixes {
-  readonly onUpload: string[];
-  /** Empty without an ffmpeg layer. */
-  readonly transcode: string[];
-}
-
 /**
- * The key suffixes routed to each function (S3 suffix filters are
- * case-sensitive, one suffix per notification): on-upload's
- * event_wiring.suffixes, transcode's event_wiring.suffixes when there is an
- * ffmpeg layer, and transcode's suffixes_when_animated_gif (.gif, .GIF) to
- * transcode when AnimatedGifToVideo is on (and there is a layer), otherwise
- * to on-upload. Read from the environment.json files at synth time.
+ * The events the source bucket sends to on-upload's queue, for every key under
+ * SourcePrefix (functions/on-upload/environment.json event_wiring.s3_events):
+ * uploads, and removals (a version deleted, or a delete marker), whose outputs
+ * on-upload removes. No suffix filter: S3 filters see neither the content nor
+ * the letter case, so on-upload routes by the bytes.
  */
-export function eventSuffixes(p: Pick<MediaflowParameters, 'ffmpegLayerArn' | 'animatedGifToVideo'>): EventSuffixes {
-  const wiring = (file: string) => JSON.parse(readFileSync(file, 'utf8')).event_wiring;
-  const onUpload: string[] = wiring(ON_UPLOAD_CONTRACT).suffixes;
-  if (p.ffmpegLayerArn === undefined) return { onUpload, transcode: [] };
-  const transcode = wiring(TRANSCODE_CONTRACT);
-  const gifs: string[] = transcode.suffixes_when_animated_gif ?? [];
-  return p.animatedGifToVideo
-    ? { onUpload: onUpload.filter((s) => !gifs.includes(s)), transcode: [...transcode.suffixes, ...gifs] }
-    : { onUpload, transcode: [...transcode.suffixes] };
-}
+export const SOURCE_EVENTS = ['s3:ObjectCreated:*', 's3:ObjectRemoved:*'] as const;
 
 export type MediaflowStackProps = StackProps & MediaflowParameters;
 
 /**
  * Buckets, the S3 -> SQS -> Lambda wiring of the on-upload function (and,
- * with an ffmpeg layer, of the transcode function), their dead-letter queues
- * and alarms: the same stack as infra/sam/template.yaml.
+ * with an ffmpeg layer, the transcode function fed by on-upload through its
+ * own queue), their dead-letter queues and alarms: the same stack as
+ * infra/sam/template.yaml.
  */
 export class MediaflowStack extends Stack {
   readonly sourceBucket: s3.Bucket;
@@ -174,38 +158,12 @@ export class MediaflowStack extends Stack {
     }
 
     // -----------------------------------------------------------------------
-    // 2. on-upload: S3 -> queue -> function, failures -> dead-letter queue
+    // 2. transcode (only with an ffmpeg layer): fed by on-upload, which
+    //    forwards the videos to its queue (no S3 notification). The same shape,
+    //    plus the layer (extracted to /opt) and a larger /tmp. Made first
+    //    because on-upload's environment and role name its queue.
     // -----------------------------------------------------------------------
-    this.onUpload = new QueueWorker(this, 'OnUpload', {
-      description: 'mediaflow on-upload - resized variants and a manifest for each upload',
-      manifestPath: ON_UPLOAD_MANIFEST,
-      binaryName: ON_UPLOAD_BINARY,
-      architecture: props.architecture,
-      memorySize: props.memorySize,
-      timeout: props.timeout,
-      reservedConcurrency: props.reservedConcurrency,
-      environment: {
-        // Exactly the names in ON_UPLOAD_ENVIRONMENT (checked by `satisfies`).
-        MEDIAFLOW_OUTPUT_BUCKET: this.outputBucket.bucketName,
-        MEDIAFLOW_OUTPUT_PREFIX: props.outputPrefix,
-        MEDIAFLOW_CONFIG: props.variantsConfig,
-        MEDIAFLOW_S3_PATH_STYLE: '',
-      } satisfies OnUploadEnvironment,
-      logLevel: props.logLevel,
-      logRetentionDays: props.logRetentionDays,
-      batchSize: props.batchSize,
-      maximumConcurrency: props.maximumConcurrency,
-      maxReceiveCount: props.maxReceiveCount,
-      queueAgeAlarmSeconds: props.queueAgeAlarmSeconds,
-      alarmTopic,
-    });
-    this.grantData(this.onUpload.role, props, { sid: 'ReadOwnManifests', keys: `${props.outputPrefix}manifest/*` });
-
-    // -----------------------------------------------------------------------
-    // 3. transcode (only with an ffmpeg layer): the same shape, plus the layer
-    //    (extracted to /opt) and a larger /tmp
-    // -----------------------------------------------------------------------
-    const suffixes = eventSuffixes(props);
+    const animatedGif = props.animatedGifToVideo && props.ffmpegLayerArn !== undefined ? 'true' : '';
     if (props.ffmpegLayerArn !== undefined) {
       this.transcode = new QueueWorker(this, 'Transcode', {
         description: 'mediaflow transcode - web video renditions for each video upload (ffmpeg layer)',
@@ -225,7 +183,7 @@ export class MediaflowStack extends Stack {
           MEDIAFLOW_CONFIG: props.variantsConfig,
           MEDIAFLOW_FFMPEG: FFMPEG_PATH,
           MEDIAFLOW_FFPROBE: '',
-          MEDIAFLOW_ANIMATED_GIF: props.animatedGifToVideo ? 'true' : '',
+          MEDIAFLOW_ANIMATED_GIF: animatedGif,
           MEDIAFLOW_S3_PATH_STYLE: '',
         } satisfies TranscodeEnvironment,
         logLevel: props.logLevel,
@@ -236,19 +194,60 @@ export class MediaflowStack extends Stack {
         queueAgeAlarmSeconds: props.queueAgeAlarmSeconds,
         alarmTopic,
       });
-      // HeadObject on its manifests, to check what is already done before a
-      // long transcode (as on-upload).
-      this.grantData(this.transcode.role, props, { sid: 'ReadOwnManifests', keys: `${props.outputPrefix}manifest/*` });
+      // HeadObject on outputs and manifests, to check what is already done
+      // before a long transcode; DeleteObject for stale renditions after a re-upload.
+      this.grantData(this.transcode.role, props);
     }
 
-    this.notifyQueues(
-      [
-        { queue: this.onUpload.queue, suffixes: suffixes.onUpload },
-        ...(this.transcode ? [{ queue: this.transcode.queue, suffixes: suffixes.transcode }] : []),
-      ],
-      sourceBucketName,
-      props,
-    );
+    // -----------------------------------------------------------------------
+    // 3. on-upload: S3 (every object created or removed under SourcePrefix) ->
+    //    queue -> function, failures -> dead-letter queue. It decides by the
+    //    bytes: images it processes, videos it forwards to transcode.
+    // -----------------------------------------------------------------------
+    this.onUpload = new QueueWorker(this, 'OnUpload', {
+      description: 'mediaflow on-upload - resized variants and a manifest for each upload',
+      manifestPath: ON_UPLOAD_MANIFEST,
+      binaryName: ON_UPLOAD_BINARY,
+      architecture: props.architecture,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      reservedConcurrency: props.reservedConcurrency,
+      environment: {
+        // Exactly the names in ON_UPLOAD_ENVIRONMENT (checked by `satisfies`).
+        MEDIAFLOW_OUTPUT_BUCKET: this.outputBucket.bucketName,
+        MEDIAFLOW_OUTPUT_PREFIX: props.outputPrefix,
+        MEDIAFLOW_CONFIG: props.variantsConfig,
+        // Empty without the video function: videos then fail (permanently).
+        MEDIAFLOW_VIDEO_QUEUE_URL: this.transcode?.queue.queueUrl ?? '',
+        // The same value as transcode's: animated GIFs are forwarded only when it exists.
+        MEDIAFLOW_ANIMATED_GIF: animatedGif,
+        MEDIAFLOW_S3_PATH_STYLE: '',
+      } satisfies OnUploadEnvironment,
+      logLevel: props.logLevel,
+      logRetentionDays: props.logRetentionDays,
+      batchSize: props.batchSize,
+      maximumConcurrency: props.maximumConcurrency,
+      maxReceiveCount: props.maxReceiveCount,
+      queueAgeAlarmSeconds: props.queueAgeAlarmSeconds,
+      alarmTopic,
+    });
+    // HeadObject on output keys (collisions), manifests and failure records;
+    // DeleteObject for a removed upload's outputs.
+    this.grantData(this.onUpload.role, props);
+    if (this.transcode) {
+      // Only SendMessage (not grantSendMessages, which adds GetQueueAttributes
+      // and GetQueueUrl): the function has the URL. Same account, so the
+      // transcode queue's policy needs no statement for it.
+      this.onUpload.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ForwardVideos',
+          actions: ['sqs:SendMessage'],
+          resources: [this.transcode.queue.queueArn],
+        }),
+      );
+    }
+
+    this.notifyOnUpload(sourceBucketName, props);
 
     // -----------------------------------------------------------------------
     // 4. Outputs (same names as the SAM template's)
@@ -259,7 +258,11 @@ export class MediaflowStack extends Stack {
     output('OutputBucketName', this.outputBucket.bucketName, 'Variants and manifests appear here (under OutputPrefix).');
     output('SourcePrefix', props.sourcePrefix, 'Key prefix that triggers the functions (empty for the whole bucket).');
     output('OutputPrefix', props.outputPrefix, 'Key prefix of the outputs (MEDIAFLOW_OUTPUT_PREFIX).');
-    output('OnUploadQueueUrl', this.onUpload.queue.queueUrl, 'The S3 notification queue the function consumes.');
+    output(
+      'OnUploadQueueUrl',
+      this.onUpload.queue.queueUrl,
+      'The S3 notification queue the on-upload function consumes (every upload and removal).',
+    );
     output(
       'OnUploadDeadLetterQueueUrl',
       this.onUpload.deadLetterQueue.queueUrl,
@@ -276,7 +279,7 @@ export class MediaflowStack extends Stack {
       output(
         'TranscodeQueueUrl',
         this.transcode.queue.queueUrl,
-        'The S3 notification queue the transcode function consumes (video uploads).',
+        'The queue the transcode function consumes (videos forwarded by on-upload).',
       );
       output(
         'TranscodeDeadLetterQueueUrl',
@@ -299,10 +302,12 @@ export class MediaflowStack extends Stack {
   }
 
   /**
-   * Read the uploads, write the outputs, read back (GetObject, HeadObject)
-   * only the `readBack.keys` pattern in the output bucket: nothing else.
+   * Read the uploads; write, read back (GetObject, HeadObject) and delete the
+   * outputs: nothing else. Nothing under SourcePrefix may be written or
+   * deleted (originals are never modified).
    */
-  private grantData(role: iam.Role, p: MediaflowParameters, readBack: { sid: string; keys: string }): void {
+  private grantData(role: iam.Role, p: MediaflowParameters): void {
+    const outputs = this.outputBucket.arnForObjects(`${p.outputPrefix}*`);
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ReadUploads',
@@ -310,20 +315,13 @@ export class MediaflowStack extends Stack {
         resources: [this.sourceBucket.arnForObjects(`${p.sourcePrefix}*`)],
       }),
     );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'WriteOutputs',
-        actions: ['s3:PutObject'],
-        resources: [this.outputBucket.arnForObjects(`${p.outputPrefix}*`)],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: readBack.sid,
-        actions: ['s3:GetObject'],
-        resources: [this.outputBucket.arnForObjects(readBack.keys)],
-      }),
-    );
+    for (const [sid, action] of [
+      ['WriteOutputs', 's3:PutObject'],
+      ['ReadOutputs', 's3:GetObject'],
+      ['DeleteOutputs', 's3:DeleteObject'],
+    ]) {
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions: [action], resources: [outputs] }));
+    }
     // Without s3:ListBucket S3 answers 403 instead of 404 for a missing key (a
     // manifest not written yet, an upload deleted before it was processed).
     role.addToPrincipalPolicy(
@@ -339,41 +337,35 @@ export class MediaflowStack extends Stack {
   }
 
   /**
-   * s3:ObjectCreated:* on the source bucket -> each worker's queue, one
-   * notification per key suffix (each with SourcePrefix, if set).
+   * SOURCE_EVENTS on the source bucket -> on-upload's queue, for every key
+   * under SourcePrefix (no filter at all when it is empty): one notification
+   * per event type, with a prefix rule only.
    */
-  private notifyQueues(
-    targets: { queue: sqs.Queue; suffixes: string[] }[],
-    sourceBucketName: string,
-    p: MediaflowParameters,
-  ): void {
+  private notifyOnUpload(sourceBucketName: string, p: MediaflowParameters): void {
+    const queue = this.onUpload.queue;
+    queue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowSourceBucketNotifications',
+        principals: [new iam.ServicePrincipal('s3.amazonaws.com')],
+        actions: ['sqs:SendMessage'],
+        resources: [queue.queueArn],
+        conditions: {
+          ArnEquals: { 'aws:SourceArn': `arn:${Aws.PARTITION}:s3:::${sourceBucketName}` },
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+        },
+      }),
+    );
+    const filter: s3.CfnBucket.NotificationFilterProperty | undefined = p.sourcePrefix
+      ? { s3Key: { rules: [{ name: 'prefix', value: p.sourcePrefix }] } }
+      : undefined;
     const cfnBucket = this.sourceBucket.node.defaultChild as s3.CfnBucket;
-    const queueConfigurations: s3.CfnBucket.QueueConfigurationProperty[] = [];
-    for (const { queue, suffixes } of targets) {
-      queue.addToResourcePolicy(
-        new iam.PolicyStatement({
-          sid: 'AllowSourceBucketNotifications',
-          principals: [new iam.ServicePrincipal('s3.amazonaws.com')],
-          actions: ['sqs:SendMessage'],
-          resources: [queue.queueArn],
-          conditions: {
-            ArnEquals: { 'aws:SourceArn': `arn:${Aws.PARTITION}:s3:::${sourceBucketName}` },
-            StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-          },
-        }),
-      );
-      for (const suffix of suffixes) {
-        const rules: s3.CfnBucket.FilterRuleProperty[] = [];
-        if (p.sourcePrefix) rules.push({ name: 'prefix', value: p.sourcePrefix });
-        rules.push({ name: 'suffix', value: suffix });
-        queueConfigurations.push({ event: 's3:ObjectCreated:*', queue: queue.queueArn, filter: { s3Key: { rules } } });
-      }
-      // S3 sends a test message when the notification is created: the queue
-      // policy must exist first.
-      const queuePolicy = queue.node.tryFindChild('Policy') as sqs.QueuePolicy | undefined;
-      if (!queuePolicy) throw new Error('mediaflow: the queue has no resource policy');
-      cfnBucket.addResourceDependency(queuePolicy.node.defaultChild as sqs.CfnQueuePolicy);
-    }
-    cfnBucket.notificationConfiguration = { queueConfigurations };
+    cfnBucket.notificationConfiguration = {
+      queueConfigurations: SOURCE_EVENTS.map((event) => ({ event, queue: queue.queueArn, filter })),
+    };
+    // S3 sends a test message when the notification is created: the queue
+    // policy must exist first.
+    const queuePolicy = queue.node.tryFindChild('Policy') as sqs.QueuePolicy | undefined;
+    if (!queuePolicy) throw new Error('mediaflow: the queue has no resource policy');
+    cfnBucket.addResourceDependency(queuePolicy.node.defaultChild as sqs.CfnQueuePolicy);
   }
 }

@@ -260,10 +260,6 @@ function flatten(node: Json, names: Record<string, string>): Json {
       case 'Fn::Select': {
         const split = arg[1]?.['Fn::Split'];
         if (arg[0] === 2 && split?.[0] === '/' && split?.[1]?.Ref === 'AWS::StackId') return '${StackUuid}';
-        // An element of a literal list: the SAM template's
-        // !Select [0, [!GetAtt TranscodeQueue.Arn, !Ref TranscodeQueuePolicy]],
-        // whose second element only adds a dependency (see sourceBucketDependencies).
-        if (Number.isInteger(arg[0]) && Array.isArray(arg[1])) return flat(arg[1][arg[0]]);
         return undefined;
       }
       case 'Fn::Sub': {
@@ -437,8 +433,7 @@ function functionModel(p: Json): Json {
 
 /**
  * The canonical names of the resources the source bucket is created after:
- * its DependsOn and every resource its properties reference (the SAM
- * template's conditional Fn::Select trick for TranscodeQueuePolicy).
+ * its DependsOn and every resource its properties reference.
  */
 export function sourceBucketDependencies(template: Json): string[] {
   const resources: Json = template.Resources;

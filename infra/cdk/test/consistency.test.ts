@@ -4,8 +4,11 @@
  * functions/on-upload/environment.json and functions/transcode/environment.json
  * are the functions' own statements of their contracts (their unit tests check
  * them against the code): binary name, environment variables with defaults, and
- * event wiring, including the key suffixes each function takes. This suite
- * checks both templates against them, and the two templates against each other:
+ * event wiring: on-upload takes the S3 events in event_wiring.s3_events for
+ * every key under the source prefix (no suffix filter) and forwards videos to
+ * transcode, which no S3 notification feeds. This suite checks both templates
+ * against them, including the permissions that wiring needs (and no more), and
+ * the two templates against each other:
  * the same parameters with the same defaults and constraints, and, for several
  * parameter sets, the same resources with the same properties (compared in a
  * canonical form where logical IDs are replaced by roles such as
@@ -28,6 +31,7 @@ import {
 } from '../lib/stack';
 import {
   canonicalModel,
+  canonicalStatements,
   evaluateSam,
   type Json,
   loadEnvironmentJson,
@@ -63,7 +67,6 @@ const WORKERS = [
   },
 ] as const;
 const [ON_UPLOAD, TRANSCODE] = WORKERS;
-const GIF_SUFFIXES: string[] = TRANSCODE.contract.event_wiring.suffixes_when_animated_gif;
 
 /** Parameter sets both tools are compared under (SAM parameter names and values). */
 const PARAMETER_SETS: Record<string, Record<string, string | number>> = {
@@ -120,7 +123,7 @@ const PARAMETER_SETS: Record<string, Record<string, string | number>> = {
     MaxReceiveCount: 2,
     TranscodeTimeout: 300,
   },
-  'AnimatedGifToVideo without a layer (no video; GIFs stay with on-upload)': {
+  'AnimatedGifToVideo without a layer (no video; on-upload makes stills of GIFs)': {
     AnimatedGifToVideo: 'true',
   },
 };
@@ -132,31 +135,28 @@ function videoOf(parameters: Record<string, string | number>): { video: boolean;
   return { video, gifToVideo };
 }
 
-/** The suffixes each worker should be notified for, straight from the contracts. */
-function expectedSuffixes(parameters: Record<string, string | number>): Record<string, string[]> {
-  const { video, gifToVideo } = videoOf(parameters);
-  return {
-    '': ON_UPLOAD.contract.event_wiring.suffixes.filter((s: string) => !(gifToVideo && GIF_SUFFIXES.includes(s))),
-    Transcode: video ? [...TRANSCODE.contract.event_wiring.suffixes, ...(gifToVideo ? GIF_SUFFIXES : [])] : [],
-  };
+/** A parameter's value under a parameter set, as a string (the default unless set). */
+function valueOf(parameters: Record<string, string | number>, name: string): string {
+  return String(parameters[name] ?? DEFAULTS[name]);
 }
 
-/** S3's rule: two filters for one event type overlap if their prefixes and their suffixes both could match one key. */
-function overlaps(a: { prefix: string; suffix: string }, b: { prefix: string; suffix: string }): boolean {
-  const prefixes = a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix);
-  const suffixes = a.suffix.endsWith(b.suffix) || b.suffix.endsWith(a.suffix);
-  return prefixes && suffixes;
+/** The outputs as an IAM resource in the canonical model: "${Bucket.Arn}/<OutputPrefix>*". */
+function outputsArn(parameters: Record<string, string | number>): string {
+  const bucket = valueOf(parameters, 'BucketMode') === 'single' ? 'SourceBucket' : 'OutputBucket';
+  return `\${${bucket}.Arn}/${valueOf(parameters, 'OutputPrefix')}*`;
 }
 
-function filterOf(configuration: Json): { prefix: string; suffix: string } {
-  const rules: Json[] = configuration.Filter?.S3Key?.Rules ?? [];
-  for (const rule of rules) expect(['prefix', 'suffix']).toContain(rule.Name);
-  expect(rules.filter((r) => r.Name === 'prefix').length).toBeLessThanOrEqual(1);
-  expect(rules.filter((r) => r.Name === 'suffix').length).toBeLessThanOrEqual(1);
-  return {
-    prefix: rules.find((r) => r.Name === 'prefix')?.Value ?? '',
-    suffix: rules.find((r) => r.Name === 'suffix')?.Value ?? '',
-  };
+/**
+ * Whether an object ARN pattern of the canonical model ("${Bucket.Arn}/key*")
+ * could match an upload: a key under SourcePrefix in the source bucket.
+ */
+function coversUploads(resource: string, sourcePrefix: string): boolean {
+  const match = /^\$\{(\w+)\.Arn\}\/(.*)$/.exec(resource);
+  if (!match) return resource.includes('*'); // anything else with a wildcard: assume the worst
+  const [, bucket, pattern] = match;
+  if (bucket !== 'SourceBucket') return false;
+  const keys = pattern.split('*')[0];
+  return keys.startsWith(sourcePrefix) || sourcePrefix.startsWith(keys);
 }
 
 describe('environment.json (the function contracts)', () => {
@@ -167,20 +167,20 @@ describe('environment.json (the function contracts)', () => {
     expect(TRANSCODE.contract.binary).toBe(TRANSCODE_BINARY);
   });
 
-  it('the suffixes are disjoint, in both cases, and none ends with another (S3 would refuse the overlap)', () => {
-    const images: string[] = ON_UPLOAD.contract.event_wiring.suffixes;
-    const videos: string[] = TRANSCODE.contract.event_wiring.suffixes;
-    // .gif/.GIF are on-upload's unless AnimatedGifToVideo sends them to transcode.
-    for (const gif of GIF_SUFFIXES) expect(images).toContain(gif);
-    const all = [...images, ...videos];
-    expect(new Set(all).size).toBe(all.length);
-    for (const s of all) {
-      expect(s, s).toMatch(/^\.[A-Za-z0-9]+$/);
-      // S3 suffix filters are case-sensitive: each extension in lower and upper case.
-      expect(all, s).toContain(s.toLowerCase());
-      expect(all, s).toContain(s.toUpperCase());
-      for (const other of all) if (other !== s) expect(s.endsWith(other), `${s} ends with ${other}`).toBe(false);
+  it('on-upload takes every object created or removed under the prefix, forwards videos; S3 never feeds transcode', () => {
+    const onUpload = ON_UPLOAD.contract.event_wiring;
+    const transcode = TRANSCODE.contract.event_wiring;
+    expect(onUpload.s3_events).toEqual(['s3:ObjectCreated:*', 's3:ObjectRemoved:*']);
+    expect(onUpload.forwards_videos_to).toBe(TRANSCODE.contract.function);
+    expect(transcode.s3_events).toEqual([]);
+    expect(transcode.fed_by).toBe(ON_UPLOAD.contract.function);
+    // No suffix lists left for a template to route by.
+    for (const worker of WORKERS) {
+      expect(worker.contract.event_wiring.suffixes, worker.binary).toBeUndefined();
+      expect(worker.contract.event_wiring.suffixes_when_animated_gif, worker.binary).toBeUndefined();
     }
+    // Where it forwards to.
+    expect(ON_UPLOAD.contract.variables.map((v: Json) => v.name)).toContain('MEDIAFLOW_VIDEO_QUEUE_URL');
   });
 
   it('both functions are members of the one Cargo workspace (one target/ directory for both builds)', () => {
@@ -242,8 +242,8 @@ describe('environment.json (the function contracts)', () => {
     const cdkModel = canonicalModel(cdkTemplate);
     const { video, gifToVideo } = videoOf(parameters);
     const present = video ? WORKERS : [ON_UPLOAD];
-    const suffixes = expectedSuffixes(parameters);
-    const sourcePrefix = String(parameters.SourcePrefix ?? DEFAULTS.SourcePrefix);
+    const sourcePrefix = valueOf(parameters, 'SourcePrefix');
+    const outputs = outputsArn(parameters);
 
     for (const [tool, model, template] of [
       ['SAM', samModel, evaluateSam(sam, parameters)],
@@ -302,15 +302,21 @@ describe('environment.json (the function contracts)', () => {
           const fixed: Record<string, string> = {
             // Empty: path-style S3 addressing only with an endpoint override.
             MEDIAFLOW_S3_PATH_STYLE: '',
+            // In both functions: animated GIFs become videos only when transcode exists.
+            MEDIAFLOW_ANIMATED_GIF: gifToVideo ? 'true' : '',
             ...(worker === TRANSCODE
               ? {
                   // The layer's bin/ffmpeg, extracted to /opt; ffprobe next to it.
                   MEDIAFLOW_FFMPEG: FFMPEG_PATH,
                   MEDIAFLOW_FFPROBE: '',
-                  MEDIAFLOW_ANIMATED_GIF: gifToVideo ? 'true' : '',
                 }
-              : {}),
+              : {
+                  // Where on-upload forwards videos: the transcode queue's URL, or nothing.
+                  MEDIAFLOW_VIDEO_QUEUE_URL: video ? '${TranscodeQueue}' : '',
+                }),
           };
+          // Set away from the contract's default when the feature is on.
+          const on: Record<string, boolean> = { MEDIAFLOW_ANIMATED_GIF: gifToVideo, MEDIAFLOW_VIDEO_QUEUE_URL: video };
           const optional = worker.contract.variables.filter((v: Json) => !v.required);
           expect(optional.map((v: Json) => v.name).sort()).toEqual(
             [...Object.keys(parameterOf), ...Object.keys(fixed)].sort(),
@@ -318,7 +324,7 @@ describe('environment.json (the function contracts)', () => {
           for (const v of optional) {
             if (v.name in fixed) {
               expect(vars[v.name], v.name).toBe(fixed[v.name]);
-              if (v.name !== 'MEDIAFLOW_ANIMATED_GIF' || !gifToVideo) expect(vars[v.name], v.name).toBe(v.default);
+              if (!on[v.name]) expect(vars[v.name], v.name).toBe(v.default);
               continue;
             }
             const parameter = parameterOf[v.name];
@@ -336,14 +342,13 @@ describe('environment.json (the function contracts)', () => {
           expect(esm.EventSourceArn).toBe(`\${${name('Queue')}.Arn}`);
           expect(esm.FunctionName).toBe(`\${${name('Function')}}`);
           expect(esm.FunctionResponseTypes).toEqual(worker.contract.event_wiring.function_response_types);
+          // Notified of exactly the contract's S3 events, each once (none for transcode).
           const notifications = model.resources.SourceBucket.NotificationConfiguration.QueueConfigurations.filter(
             (n: Json) => n.Queue === `\${${name('Queue')}.Arn}`,
           );
-          expect([...new Set(notifications.map((n: Json) => n.Event))]).toEqual(worker.contract.event_wiring.s3_events);
-          // One notification per suffix, each with SourcePrefix (if any).
-          const filters = notifications.map(filterOf);
-          expect(filters.map((f: Json) => f.suffix).sort()).toEqual([...suffixes[worker.prefix]].sort());
-          for (const f of filters) expect(f.prefix).toBe(sourcePrefix);
+          expect(notifications.map((n: Json) => n.Event).sort()).toEqual(
+            [...worker.contract.event_wiring.s3_events].sort(),
+          );
         });
 
         it(`${tool} ${worker.binary}: visibility timeout is at least 6x the function timeout`, () => {
@@ -353,26 +358,106 @@ describe('environment.json (the function contracts)', () => {
         });
       }
 
-      it(`${tool}: every notification goes to a worker's queue, none overlaps another, each suffix once`, () => {
-        const configurations: Json[] = model.resources.SourceBucket.NotificationConfiguration.QueueConfigurations;
-        const queues = present.map((w) => `\${${w.prefix}Queue.Arn}`);
-        for (const c of configurations) expect(queues).toContain(c.Queue);
-        const all = Object.values(suffixes).flat();
-        expect(configurations).toHaveLength(all.length);
-        const filters = configurations.map(filterOf);
-        for (let i = 0; i < filters.length; i++) {
-          for (let j = i + 1; j < filters.length; j++) {
-            const pair = `${JSON.stringify(filters[i])} / ${JSON.stringify(filters[j])}`;
-            expect(overlaps(filters[i], filters[j]), pair).toBe(false);
+      it(`${tool}: the source bucket sends on-upload's events for every key under SourcePrefix, to it only`, () => {
+        const notification = model.resources.SourceBucket.NotificationConfiguration;
+        expect(Object.keys(notification)).toEqual(['QueueConfigurations']);
+        // The prefix rule only (no filter at all without a prefix): S3 filters see
+        // neither the content nor the letter case, on-upload decides by the bytes.
+        const filter = sourcePrefix ? { Filter: { S3Key: { Rules: [{ Name: 'prefix', Value: sourcePrefix }] } } } : {};
+        const byEvent = (a: Json, b: Json) => a.Event.localeCompare(b.Event);
+        const expected = ON_UPLOAD.contract.event_wiring.s3_events.map((event: string) => ({
+          Event: event,
+          Queue: '${Queue.Arn}',
+          ...filter,
+        }));
+        expect([...notification.QueueConfigurations].sort(byEvent)).toStrictEqual(expected.sort(byEvent));
+        const bucketName = `${valueOf(parameters, 'BucketNamePrefix')}-source-\${StackUuid}`;
+        expect(model.resources.QueuePolicy).toContainEqual({
+          Effect: 'Allow',
+          Principal: { Service: 's3.amazonaws.com' },
+          Action: ['sqs:SendMessage'],
+          Resource: ['${Queue.Arn}'],
+          Condition: {
+            ArnEquals: { 'aws:SourceArn': `arn:\${AWS::Partition}:s3:::${bucketName}` },
+            StringEquals: { 'aws:SourceAccount': '${AWS::AccountId}' },
+          },
+        });
+        expect(model.resources.SourceBucket.BucketName).toBe(bucketName);
+      });
+
+      it(`${tool}: the source bucket is created after on-upload's queue policy (S3 checks it), not transcode's`, () => {
+        const dependencies = sourceBucketDependencies(template);
+        expect(dependencies).toContain('QueuePolicy');
+        expect(dependencies.filter((d) => d.startsWith('Transcode'))).toEqual([]);
+      });
+
+      it(`${tool}: only on-upload feeds the transcode queue: no S3 notification, no service in its policy`, () => {
+        const queues = model.resources.SourceBucket.NotificationConfiguration.QueueConfigurations.map(
+          (n: Json) => n.Queue,
+        );
+        expect(queues.filter((q: string) => q.includes('Transcode'))).toEqual([]);
+        // Only on-upload's queue lets a service (S3) send.
+        for (const [n, statements] of Object.entries<Json>(model.resources)) {
+          if (n.endsWith('QueuePolicy') && n !== 'QueuePolicy') {
+            expect(JSON.stringify(statements), n).not.toMatch(/amazonaws\.com/);
           }
+        }
+        if (video) {
+          expect(model.resources.TranscodeQueuePolicy).toStrictEqual([
+            {
+              Effect: 'Deny',
+              Principal: '*',
+              Action: ['sqs:*'],
+              Resource: ['${TranscodeQueue.Arn}'],
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            },
+          ]);
         }
       });
 
-      it(`${tool}: the source bucket is created after every queue policy it notifies (S3 checks them)`, () => {
-        expect(sourceBucketDependencies(template)).toEqual(
-          expect.arrayContaining(present.map((w) => `${w.prefix}QueuePolicy`)),
+      it(`${tool}: on-upload may send only to the transcode queue, and only with video; transcode sends nowhere`, () => {
+        const sends = (worker: string) =>
+          (model.resources[`${worker}RoleStatements`] ?? []).filter((s: Json) =>
+            s.Action.some((a: string) => /^(sqs:(Send|\*)|\*$)/.test(a)),
+          );
+        expect(sends('')).toStrictEqual(
+          video ? [{ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['${TranscodeQueue.Arn}'] }] : [],
         );
+        expect(sends('Transcode')).toEqual([]);
+        const vars = model.resources.Function.Environment.Variables;
+        expect(vars.MEDIAFLOW_VIDEO_QUEUE_URL).toBe(video ? '${TranscodeQueue}' : '');
+        if (video) {
+          const transcodeVars = model.resources.TranscodeFunction.Environment.Variables;
+          expect(vars.MEDIAFLOW_ANIMATED_GIF).toBe(transcodeVars.MEDIAFLOW_ANIMATED_GIF);
+        }
       });
+
+      for (const worker of present) {
+        it(`${tool} ${worker.binary}: S3: read the uploads; write, read and delete the outputs; modify no upload`, () => {
+          const s3 = model.resources[`${worker.prefix}RoleStatements`].filter((s: Json) =>
+            s.Action.some((a: string) => a.startsWith('s3:')),
+          );
+          const single = valueOf(parameters, 'BucketMode') === 'single';
+          expect(s3).toStrictEqual(
+            canonicalStatements([
+              { Effect: 'Allow', Action: ['s3:GetObject'], Resource: [`\${SourceBucket.Arn}/${sourcePrefix}*`] },
+              { Effect: 'Allow', Action: ['s3:PutObject'], Resource: [outputs] },
+              { Effect: 'Allow', Action: ['s3:GetObject'], Resource: [outputs] },
+              { Effect: 'Allow', Action: ['s3:DeleteObject'], Resource: [outputs] },
+              {
+                Effect: 'Allow',
+                Action: ['s3:ListBucket'],
+                Resource: single ? ['${SourceBucket.Arn}'] : ['${OutputBucket.Arn}', '${SourceBucket.Arn}'],
+              },
+            ]),
+          );
+          // Originals are never modified: nothing that writes or deletes reaches SourcePrefix.
+          for (const s of s3) {
+            if (!s.Action.some((a: string) => !/^s3:(Get|List)/.test(a))) continue;
+            for (const r of s.Resource) expect(coversUploads(r, sourcePrefix), `${s.Action} ${r}`).toBe(false);
+          }
+        });
+      }
     }
 
     it('SAM and CDK make the same resources with the same properties', () => {
@@ -428,7 +513,7 @@ describe('parameters', () => {
     });
   });
 
-  it('SourceSuffix is gone: uploads are routed by the contracts\' suffixes', () => {
+  it('SourceSuffix is gone: every key under SourcePrefix goes to on-upload, which routes by content', () => {
     expect(sam.Parameters.SourceSuffix).toBeUndefined();
     expect(PARAMETER_SPECS.SourceSuffix).toBeUndefined();
     expect(() => synthCdk({ SourceSuffix: '.jpg' })).toThrow(/SourceSuffix was removed/);

@@ -7,38 +7,24 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { readVariantsConfigFile } from '../lib/app';
 import { DEFAULTS } from '../lib/parameters';
-import {
-  canonicalModel,
-  type Json,
-  loadEnvironmentJson,
-  REPO_ROOT,
-  stableStringify,
-  synthCdk,
-  TRANSCODE_ENVIRONMENT_JSON_PATH,
-} from './cfn';
+import { canonicalModel, type Json, REPO_ROOT, stableStringify, synthCdk } from './cfn';
 
-const IMAGE_SUFFIXES: string[] = loadEnvironmentJson().event_wiring.suffixes;
-const TRANSCODE_WIRING = loadEnvironmentJson(TRANSCODE_ENVIRONMENT_JSON_PATH).event_wiring;
-const VIDEO_SUFFIXES: string[] = TRANSCODE_WIRING.suffixes;
-const GIF_SUFFIXES: string[] = TRANSCODE_WIRING.suffixes_when_animated_gif;
 const LAYER = 'arn:aws:lambda:us-east-1:123456789012:layer:ffmpeg:3';
 
-/** The queue notifications of the source bucket, as { queue: [suffix...] } (sorted). */
-const routes = (model: Json, prefix = ''): Record<string, string[]> => {
-  const out: Record<string, string[]> = {};
-  for (const c of model.resources.SourceBucket.NotificationConfiguration.QueueConfigurations) {
-    expect(c.Event).toBe('s3:ObjectCreated:*');
-    const rules = c.Filter.S3Key.Rules;
-    expect(rules).toEqual([
-      ...(prefix ? [{ Name: 'prefix', Value: prefix }] : []),
-      { Name: 'suffix', Value: expect.any(String) },
-    ]);
-    (out[c.Queue] ??= []).push(rules.at(-1).Value);
-  }
-  for (const list of Object.values(out)) list.sort();
-  return out;
-};
-const sorted = (list: string[]) => [...list].sort();
+/**
+ * The source bucket's notifications, as "event -> queue [prefix]" lines
+ * (sorted). Each notification may have a prefix rule and nothing else.
+ */
+const routes = (model: Json): string[] =>
+  model.resources.SourceBucket.NotificationConfiguration.QueueConfigurations.map((c: Json) => {
+    expect(Object.keys(c).sort()).toEqual(c.Filter ? ['Event', 'Filter', 'Queue'] : ['Event', 'Queue']);
+    if (!c.Filter) return `${c.Event} -> ${c.Queue}`;
+    expect(c.Filter).toEqual({ S3Key: { Rules: [{ Name: 'prefix', Value: expect.any(String) }] } });
+    return `${c.Event} -> ${c.Queue} ${c.Filter.S3Key.Rules[0].Value}`;
+  }).sort();
+/** Statements sorted as canonicalStatements sorts them. */
+const sortStatements = (statements: Json[]): Json[] =>
+  [...statements].sort((a, b) => stableStringify(a).localeCompare(stableStringify(b)));
 
 const resourcesOf = (t: Template, type: string): [string, Json][] => Object.entries(t.findResources(type));
 /** Every IAM statement in the template: roles' inline policies and AWS::IAM::Policy resources. */
@@ -153,19 +139,20 @@ describe('CDK stack, default parameters', () => {
     }
   });
 
-  it('reads only uploads, writes only outputs, reads back only its manifests', () => {
+  it('reads the uploads; writes, reads and deletes the outputs; modifies no upload; sends to no queue', () => {
     const s3 = model.resources.RoleStatements.filter((s: Json) => s.Action.some((a: string) => a.startsWith('s3:')));
     expect(s3).toEqual(
-      [
+      sortStatements([
         { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/*'] },
         { Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['${OutputBucket.Arn}/*'] },
-        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${OutputBucket.Arn}/manifest/*'] },
+        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${OutputBucket.Arn}/*'] },
+        { Effect: 'Allow', Action: ['s3:DeleteObject'], Resource: ['${OutputBucket.Arn}/*'] },
         { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['${OutputBucket.Arn}', '${SourceBucket.Arn}'] },
-      ].sort((a, b) => stableStringify(a).localeCompare(stableStringify(b))),
+      ]),
     );
     const other = model.resources.RoleStatements.filter((s: Json) => !s.Action.some((a: string) => a.startsWith('s3:')));
     expect(other).toEqual(
-      [
+      sortStatements([
         { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: ['${LogGroup.Arn}'] },
         {
           Effect: 'Allow',
@@ -178,15 +165,15 @@ describe('CDK stack, default parameters', () => {
           ],
           Resource: ['${Queue.Arn}'],
         },
-      ].sort((a, b) => stableStringify(a).localeCompare(stableStringify(b))),
+      ]),
     );
   });
 
-  it('sends ObjectCreated notifications for the image suffixes from the source bucket to the queue, and only those', () => {
+  it('sends every object created or removed in the source bucket to the queue, with no filter', () => {
     expect(Object.keys(model.resources.SourceBucket.NotificationConfiguration)).toEqual(['QueueConfigurations']);
-    expect(routes(model)).toEqual({ '${Queue.Arn}': sorted(IMAGE_SUFFIXES) });
-    expect(IMAGE_SUFFIXES).toEqual(expect.arrayContaining(['.jpg', '.JPG', '.png', '.PNG', '.gif', '.GIF']));
-    expect(IMAGE_SUFFIXES).not.toContain('.mp4');
+    // photo.Jpeg, IMG_0001 and clip.Mp4 included: on-upload decides by the bytes.
+    expect(routes(model)).toEqual(['s3:ObjectCreated:* -> ${Queue.Arn}', 's3:ObjectRemoved:* -> ${Queue.Arn}']);
+    expect(JSON.stringify(t.toJSON())).not.toMatch(/"suffix"/i);
     expect(model.resources.QueuePolicy).toContainEqual({
       Effect: 'Allow',
       Principal: { Service: 's3.amazonaws.com' },
@@ -251,11 +238,13 @@ describe('CDK stack, default parameters', () => {
     expect(model.resources.Queue.VisibilityTimeout).toBe(6 * model.resources.Function.Timeout);
   });
 
-  it('passes the output bucket and prefix to the function', () => {
-    expect(model.resources.Function.Environment.Variables).toEqual({
+  it('passes the output bucket and prefix to the function, and no video queue', () => {
+    expect(model.resources.Function.Environment.Variables).toStrictEqual({
       MEDIAFLOW_OUTPUT_BUCKET: '${OutputBucket}',
       MEDIAFLOW_OUTPUT_PREFIX: '',
       MEDIAFLOW_CONFIG: '',
+      MEDIAFLOW_VIDEO_QUEUE_URL: '',
+      MEDIAFLOW_ANIMATED_GIF: '',
       MEDIAFLOW_S3_PATH_STYLE: '',
     });
   });
@@ -310,32 +299,29 @@ describe('CDK stack, single bucket with prefixes and alarm email', () => {
     expect(model.outputs.OutputBucketName).toBe('${SourceBucket}');
   });
 
-  it('filters every notification by the source prefix and one suffix, so outputs never trigger the function', () => {
-    expect(routes(model, 'uploads/')).toEqual({ '${Queue.Arn}': sorted(IMAGE_SUFFIXES) });
+  it('filters both notifications by the source prefix only, so outputs never trigger the function', () => {
+    expect(routes(model)).toEqual([
+      's3:ObjectCreated:* -> ${Queue.Arn} uploads/',
+      's3:ObjectRemoved:* -> ${Queue.Arn} uploads/',
+    ]);
     expect(model.resources.SourceBucket.NotificationConfiguration.QueueConfigurations).toContainEqual({
-      Event: 's3:ObjectCreated:*',
+      Event: 's3:ObjectRemoved:*',
       Queue: '${Queue.Arn}',
-      Filter: {
-        S3Key: {
-          Rules: [
-            { Name: 'prefix', Value: 'uploads/' },
-            { Name: 'suffix', Value: '.jpg' },
-          ],
-        },
-      },
+      Filter: { S3Key: { Rules: [{ Name: 'prefix', Value: 'uploads/' }] } },
     });
   });
 
-  it('scopes S3 permissions to the prefixes', () => {
+  it('scopes S3 permissions to the prefixes: nothing under uploads/ may be written or deleted', () => {
     const s3 = model.resources.RoleStatements.filter((s: Json) => s.Action.some((a: string) => a.startsWith('s3:')));
-    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/uploads/*'] });
-    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['${SourceBucket.Arn}/media/*'] });
-    expect(s3).toContainEqual({
-      Effect: 'Allow',
-      Action: ['s3:GetObject'],
-      Resource: ['${SourceBucket.Arn}/media/manifest/*'],
-    });
-    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['${SourceBucket.Arn}'] });
+    expect(s3).toEqual(
+      sortStatements([
+        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/uploads/*'] },
+        { Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['${SourceBucket.Arn}/media/*'] },
+        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/media/*'] },
+        { Effect: 'Allow', Action: ['s3:DeleteObject'], Resource: ['${SourceBucket.Arn}/media/*'] },
+        { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['${SourceBucket.Arn}'] },
+      ]),
+    );
   });
 
   it('creates a TLS-only alarm topic with the email subscribed, used by every alarm', () => {
@@ -500,42 +486,44 @@ describe('CDK stack with the ffmpeg layer (video)', () => {
     });
   });
 
-  it('routes video suffixes to transcode and image suffixes (GIFs included) to on-upload', () => {
-    expect(routes(model)).toEqual({
-      '${Queue.Arn}': sorted(IMAGE_SUFFIXES),
-      '${TranscodeQueue.Arn}': sorted(VIDEO_SUFFIXES),
-    });
-    expect(VIDEO_SUFFIXES).toEqual(expect.arrayContaining(['.mp4', '.MP4', '.mov', '.MOV']));
-    expect(model.resources.TranscodeQueuePolicy).toContainEqual({
-      Effect: 'Allow',
-      Principal: { Service: 's3.amazonaws.com' },
-      Action: ['sqs:SendMessage'],
-      Resource: ['${TranscodeQueue.Arn}'],
-      Condition: {
-        ArnEquals: { 'aws:SourceArn': 'arn:${AWS::Partition}:s3:::mediaflow-source-${StackUuid}' },
-        StringEquals: { 'aws:SourceAccount': '${AWS::AccountId}' },
+  it('sends everything to on-upload, which forwards videos to transcode: no S3 notification for the transcode queue', () => {
+    expect(routes(model)).toEqual(['s3:ObjectCreated:* -> ${Queue.Arn}', 's3:ObjectRemoved:* -> ${Queue.Arn}']);
+    // on-upload: the transcode queue's URL, and SendMessage on that queue only.
+    expect(model.resources.Function.Environment.Variables.MEDIAFLOW_VIDEO_QUEUE_URL).toBe('${TranscodeQueue}');
+    expect(model.resources.Function.Environment.Variables.MEDIAFLOW_ANIMATED_GIF).toBe('');
+    const sends = model.resources.RoleStatements.filter((s: Json) => s.Action.some((a: string) => a.includes('Send')));
+    expect(sends).toEqual([{ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['${TranscodeQueue.Arn}'] }]);
+    // The transcode queue's policy only denies plain HTTP: no service may send.
+    expect(model.resources.TranscodeQueuePolicy).toEqual([
+      {
+        Effect: 'Deny',
+        Principal: '*',
+        Action: ['sqs:*'],
+        Resource: ['${TranscodeQueue.Arn}'],
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
       },
-    });
-    // The bucket waits for both queue policies (S3 checks them when it saves the notifications).
+    ]);
+    // The bucket waits for on-upload's queue policy (S3 checks it when it saves the notifications).
     const [, bucket] = resourcesOf(t, 'AWS::S3::Bucket').find(([, b]) => b.Properties.NotificationConfiguration)!;
     const policies = resourcesOf(t, 'AWS::SQS::QueuePolicy')
       .filter(([, p]) => JSON.stringify(p).includes('s3.amazonaws.com'))
       .map(([id]) => id);
-    expect(policies).toHaveLength(2);
-    expect(bucket.DependsOn).toEqual(expect.arrayContaining(policies));
+    expect(policies).toEqual([expect.stringMatching(/^OnUploadQueuePolicy/)]);
+    expect(bucket.DependsOn).toEqual(policies);
   });
 
-  it('gives transcode least privilege: read uploads, write its outputs, head its manifests, its queue and log group only', () => {
+  it('gives transcode least privilege: read uploads, write/read/delete outputs, its queue and log group only', () => {
     const statements = iamStatements(t);
     for (const s of statements) {
       for (const action of [s.Action].flat()) expect(action, JSON.stringify(s)).not.toMatch(/\*/);
       expect([s.Resource].flat(), JSON.stringify(s)).not.toContain('*');
     }
     expect(model.resources.TranscodeRoleStatements).toEqual(
-      [
+      sortStatements([
         { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/*'] },
         { Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['${OutputBucket.Arn}/*'] },
-        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${OutputBucket.Arn}/manifest/*'] },
+        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${OutputBucket.Arn}/*'] },
+        { Effect: 'Allow', Action: ['s3:DeleteObject'], Resource: ['${OutputBucket.Arn}/*'] },
         { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['${OutputBucket.Arn}', '${SourceBucket.Arn}'] },
         {
           Effect: 'Allow',
@@ -553,10 +541,12 @@ describe('CDK stack with the ffmpeg layer (video)', () => {
           ],
           Resource: ['${TranscodeQueue.Arn}'],
         },
-      ].sort((a, b) => stableStringify(a).localeCompare(stableStringify(b))),
+      ]),
     );
-    // Neither role may touch the other worker's queue or logs.
-    expect(JSON.stringify(model.resources.RoleStatements)).not.toContain('Transcode');
+    // on-upload may only send to the transcode queue, not consume it or write its logs.
+    expect(
+      model.resources.RoleStatements.filter((s: Json) => JSON.stringify(s).includes('Transcode')),
+    ).toEqual([{ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['${TranscodeQueue.Arn}'] }]);
   });
 
   it('alarms on the transcode dead-letter queue, errors and queue age too', () => {
@@ -586,7 +576,7 @@ describe('CDK stack with the ffmpeg layer (video)', () => {
 });
 
 describe('CDK stack, AnimatedGifToVideo', () => {
-  it('true with a layer: .gif/.GIF go to transcode, which is told so', () => {
+  it('true with a layer: both functions are told so (on-upload forwards animated GIFs)', () => {
     const t = synthCdk({
       FfmpegLayerArn: LAYER,
       AnimatedGifToVideo: 'true',
@@ -601,11 +591,12 @@ describe('CDK stack, AnimatedGifToVideo', () => {
       Architecture: 'x86_64',
     });
     const model = canonicalModel(t.toJSON());
-    expect(GIF_SUFFIXES).toEqual(['.gif', '.GIF']);
-    expect(routes(model, 'uploads/')).toEqual({
-      '${Queue.Arn}': sorted(IMAGE_SUFFIXES.filter((s) => !GIF_SUFFIXES.includes(s))),
-      '${TranscodeQueue.Arn}': sorted([...VIDEO_SUFFIXES, ...GIF_SUFFIXES]),
-    });
+    expect(routes(model)).toEqual([
+      's3:ObjectCreated:* -> ${Queue.Arn} uploads/',
+      's3:ObjectRemoved:* -> ${Queue.Arn} uploads/',
+    ]);
+    expect(model.resources.Function.Environment.Variables.MEDIAFLOW_ANIMATED_GIF).toBe('true');
+    expect(model.resources.Function.Environment.Variables.MEDIAFLOW_VIDEO_QUEUE_URL).toBe('${TranscodeQueue}');
     const fn = model.resources.TranscodeFunction;
     expect(fn.Environment.Variables.MEDIAFLOW_ANIMATED_GIF).toBe('true');
     expect(fn.Environment.Variables.MEDIAFLOW_OUTPUT_BUCKET).toBe('${SourceBucket}');
@@ -622,22 +613,31 @@ describe('CDK stack, AnimatedGifToVideo', () => {
     const s3 = model.resources.TranscodeRoleStatements.filter((s: Json) =>
       s.Action.some((a: string) => a.startsWith('s3:')),
     );
-    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/uploads/*'] });
-    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['${SourceBucket.Arn}/media/*'] });
-    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/media/manifest/*'] });
-    expect(s3).toContainEqual({ Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['${SourceBucket.Arn}'] });
+    expect(s3).toEqual(
+      sortStatements([
+        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/uploads/*'] },
+        { Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['${SourceBucket.Arn}/media/*'] },
+        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['${SourceBucket.Arn}/media/*'] },
+        { Effect: 'Allow', Action: ['s3:DeleteObject'], Resource: ['${SourceBucket.Arn}/media/*'] },
+        { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['${SourceBucket.Arn}'] },
+      ]),
+    );
   });
 
-  it('true without a layer: no transcode function, GIFs stay with on-upload', () => {
+  it('true without a layer: no transcode function, on-upload is not told to forward GIFs (nowhere to go)', () => {
     const model = canonicalModel(synthCdk({ AnimatedGifToVideo: 'true' }).toJSON());
     expect(Object.keys(model.resources).filter((n) => n.startsWith('Transcode'))).toEqual([]);
-    expect(routes(model)).toEqual({ '${Queue.Arn}': sorted(IMAGE_SUFFIXES) });
+    expect(routes(model)).toEqual(['s3:ObjectCreated:* -> ${Queue.Arn}', 's3:ObjectRemoved:* -> ${Queue.Arn}']);
+    expect(model.resources.Function.Environment.Variables).toMatchObject({
+      MEDIAFLOW_ANIMATED_GIF: '',
+      MEDIAFLOW_VIDEO_QUEUE_URL: '',
+    });
+    expect(JSON.stringify(model.resources.RoleStatements)).not.toContain('SendMessage');
   });
 
-  it('false (the default) with a layer: GIFs go to on-upload, MEDIAFLOW_ANIMATED_GIF is empty', () => {
+  it('false (the default) with a layer: on-upload makes stills of GIFs, MEDIAFLOW_ANIMATED_GIF is empty in both', () => {
     const model = canonicalModel(synthCdk({ FfmpegLayerArn: LAYER, AnimatedGifToVideo: 'false' }).toJSON());
-    expect(routes(model)['${Queue.Arn}']).toEqual(expect.arrayContaining(GIF_SUFFIXES));
-    expect(routes(model)['${TranscodeQueue.Arn}']).not.toEqual(expect.arrayContaining(['.gif']));
+    expect(model.resources.Function.Environment.Variables.MEDIAFLOW_ANIMATED_GIF).toBe('');
     expect(model.resources.TranscodeFunction.Environment.Variables.MEDIAFLOW_ANIMATED_GIF).toBe('');
   });
 });
