@@ -1,5 +1,6 @@
-//! The S3 [`ObjectStore`], on `aws-sdk-s3`. This is the only crate of
-//! mediaflow that links the AWS SDK.
+//! The S3 [`ObjectStore`], on `aws-sdk-s3`, and the SQS [`MessageQueue`]
+//! ([`SqsQueue`], on `aws-sdk-sqs`). This is the only crate of mediaflow
+//! that links the AWS SDK.
 //!
 //! Build one [`S3Store`] at cold start and share it: the SDK client keeps a
 //! connection pool and caches credentials.
@@ -18,7 +19,10 @@
 //! body, then stream it into a buffer that may never grow past the limit.
 //! Errors map to [`StoreError`]: 404/NoSuchKey/NoSuchBucket → `NotFound`,
 //! 403/AccessDenied → `Denied`, throttling/timeouts/5xx/connection failures →
-//! `Transient`, the rest → `Other`.
+//! `Transient`, the rest → `Other`. [`SqsQueue`]'s errors map the same way
+//! (a missing queue is `NotFound`).
+//!
+//! [`MessageQueue`]: mediaflow_store::MessageQueue
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -33,6 +37,9 @@ use mediaflow_store::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+
+mod sqs;
+pub use sqs::{SqsQueue, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 
 /// An [`ObjectStore`] backed by Amazon S3 or an S3-compatible server.
 #[derive(Debug, Clone)]
@@ -170,51 +177,79 @@ fn metadata_map(m: Option<HashMap<String, String>>) -> BTreeMap<String, String> 
         .collect()
 }
 
-/// S3 error codes worth retrying.
-const TRANSIENT_CODES: &[&str] = &[
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestTimeout",
-    "RequestTimeTooSkewed",
-    "InternalError",
-    "ServiceUnavailable",
-    "RequestLimitExceeded",
-];
+/// What a service's error codes mean to mediaflow; any other code is
+/// classified by the HTTP status alone.
+struct ErrorCodes {
+    not_found: &'static [&'static str],
+    denied: &'static [&'static str],
+    transient: &'static [&'static str],
+}
 
-/// Maps an SDK error to a [`StoreError`], naming the operation and object.
+impl ErrorCodes {
+    /// The [`StoreError`] for a service error with `code` and HTTP
+    /// `status` (0 when unknown): `what` failed, `detail` says how.
+    fn store_error(&self, code: &str, status: u16, what: String, detail: &str) -> StoreError {
+        if self.not_found.contains(&code) || status == 404 {
+            StoreError::NotFound(what)
+        } else if self.denied.contains(&code) || status == 403 {
+            StoreError::Denied(format!("{what}: {detail}"))
+        } else if self.transient.contains(&code) || status == 429 || status >= 500 {
+            StoreError::Transient(format!("{what}: {detail}"))
+        } else {
+            StoreError::Other(format!("{what}: {detail}"))
+        }
+    }
+
+    /// Maps an SDK error to a [`StoreError`]: timeouts and failures to
+    /// send or to read the response are transient; service errors go by
+    /// their code and status.
+    fn map<E>(&self, what: String, err: SdkError<E, HttpResponse>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let detail = DisplayErrorContext(&err).to_string();
+        match &err {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => StoreError::Transient(format!("{what}: {detail}")),
+            SdkError::ServiceError(_) => {
+                let code = err.code().unwrap_or_default();
+                let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+                self.store_error(code, status, what, &detail)
+            }
+            _ => StoreError::Other(format!("{what}: {detail}")),
+        }
+    }
+}
+
+/// S3's error codes.
+const S3_CODES: ErrorCodes = ErrorCodes {
+    not_found: &["NoSuchKey", "NoSuchBucket", "NotFound"],
+    denied: &[
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+    ],
+    transient: &[
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
+        "ServiceUnavailable",
+        "RequestLimitExceeded",
+    ],
+};
+
+/// Maps an S3 SDK error to a [`StoreError`], naming the operation and object.
 fn map_err<E>(op: &str, bucket: &str, key: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let what = format!("{op} {}", mediaflow_store::object_url(bucket, key));
-    let detail = DisplayErrorContext(&err).to_string();
-    match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Transient(format!("{what}: {detail}"))
-        }
-        SdkError::ServiceError(_) => {
-            let code = err.code().unwrap_or_default();
-            let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
-            if matches!(code, "NoSuchKey" | "NoSuchBucket" | "NotFound") || status == 404 {
-                StoreError::NotFound(what)
-            } else if matches!(
-                code,
-                "AccessDenied"
-                    | "AllAccessDisabled"
-                    | "InvalidAccessKeyId"
-                    | "SignatureDoesNotMatch"
-            ) || status == 403
-            {
-                StoreError::Denied(format!("{what}: {detail}"))
-            } else if TRANSIENT_CODES.contains(&code) || status == 429 || status >= 500 {
-                StoreError::Transient(format!("{what}: {detail}"))
-            } else {
-                StoreError::Other(format!("{what}: {detail}"))
-            }
-        }
-        _ => StoreError::Other(format!("{what}: {detail}")),
-    }
+    S3_CODES.map(what, err)
 }
 
 fn user_metadata(m: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {

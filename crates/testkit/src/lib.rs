@@ -1,21 +1,25 @@
 //! What mediaflow's tests share, as a dev-dependency: the paths of the
 //! workspace and its `sample-media`, and (in [`process`]) free loopback
-//! ports, bounded waits and child processes stopped by PID.
+//! ports, bounded waits and child processes stopped by PID; in [`moto`],
+//! [`MotoServer`] (moto's `moto_server` from the repository's `.venv`,
+//! for the SQS client's tests).
 //!
 //! With the `lambda` feature, [`lambda`] is the Lambda functions'
 //! end-to-end harness: the real binary under `cargo lambda watch` against
 //! the in-process S3-compatible server, with the events AWS would send.
 //!
 //! Tests that need a tool the plain Rust toolchain does not bring (ffmpeg,
-//! cargo-lambda) are `#[ignore]`d with a reason naming it: `cargo test
+//! cargo-lambda, moto_server) are `#[ignore]`d with a reason naming it: `cargo test
 //! --workspace` is the fast loop, `./scripts/test` runs them all
 //! (`-- --include-ignored`).
 
+pub mod moto;
 pub mod process;
 
 #[cfg(feature = "lambda")]
 pub mod lambda;
 
+pub use moto::MotoServer;
 pub use process::{free_port, port_open, wait_for_port, wait_until, Running};
 
 use bytes::Bytes;

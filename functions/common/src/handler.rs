@@ -22,7 +22,7 @@ use mediaflow_pipeline::metrics::{cold_start_line, emf_line};
 use mediaflow_pipeline::{
     parse_body, parse_payload, ObjectReport, Outcome, Pipeline, PipelineConfig, Retry, SourceObject,
 };
-use mediaflow_store::ObjectStore;
+use mediaflow_store::{MessageQueue, ObjectStore};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -52,7 +52,7 @@ impl std::fmt::Debug for App {
 impl App {
     /// `process_started` is taken first thing in `main`, so the first
     /// invocation can report the cold start (process start to first event
-    /// handled).
+    /// handled). No video queue: see [`App::with_video_queue`].
     pub fn new(
         settings: Settings,
         store: Arc<dyn ObjectStore>,
@@ -60,8 +60,30 @@ impl App {
         metrics: MetricSink,
         process_started: Instant,
     ) -> App {
+        App::with_video_queue(
+            settings,
+            store,
+            None,
+            function_name,
+            metrics,
+            process_started,
+        )
+    }
+
+    /// [`App::new`] with the queue on-upload forwards videos to
+    /// (`PipelineConfig::video_queue`; built at cold start from
+    /// `Settings::video_queue_url`).
+    pub fn with_video_queue(
+        settings: Settings,
+        store: Arc<dyn ObjectStore>,
+        video_queue: Option<Arc<dyn MessageQueue>>,
+        function_name: impl Into<String>,
+        metrics: MetricSink,
+        process_started: Instant,
+    ) -> App {
         let mut config = PipelineConfig::new(settings.output_bucket, settings.output_prefix);
         config.memory_budget = settings.memory_budget;
+        config.video_queue = video_queue;
         if let Some(video) = settings.video {
             config = config.with_video(video);
         }

@@ -3,7 +3,9 @@
 //!
 //! - `on-upload` ([`Function::OnUpload`]): images. An S3 notification
 //!   (direct, or as SQS messages) or an EventBridge "Object Created" event
-//!   in; variants and a manifest out, through [`mediaflow_pipeline`].
+//!   in; variants and a manifest out, through [`mediaflow_pipeline`];
+//!   videos are forwarded to the transcode function's SQS queue
+//!   (`MEDIAFLOW_VIDEO_QUEUE_URL`, an [`mediaflow_store_s3::SqsQueue`]).
 //! - `transcode` ([`Function::Transcode`]): the same events for video
 //!   uploads; the pipeline's video path (ffprobe/ffmpeg from
 //!   `MEDIAFLOW_FFMPEG`, by default the layer's `/opt/bin/ffmpeg`) writes
@@ -28,7 +30,7 @@ pub use runtime::{init_tracing, main, serve, stdout_metrics, StartError};
 pub use settings::{
     log_format, parse_bool, LogFormat, LogSettings, Settings, SettingsError, ENV_ANIMATED_GIF,
     ENV_CONFIG, ENV_FFMPEG, ENV_FFPROBE, ENV_MEMORY_SIZE, ENV_OUTPUT_BUCKET, ENV_OUTPUT_PREFIX,
-    ENV_S3_PATH_STYLE,
+    ENV_S3_PATH_STYLE, ENV_VIDEO_QUEUE_URL,
 };
 
 /// Which function a binary is.

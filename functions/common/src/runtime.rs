@@ -1,11 +1,13 @@
-//! Start-up: tracing, [`Settings`], the S3 store, [`App`] and the
+//! Start-up: tracing, [`Settings`], the S3 store (and on-upload's video
+//! queue, when set), [`App`] and the
 //! `lambda_runtime` loop around [`handle`], the same for both functions
 //! ([`crate::main`]).
 
 use crate::handler::{deadline_from_epoch_ms, handle, App, MetricSink};
 use crate::settings::{LogFormat, LogSettings, Settings, SettingsError};
 use crate::Function;
-use mediaflow_store_s3::S3Store;
+use mediaflow_store::MessageQueue;
+use mediaflow_store_s3::{S3Store, SqsQueue};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +25,8 @@ pub enum StartError {
 }
 
 /// Runs `function` as a Lambda function: reads the settings (a bad one
-/// stops it at cold start, logged), builds the S3 store and the pipeline,
+/// stops it at cold start, logged), builds the S3 store, the video queue
+/// (on-upload, when `MEDIAFLOW_VIDEO_QUEUE_URL` is set) and the pipeline,
 /// and serves events until the runtime stops.
 pub fn main(function: Function) -> Result<(), StartError> {
     tokio::runtime::Builder::new_multi_thread()
@@ -50,12 +53,28 @@ async fn run(function: Function) -> Result<(), StartError> {
         plan = %settings.plan.fingerprint(),
         memory_budget_mib = settings.memory_budget.map(|b| b >> 20),
         ffmpeg = ffmpeg.as_ref().map(tracing::field::display),
+        animated_gif = settings.animated_gif,
+        video_queue = settings.video_queue_url.as_deref(),
+        sqs_endpoint = settings.sqs_endpoint.as_deref(),
         "{} starting",
         function.name()
     );
     let store = S3Store::from_env(settings.s3_path_style).await;
+    // on-upload forwards videos here (the SDK client is built once, like
+    // the store's).
+    let video_queue: Option<Arc<dyn MessageQueue>> = match &settings.video_queue_url {
+        Some(url) => Some(Arc::new(SqsQueue::from_env(url.as_str()).await)),
+        None => None,
+    };
     let name = settings.function_name.clone();
-    let app = App::new(settings, Arc::new(store), name, stdout_metrics(), started);
+    let app = App::with_video_queue(
+        settings,
+        Arc::new(store),
+        video_queue,
+        name,
+        stdout_metrics(),
+        started,
+    );
     let init_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(
         init_ms,

@@ -36,10 +36,14 @@ pub const ENV_CONFIG: &str = "MEDIAFLOW_CONFIG";
 pub const ENV_FFMPEG: &str = "MEDIAFLOW_FFMPEG";
 /// transcode: the ffprobe program (default: `ffprobe` beside ffmpeg).
 pub const ENV_FFPROBE: &str = "MEDIAFLOW_FFPROBE";
-/// transcode: a boolean ([`parse_bool`]) that overrides
-/// `[video_options] animated_gif` (the templates set it when they route
-/// `.gif` uploads to transcode).
+/// Both functions: a boolean ([`parse_bool`]) that overrides
+/// `[video_options] animated_gif`, read in one place into
+/// [`Settings::animated_gif`]: on-upload forwards animated GIFs to the
+/// video queue when it is on, and transcode makes videos of them.
 pub const ENV_ANIMATED_GIF: &str = "MEDIAFLOW_ANIMATED_GIF";
+/// on-upload: the transcode function's SQS queue URL, where video uploads
+/// are forwarded (default: none, and videos fail permanently).
+pub const ENV_VIDEO_QUEUE_URL: &str = "MEDIAFLOW_VIDEO_QUEUE_URL";
 /// A boolean ([`parse_bool`]) that forces (true) or disables (false)
 /// path-style S3 addressing. Unset: path-style exactly when an endpoint
 /// override ([`ENV_ENDPOINT_URL`], [`ENV_ENDPOINT_URL_S3`]) is set
@@ -62,6 +66,9 @@ pub const ENV_RUST_LOG: &str = "RUST_LOG";
 pub const ENV_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 /// The AWS SDK's endpoint override for S3.
 pub const ENV_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
+/// The AWS SDK's endpoint override for SQS (on-upload's forwards; the SDK
+/// reads it itself, this module only for the start-up log line).
+pub const ENV_ENDPOINT_URL_SQS: &str = "AWS_ENDPOINT_URL_SQS";
 
 /// The spellings [`parse_bool`] reads as true (in any case).
 pub const TRUE_SPELLINGS: [&str; 4] = ["true", "1", "yes", "on"];
@@ -77,6 +84,14 @@ pub struct Settings {
     pub plan: Plan,
     /// The video path (transcode only).
     pub video: Option<VideoSettings>,
+    /// The plan's `animated_gif` switch: [`ENV_ANIMATED_GIF`], else
+    /// `[video_options] animated_gif` (transcode's video plan has it too).
+    pub animated_gif: bool,
+    /// on-upload: where videos are forwarded, from [`ENV_VIDEO_QUEUE_URL`].
+    pub video_queue_url: Option<String>,
+    /// on-upload: the SQS endpoint override ([`ENV_ENDPOINT_URL_SQS`],
+    /// else [`ENV_ENDPOINT_URL`]), for the start-up log line.
+    pub sqs_endpoint: Option<String>,
     /// `MEDIAFLOW_CONFIG` or `built-in`, for the start-up log line.
     pub plan_source: &'static str,
     /// The memory budget in bytes, from [`ENV_MEMORY_SIZE`].
@@ -102,6 +117,8 @@ pub enum SettingsError {
     BadBool { name: &'static str, value: String },
     #[error("{ENV_MEMORY_SIZE}={0:?} is not a number of MB")]
     BadMemory(String),
+    #[error("{ENV_VIDEO_QUEUE_URL}={0:?} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)")]
+    BadQueueUrl(String),
     #[error("{0}")]
     Tools(String),
 }
@@ -150,20 +167,34 @@ impl Settings {
             ),
             None => (mediaflow_config::builtin_config(), "built-in"),
         };
-        let video = match function {
-            Function::OnUpload => None,
-            Function::Transcode => {
-                let mut plan = config.video;
-                if let Some(on) = get_bool(ENV_ANIMATED_GIF)? {
-                    plan = plan.with_animated_gif(on);
+        // One switch for both functions: on-upload forwards animated GIFs,
+        // transcode transcodes them.
+        let video_plan = match get_bool(ENV_ANIMATED_GIF)? {
+            Some(on) => config.video.with_animated_gif(on),
+            None => config.video,
+        };
+        let animated_gif = video_plan.animated_gif();
+        let (video, video_queue_url, sqs_endpoint) = match function {
+            Function::OnUpload => {
+                let url = get(ENV_VIDEO_QUEUE_URL).map(|u| u.trim().to_string());
+                if let Some(url) = &url {
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        return Err(SettingsError::BadQueueUrl(url.clone()));
+                    }
                 }
+                let endpoint = get(ENV_ENDPOINT_URL_SQS).or_else(|| get(ENV_ENDPOINT_URL));
+                (None, url, endpoint)
+            }
+            Function::Transcode => {
+                let plan = video_plan;
                 let ffmpeg = get(ENV_FFMPEG).unwrap_or_else(|| DEFAULT_FFMPEG.to_string());
                 let ffprobe = get(ENV_FFPROBE).map(PathBuf::from);
-                Some(VideoSettings {
+                let video = VideoSettings {
                     plan,
                     tools: Tools::new(ffmpeg.trim(), ffprobe),
                     work_root: std::env::temp_dir(),
-                })
+                };
+                (Some(video), None, None)
             }
         };
         let memory_budget = match get(ENV_MEMORY_SIZE) {
@@ -185,6 +216,9 @@ impl Settings {
             output_prefix,
             plan: config.image,
             video,
+            animated_gif,
+            video_queue_url,
+            sqs_endpoint,
             plan_source,
             memory_budget,
             function_name,
@@ -384,6 +418,8 @@ mod tests {
                     ENV_OUTPUT_BUCKET,
                     ENV_OUTPUT_PREFIX,
                     ENV_CONFIG,
+                    ENV_VIDEO_QUEUE_URL,
+                    ENV_ANIMATED_GIF,
                     ENV_S3_PATH_STYLE,
                 ][..],
             ),
@@ -424,11 +460,34 @@ mod tests {
                 wiring["function_response_types"],
                 json!(["ReportBatchItemFailures"])
             );
-            let suffixes = wiring["suffixes"].as_array().unwrap();
-            assert!(!suffixes.is_empty());
+            // One queue for every object created or removed under the
+            // source prefix feeds on-upload, which decides by the bytes and
+            // forwards videos to transcode's queue; no routing by suffix.
+            assert!(wiring.get("suffixes").is_none(), "{function:?}");
+            assert!(wiring.get("suffixes_when_animated_gif").is_none());
+            let gif = vars.iter().find(|v| v["name"] == ENV_ANIMATED_GIF).unwrap();
+            assert_eq!(gif["default"], "");
+            assert!(!s.animated_gif, "{ENV_ANIMATED_GIF} unset: the config's");
             match (function, &s.video) {
-                (Function::OnUpload, None) => {}
+                (Function::OnUpload, None) => {
+                    assert_eq!(
+                        wiring["s3_events"],
+                        json!(["s3:ObjectCreated:*", "s3:ObjectRemoved:*"])
+                    );
+                    assert_eq!(wiring["forwards_videos_to"], Function::Transcode.name());
+                    assert!(wiring.get("fed_by").is_none());
+                    let queue = vars
+                        .iter()
+                        .find(|v| v["name"] == ENV_VIDEO_QUEUE_URL)
+                        .unwrap();
+                    assert_eq!(queue["default"], "");
+                    assert_eq!((&s.video_queue_url, &s.sqs_endpoint), (&None, &None));
+                }
                 (Function::Transcode, Some(v)) => {
+                    assert_eq!(wiring["s3_events"], json!([]));
+                    assert_eq!(wiring["fed_by"], Function::OnUpload.name());
+                    assert!(wiring.get("forwards_videos_to").is_none());
+                    assert_eq!(s.video_queue_url, None);
                     assert_eq!(v.tools.ffmpeg.to_str(), vars[3]["default"].as_str());
                     assert_eq!(vars[4]["default"], "");
                     assert_eq!(v.tools.ffprobe.to_str(), Some("/opt/bin/ffprobe"));
@@ -439,29 +498,6 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
-        }
-        // The two functions' suffixes never overlap (S3 refuses
-        // overlapping notification filters).
-        let suffixes = |f: Function, key: &str| -> Vec<String> {
-            let c: Value = serde_json::from_str(f.environment_json()).unwrap();
-            c["event_wiring"][key]
-                .as_array()
-                .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
-                .unwrap_or_default()
-        };
-        let images = suffixes(Function::OnUpload, "suffixes");
-        let videos = suffixes(Function::Transcode, "suffixes");
-        for v in &videos {
-            assert!(
-                images
-                    .iter()
-                    .all(|i| !i.ends_with(v.as_str()) && !v.ends_with(i.as_str())),
-                "{v} overlaps"
-            );
-        }
-        // .gif moves from on-upload to transcode when routed there.
-        for g in suffixes(Function::Transcode, "suffixes_when_animated_gif") {
-            assert!(images.contains(&g), "{g}");
         }
     }
 
@@ -529,10 +565,7 @@ mod tests {
                 .filter(|v| v["type"] == "boolean")
                 .map(|v| v["name"].as_str().unwrap())
                 .collect();
-            let expected: &[&str] = match function {
-                Function::OnUpload => &[ENV_S3_PATH_STYLE],
-                Function::Transcode => &[ENV_ANIMATED_GIF, ENV_S3_PATH_STYLE],
-            };
+            let expected: &[&str] = &[ENV_ANIMATED_GIF, ENV_S3_PATH_STYLE];
             assert_eq!(booleans, expected);
             for name in booleans {
                 for (value, want) in [("On", Some(true)), ("no", Some(false)), ("", None)] {
@@ -543,7 +576,13 @@ mod tests {
                     .unwrap();
                     let got = match name {
                         ENV_S3_PATH_STYLE => s.s3_path_style,
-                        _ => s.video.unwrap().plan.animated_gif(),
+                        _ => {
+                            // transcode's video plan has the same switch.
+                            if let Some(v) = &s.video {
+                                assert_eq!(v.plan.animated_gif(), s.animated_gif);
+                            }
+                            s.animated_gif
+                        }
                     };
                     // Empty: unset, the default (false here for both).
                     assert_eq!(got, want.unwrap_or(false), "{name}={value:?}");
@@ -624,6 +663,64 @@ mod tests {
         let s = Settings::from_lookup(Function::OnUpload, env(&[(ENV_OUTPUT_BUCKET, "media")]))
             .unwrap();
         assert_eq!(s.check_tools().unwrap(), None);
+    }
+
+    #[test]
+    fn on_upload_reads_the_video_queue_and_the_animated_gif_switch() {
+        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/transcode-videos";
+        let s = Settings::from_lookup(
+            Function::OnUpload,
+            env(&[
+                (ENV_OUTPUT_BUCKET, "media"),
+                (ENV_VIDEO_QUEUE_URL, &format!(" {url}\n")),
+                (ENV_ANIMATED_GIF, "yes"),
+                (ENV_ENDPOINT_URL_SQS, "http://127.0.0.1:5000"),
+                (ENV_ENDPOINT_URL, "http://127.0.0.1:9000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.video_queue_url.as_deref(), Some(url));
+        assert!(s.animated_gif);
+        assert!(s.video.is_none(), "on-upload transcodes nothing itself");
+        assert_eq!(s.sqs_endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        let s = Settings::from_lookup(
+            Function::OnUpload,
+            env(&[
+                (ENV_OUTPUT_BUCKET, "media"),
+                (ENV_VIDEO_QUEUE_URL, " "),
+                (ENV_ENDPOINT_URL, "http://127.0.0.1:9000"),
+                (
+                    ENV_CONFIG,
+                    "[[variant]]\nname = \"s\"\nwidth = 64\n[video_options]\nanimated_gif = true\n",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.video_queue_url, None, "blank: unset");
+        assert!(s.animated_gif, "unset: the config's");
+        assert_eq!(s.sqs_endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        let e = Settings::from_lookup(
+            Function::OnUpload,
+            env(&[
+                (ENV_OUTPUT_BUCKET, "media"),
+                (ENV_VIDEO_QUEUE_URL, "transcode-videos"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(matches!(e, SettingsError::BadQueueUrl(_)), "{e}");
+        assert!(
+            e.to_string().starts_with(
+                "MEDIAFLOW_VIDEO_QUEUE_URL=\"transcode-videos\" is not an SQS queue URL"
+            ),
+            "{e}"
+        );
+        // transcode forwards nothing: the variable is not its.
+        let s = Settings::from_lookup(
+            Function::Transcode,
+            env(&[(ENV_OUTPUT_BUCKET, "media"), (ENV_VIDEO_QUEUE_URL, url)]),
+        )
+        .unwrap();
+        assert_eq!((s.video_queue_url, s.sqs_endpoint), (None, None));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use mediaflow_function::{handle, App, Function, HandlerError, Settings};
-use mediaflow_store::{MemoryStore, ObjectStore, PutOptions};
+use mediaflow_store::{MemoryQueue, MemoryStore, MessageQueue, ObjectStore, PutOptions};
 use mediaflow_testkit::{sample, workspace_root};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -281,4 +281,37 @@ async fn eventbridge_and_ignored_events() {
         reply,
         json!({"processed": 0, "skipped": 2, "failed": 0, "ignored": 2})
     );
+}
+
+/// The queue on-upload forwards videos to reaches the pipeline's config;
+/// `App::new` has none.
+#[test]
+fn the_video_queue_is_the_pipelines() {
+    let settings = || {
+        Settings::from_lookup(Function::OnUpload, |k| match k {
+            "MEDIAFLOW_OUTPUT_BUCKET" => Some("media".to_string()),
+            "MEDIAFLOW_VIDEO_QUEUE_URL" => Some("https://sqs.eu-west-1.amazonaws.com/1/v".into()),
+            _ => None,
+        })
+        .unwrap()
+    };
+    let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
+    let sink: mediaflow_function::MetricSink = Arc::new(|_: &str| {});
+    let queue: Arc<dyn MessageQueue> = Arc::new(MemoryQueue::new("videos"));
+    let app = App::with_video_queue(
+        settings(),
+        store.clone(),
+        Some(queue),
+        "on-upload",
+        sink.clone(),
+        Instant::now(),
+    );
+    let config = app.pipeline().config();
+    assert_eq!(
+        config.video_queue.as_ref().map(|q| q.name()),
+        Some("videos")
+    );
+    assert!(config.video.is_none());
+    let app = App::new(settings(), store, "on-upload", sink, Instant::now());
+    assert!(app.pipeline().config().video_queue.is_none());
 }
