@@ -30,7 +30,7 @@ use anyhow::{bail, Context as _};
 use bytes::Bytes;
 use mediaflow_config::Config;
 use mediaflow_pipeline::{
-    parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, Retry, S3Notification,
+    media, parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, Retry, S3Notification,
     SourceObject, VideoSettings,
 };
 use mediaflow_s3_local::{
@@ -170,14 +170,6 @@ pub fn retry_backoff(next: u32) -> Duration {
     Duration::from_millis(250 << next.saturating_sub(2).min(4))
 }
 
-/// Whether the templates route `key` to the transcode function.
-pub fn is_video_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    crate::process::VIDEO_EXTENSIONS
-        .iter()
-        .any(|e| lower.ends_with(&format!(".{e}")))
-}
-
 /// Hands uploads to the dispatcher without blocking the server.
 struct Forward(mpsc::UnboundedSender<Upload>);
 
@@ -278,7 +270,7 @@ impl Dispatcher {
         let event = event_for(&upload);
         let body = serde_json::to_string(&event).expect("event serialises");
         let url = match (&self.invoke_video_url, &self.invoke_url) {
-            (Some(video), Some(_)) if is_video_key(&upload.key) => Some(video),
+            (Some(video), Some(_)) if self.is_video(&upload).await => Some(video),
             (_, url) => url.as_ref(),
         };
         let object = object_url(&upload.bucket, &upload.key);
@@ -325,6 +317,23 @@ impl Dispatcher {
             reports,
             error,
         });
+    }
+
+    /// Whether an upload goes to the video function: decided by its first
+    /// bytes, as on-upload decides what it forwards (removals go to
+    /// on-upload, which removes any source's outputs).
+    async fn is_video(&self, upload: &Upload) -> bool {
+        if upload.event_name.starts_with("ObjectRemoved") {
+            return false;
+        }
+        let store = self.pipeline.store();
+        match store
+            .get_head(&upload.bucket, &upload.key, media::HEAD_BYTES)
+            .await
+        {
+            Ok(head) => matches!(media::kind_of(&head, false), media::Kind::Video(_)),
+            Err(_) => false,
+        }
     }
 
     /// One attempt in this process: the pipeline on `pending`, a line per
@@ -937,24 +946,6 @@ async fn stop(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn video_keys_are_routed_as_the_templates_route_them() {
-        for key in ["a.mp4", "b/c.MOV", "d.WebM", "e.m4v", "f.mkv"] {
-            assert!(is_video_key(key), "{key}");
-        }
-        for key in ["a.jpg", "mp4", "a.mp4.jpg", "b.gif", "c.mp4/"] {
-            assert!(!is_video_key(key), "{key}");
-        }
-        // The same list as the transcode function's contract.
-        let contract: Value = serde_json::from_str(include_str!(
-            "../../../functions/transcode/environment.json"
-        ))
-        .unwrap();
-        for s in contract["event_wiring"]["suffixes"].as_array().unwrap() {
-            assert!(is_video_key(&format!("x{}", s.as_str().unwrap())), "{s}");
-        }
-    }
 
     #[test]
     fn events_are_what_s3_sends() {

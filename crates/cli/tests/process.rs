@@ -159,6 +159,35 @@ fn assert_magic(path: &Path, ext: &str) {
 }
 
 /// Every file under `dir`, relative, `/`-separated, sorted.
+/// `name` without the content hash the default key template puts before
+/// the extension: `small/a.jpg.0123456789abcdef.webp` is `small/a.jpg.webp`.
+fn unhash(name: &str) -> String {
+    if let Some((rest, ext)) = name.rsplit_once('.') {
+        if let Some((before, hash)) = rest.rsplit_once('.') {
+            if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return format!("{before}.{ext}");
+            }
+        }
+    }
+    name.to_string()
+}
+
+/// The file under `dir` whose name without its hash is `rel`.
+fn find(dir: &Path, rel: &str) -> PathBuf {
+    let (parent, _) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let parent = dir.join(parent);
+    for e in fs::read_dir(&parent).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        let unhashed = unhash(&name);
+        if rel.ends_with(&format!("/{unhashed}")) || rel == unhashed {
+            return p;
+        }
+    }
+    panic!("no {rel} under {}", dir.display())
+}
+
+/// Every file under `dir`, relative, sorted, hashes taken out ([`unhash`]).
 fn tree(dir: &Path) -> Vec<String> {
     fn go(base: &Path, dir: &Path, out: &mut Vec<String>) {
         for e in fs::read_dir(dir).unwrap() {
@@ -168,7 +197,7 @@ fn tree(dir: &Path) -> Vec<String> {
             } else {
                 let rel = p.strip_prefix(base).unwrap();
                 let parts: Vec<_> = rel.iter().map(|c| c.to_str().unwrap()).collect();
-                out.push(parts.join("/"));
+                out.push(unhash(&parts.join("/")));
             }
         }
     }
@@ -180,12 +209,13 @@ fn tree(dir: &Path) -> Vec<String> {
     out
 }
 
-fn outputs_for(stem: &str) -> Vec<String> {
+/// The outputs of the source `key` under the test config (hashes taken out).
+fn outputs_for(key: &str) -> Vec<String> {
     let mut v = vec![
-        format!("small/{stem}.jpg"),
-        format!("small/{stem}.webp"),
-        format!("sq/{stem}.avif"),
-        format!("sq/{stem}.png"),
+        format!("small/{key}.jpg"),
+        format!("small/{key}.webp"),
+        format!("sq/{key}.avif"),
+        format!("sq/{key}.png"),
     ];
     v.sort();
     v
@@ -209,15 +239,15 @@ fn writes_variants_and_manifests_at_the_right_paths() {
         "manifest/single.dat.json".to_string(),
         "manifest/sub/dir/alpha.PNG.json".to_string(),
     ];
-    expected.extend(outputs_for("photo"));
-    expected.extend(outputs_for("single"));
-    expected.extend(outputs_for("sub/dir/alpha"));
+    expected.extend(outputs_for("photo.jpg"));
+    expected.extend(outputs_for("single.dat"));
+    expected.extend(outputs_for("sub/dir/alpha.PNG"));
     expected.sort();
     assert_eq!(tree(&env.path("out")), expected);
     for file in &expected {
         let ext = file.rsplit('.').next().unwrap();
         if ext != "json" {
-            assert_magic(&env.path("out").join(file), ext);
+            assert_magic(&find(&env.path("out"), file), ext);
         }
     }
 
@@ -227,15 +257,16 @@ fn writes_variants_and_manifests_at_the_right_paths() {
             .unwrap();
     assert_eq!(m["source"]["key"], "sub/dir/alpha.PNG");
     assert_eq!(m["source"]["format"], "png");
-    assert!(m["source"].get("etag").is_none());
+    // As in S3: the ETag is the bytes' MD5, and it names the outputs.
+    assert_eq!(m["source"]["etag"].as_str().map(str::len), Some(32));
     let mut keys: Vec<String> = m["variants"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v["key"].as_str().unwrap().to_string())
+        .map(|v| unhash(v["key"].as_str().unwrap()))
         .collect();
     keys.sort();
-    assert_eq!(keys, outputs_for("sub/dir/alpha"));
+    assert_eq!(keys, outputs_for("sub/dir/alpha.PNG"));
     for v in m["variants"].as_array().unwrap() {
         let path = env.path("out").join(v["key"].as_str().unwrap());
         assert_eq!(
@@ -296,7 +327,7 @@ fn a_failing_source_prints_one_line_and_the_others_are_written() {
         "{lines:?}"
     );
     let mut expected = vec!["manifest/good.jpg.json".to_string()];
-    expected.extend(outputs_for("good"));
+    expected.extend(outputs_for("good.jpg"));
     expected.sort();
     assert_eq!(tree(&env.path("out")), expected);
     assert!(
@@ -440,7 +471,7 @@ fn default_config_is_the_local_file_else_builtin() {
     env.run(&["process", "in", "--out", "out1"]).assert_code(0);
     assert_eq!(
         tree(&env.path("out1")),
-        ["manifest/a.jpg.json", "only/a.jpg"]
+        ["manifest/a.jpg.json", "only/a.jpg.jpg"]
     );
     fs::remove_file(env.path("mediaflow.toml")).unwrap();
     let run = env.run(&["process", "in", "--out", "out2"]);
@@ -448,8 +479,8 @@ fn default_config_is_the_local_file_else_builtin() {
     assert_eq!(run.stderr(), "", "nothing is said about the config");
     let files = tree(&env.path("out2"));
     for v in ["w2048", "w1024", "w512", "w256"] {
-        assert!(files.contains(&format!("{v}/a.jpg")), "{files:?}");
-        assert!(files.contains(&format!("{v}/a.webp")), "{files:?}");
+        assert!(files.contains(&format!("{v}/a.jpg.jpg")), "{files:?}");
+        assert!(files.contains(&format!("{v}/a.jpg.webp")), "{files:?}");
     }
 }
 
@@ -483,7 +514,38 @@ fn colliding_sources_fail_instead_of_overwriting() {
     env.write("d2/b.jpg", &jpeg());
     env.write("d2/b.png", &png());
     env.write("d2/c.jpg", &jpeg());
+    // Under the default template only d1/a.jpg and d2/a.jpg (one key) meet.
     let run = env.process(&["d1", "d2", "--out", "out"]);
+    run.assert_code(1);
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, path) in lines.iter().zip(["d1/a.jpg", "d2/a.jpg"]) {
+        let path = Path::new(path).display().to_string();
+        assert!(
+            line.starts_with(&format!("error: {path}: collision: ")),
+            "{lines:?}"
+        );
+    }
+    assert!(
+        lines[0].contains(&Path::new("d2/a.jpg").display().to_string()),
+        "{lines:?}"
+    );
+    let mut expected = vec![
+        "manifest/b.jpg.json".to_string(),
+        "manifest/b.png.json".to_string(),
+        "manifest/c.jpg.json".to_string(),
+    ];
+    for key in ["b.jpg", "b.png", "c.jpg"] {
+        expected.extend(outputs_for(key));
+    }
+    expected.sort();
+    assert_eq!(tree(&env.path("out")), expected);
+    // A template without the extension lets b.jpg and b.png meet as well.
+    env.write(
+        "mf.toml",
+        format!("[output]\nkeys = \"{{variant}}/{{dir}}{{stem}}.{{ext}}\"\n{CONFIG}").as_bytes(),
+    );
+    let run = env.process(&["d1", "d2", "--out", "out2"]);
     run.assert_code(1);
     let lines = run.stderr_lines();
     assert_eq!(lines.len(), 4, "{lines:?}");
@@ -497,14 +559,6 @@ fn colliding_sources_fail_instead_of_overwriting() {
             "{lines:?}"
         );
     }
-    assert!(
-        lines[0].contains(&Path::new("d2/a.jpg").display().to_string()),
-        "{lines:?}"
-    );
-    let mut expected = vec!["manifest/c.jpg.json".to_string()];
-    expected.extend(outputs_for("c"));
-    expected.sort();
-    assert_eq!(tree(&env.path("out")), expected);
 }
 
 #[test]
@@ -519,7 +573,7 @@ fn output_inside_input_is_not_reprocessed() {
         assert_eq!(j["sources"].as_array().unwrap().len(), 1, "{j}");
     }
     let mut expected = vec!["a.jpg".to_string(), "out/manifest/a.jpg.json".to_string()];
-    expected.extend(outputs_for("a").into_iter().map(|f| format!("out/{f}")));
+    expected.extend(outputs_for("a.jpg").into_iter().map(|f| format!("out/{f}")));
     expected.sort();
     assert_eq!(tree(&env.path("in")), expected);
     // Originals are untouched.
@@ -529,6 +583,11 @@ fn output_inside_input_is_not_reprocessed() {
 #[test]
 fn inputs_inside_the_output_are_never_overwritten() {
     let env = Env::new();
+    // Keys without the hash, so an output path can be an input's.
+    env.write(
+        "mf.toml",
+        format!("[output]\nkeys = \"{{variant}}/{{dir}}{{stem}}.{{ext}}\"\n{CONFIG}").as_bytes(),
+    );
     env.write("out/small/a.jpg", &jpeg());
     let run = env.process(&["out/small/a.jpg", "--out", "out"]);
     run.assert_code(1);
@@ -604,7 +663,10 @@ fn videos_get_renditions_a_poster_and_a_manifest() {
         (mp4["variant"].as_str(), mp4["format"].as_str()),
         (Some("mp4"), Some("mp4"))
     );
-    assert_eq!(mp4["path"], "out/mp4/clips/phone.mp4");
+    assert_eq!(
+        unhash(mp4["path"].as_str().unwrap()),
+        "out/mp4/clips/phone.mp4.mp4"
+    );
     // The default video plan (no [[video]] in the config): one 720p-capped
     // rendition; the poster gets the config's two variants in its formats.
     assert_eq!(phone["outputs"].as_array().unwrap().len(), 1 + 4);
@@ -613,17 +675,20 @@ fn videos_get_renditions_a_poster_and_a_manifest() {
             .unwrap();
     assert_eq!(manifest["kind"], "video");
     assert_eq!(manifest["source"]["rotation"], 90);
-    assert_eq!(manifest["renditions"][0]["key"], "mp4/clips/phone.mp4");
-    let rendition = fs::read(env.path("out/mp4/clips/phone.mp4")).unwrap();
+    assert_eq!(
+        unhash(manifest["renditions"][0]["key"].as_str().unwrap()),
+        "mp4/clips/phone.mp4.mp4"
+    );
+    let rendition = fs::read(find(&env.path("out"), "mp4/clips/phone.mp4.mp4")).unwrap();
     assert_eq!(
         manifest["renditions"][0]["bytes"].as_u64(),
         Some(rendition.len() as u64)
     );
-    let poster = imagesize::size(env.path("out/small/clips/phone.jpg")).unwrap();
+    let poster = imagesize::size(find(&env.path("out"), "small/clips/phone.mp4.jpg")).unwrap();
     assert!(poster.height > poster.width, "upright poster {poster:?}");
-    assert!(env.path("out/mp4/clips/web.mp4").is_file());
+    assert!(find(&env.path("out"), "mp4/clips/web.mp4.mp4").is_file());
     assert!(!env.path("out/manifest/clips/cut.mp4.json").exists());
-    assert!(!env.path("out/mp4/clips/cut.mp4").exists());
+    assert!(!tree(&env.path("out")).contains(&"mp4/clips/cut.mp4.mp4".to_string()));
     // The photo is a photo.
     let m: Value =
         serde_json::from_slice(&fs::read(env.path("out/manifest/photo.png.json")).unwrap())

@@ -27,6 +27,7 @@
 //! assert_eq!(plan.variants()[0].name, "thumb");
 //! ```
 
+use mediaflow_engine::keys::{KeyTemplate, DEFAULT_CACHE_CONTROL};
 use mediaflow_engine::{
     Color, EncodeOptions, Filter, Fit, FormatChoice, Gravity, Limits, MediaError, OutputFormat,
     Plan, Variant, MAX_OUTPUT_SIDE,
@@ -150,9 +151,9 @@ pub fn parse_config(text: &str) -> Result<Config> {
         Some(t) => parse_limits(t)?,
         None => Limits::default(),
     };
-    let (encode, placeholder) = match raw.output {
+    let output = match raw.output {
         Some(t) => parse_output(t)?,
-        None => (EncodeOptions::default(), true),
+        None => OutputSettings::default(),
     };
     let tables = raw.variant.unwrap_or_default();
     if tables.is_empty() {
@@ -166,9 +167,11 @@ pub fn parse_config(text: &str) -> Result<Config> {
         .enumerate()
         .map(|(i, t)| parse_variant(i, t))
         .collect::<Result<Vec<_>>>()?;
-    let image = Plan::new(limits, variants, encode)
+    let image = Plan::new(limits, variants, output.encode)
         .map_err(ConfigError::Plan)?
-        .with_placeholder(placeholder);
+        .with_placeholder(output.placeholder)
+        .with_output_keys(output.keys, &output.cache_control)
+        .map_err(ConfigError::Plan)?;
     let video = parse_video(raw.video, raw.video_limits, raw.video_options, &image)?;
     Ok(Config { image, video })
 }
@@ -234,6 +237,27 @@ struct OutputDto {
     webp_method: Option<Value>,
     png_compression: Option<Value>,
     placeholder: Option<Value>,
+    keys: Option<Value>,
+    cache_control: Option<Value>,
+}
+
+/// The `[output]` section, checked.
+struct OutputSettings {
+    encode: EncodeOptions,
+    placeholder: bool,
+    keys: KeyTemplate,
+    cache_control: String,
+}
+
+impl Default for OutputSettings {
+    fn default() -> Self {
+        OutputSettings {
+            encode: EncodeOptions::default(),
+            placeholder: true,
+            keys: KeyTemplate::default(),
+            cache_control: DEFAULT_CACHE_CONTROL.to_string(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -292,7 +316,7 @@ fn parse_limits(table: Table) -> Result<Limits> {
     })
 }
 
-fn parse_output(table: Table) -> Result<(EncodeOptions, bool)> {
+fn parse_output(table: Table) -> Result<OutputSettings> {
     let dto: OutputDto = section(table, "output")?;
     let d = EncodeOptions::default();
     let small = |lo: i64, hi: i64| move |v: &Value, p: &str| int(v, p, lo, hi).map(|n| n as u8);
@@ -306,7 +330,18 @@ fn parse_output(table: Table) -> Result<(EncodeOptions, bool)> {
             .unwrap_or(d.png_compression),
     };
     let placeholder = opt(dto.placeholder, "output.placeholder", boolean)?.unwrap_or(true);
-    Ok((encode, placeholder))
+    let keys = match opt(dto.keys, "output.keys", string)? {
+        Some(text) => KeyTemplate::parse(&text).map_err(ConfigError::Plan)?,
+        None => KeyTemplate::default(),
+    };
+    let cache_control = opt(dto.cache_control, "output.cache_control", string)?
+        .unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_string());
+    Ok(OutputSettings {
+        encode,
+        placeholder,
+        keys,
+        cache_control,
+    })
 }
 
 fn parse_video(

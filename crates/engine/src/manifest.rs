@@ -242,17 +242,17 @@ mod tests {
         let plan = Plan::builtin();
         // With the built-in variants (names of 5 bytes) and the default
         // template, a variant's key is the longest output of a key: it adds
-        // "w2048/", ".{16 hex}" and ".webp" (27 bytes; the manifest adds 14).
+        // "w2048/", ".{16 hex}" and ".webp" (28 bytes; the manifest adds 14).
         let key = |len: usize| format!("{}.jpg", "k".repeat(len - 4));
-        let fits = key(MAX_KEY_BYTES - 27);
+        let fits = key(MAX_KEY_BYTES - 28);
         assert_eq!(longest_output_key("", &fits, &plan), MAX_KEY_BYTES);
         assert_eq!(output_key_limit(&fits, MAX_KEY_BYTES), None);
-        let over = key(MAX_KEY_BYTES - 26);
+        let over = key(MAX_KEY_BYTES - 27);
         let longest = longest_output_key("", &over, &plan);
         assert_eq!(longest, MAX_KEY_BYTES + 1);
         assert_eq!(
             output_key_limit(&over, longest).unwrap(),
-            "key is 998 bytes; outputs would be 1025 bytes, over S3's 1024"
+            "key is 997 bytes; outputs would be 1025 bytes, over S3's 1024"
         );
         // The prefix counts, and characters count in UTF-8 bytes.
         assert_eq!(
@@ -261,6 +261,6 @@ mod tests {
         );
         // A key of 1,000+ bytes without an extension: same rule.
         let long = "я".repeat(600);
-        assert_eq!(longest_output_key("", &long, &plan), 1200 + 27);
+        assert_eq!(longest_output_key("", &long, &plan), 1200 + 28);
     }
 }

@@ -734,7 +734,7 @@ mod tests {
     #[test]
     fn builtin_fingerprint_is_pinned() {
         assert_eq!(crate::ENGINE_VERSION, "0.1.0", "pinned for this version");
-        assert_eq!(Plan::builtin().fingerprint(), "87b67e0d48832974");
+        assert_eq!(Plan::builtin().fingerprint(), "b38a6c9621e3ac57");
         let canonical = Plan::builtin().canonical();
         assert!(canonical.starts_with(
             "limits.max_input_bytes=52428800\n\
@@ -745,6 +745,8 @@ mod tests {
              output.webp_method=4\n\
              output.png_compression=6\n\
              output.placeholder=true\n\
+             output.keys={variant}/{key}.{hash}.{ext}\n\
+             output.cache_control=public, max-age=300\n\
              variant.0.name=w2048\n\
              variant.0.width=2048\n\
              variant.0.height=auto\n\

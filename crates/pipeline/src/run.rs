@@ -256,6 +256,11 @@ impl Pipeline {
         self.memory.as_ref()
     }
 
+    /// The store sources are read from and outputs written to.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
     pub fn config(&self) -> &PipelineConfig {
         &self.config
     }

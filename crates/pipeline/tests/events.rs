@@ -130,12 +130,19 @@ fn direct_s3_put_event() {
 }
 
 #[test]
-fn mixed_event_ignores_deletes_and_folders() {
+fn mixed_event_keeps_deletes_and_ignores_folders() {
     let n = parse_payload(&fixture("s3-mixed.json")).unwrap();
-    assert_eq!(n.ignored.len(), 2, "{:?}", n.ignored);
-    assert!(n.ignored[0].contains("ObjectRemoved:Delete"));
-    assert!(n.ignored[1].contains("photos/2024/: zero-byte folder marker"));
-    let rows: Vec<Row> = n.objects.iter().map(row).collect();
+    assert_eq!(n.ignored.len(), 1, "{:?}", n.ignored);
+    assert!(n.ignored[0].contains("photos/2024/: zero-byte folder marker"));
+    let removed: Vec<&SourceObject> = n.objects.iter().filter(|o| o.is_removal()).collect();
+    assert_eq!(removed.len(), 1, "{:?}", n.objects);
+    assert_eq!(removed[0].event_name, "ObjectRemoved:Delete");
+    let rows: Vec<Row> = n
+        .objects
+        .iter()
+        .filter(|o| !o.is_removal())
+        .map(row)
+        .collect();
     assert_eq!(
         rows,
         vec![
@@ -220,11 +227,12 @@ fn eventbridge_object_created() {
 }
 
 #[test]
-fn eventbridge_object_deleted_is_ignored() {
+fn eventbridge_object_deleted_is_a_removal() {
     let n = parse_payload(&fixture("eventbridge-object-deleted.json")).unwrap();
-    assert!(n.objects.is_empty());
-    assert_eq!(n.ignored.len(), 1);
-    assert!(n.ignored[0].contains("Object Deleted"), "{:?}", n.ignored);
+    assert!(n.ignored.is_empty(), "{:?}", n.ignored);
+    assert_eq!(n.objects.len(), 1);
+    assert!(n.objects[0].is_removal());
+    assert_eq!(n.objects[0].event_name, "Object Deleted");
 }
 
 #[test]

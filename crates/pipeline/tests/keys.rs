@@ -81,11 +81,12 @@ async fn path_like_and_control_character_keys_get_their_own_outputs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_whose_outputs_would_be_too_long_fail_before_reading() {
     let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
-    // The manifest is the longest output: the key plus 14 bytes.
+    // The longest output is the w2048 WebP: "w2048/", the key, ".", the
+    // 16-digit hash, ".webp": the key plus 28 bytes.
     let long = |len: usize| format!("{}/{}.png", "d".repeat(500), "ф".repeat((len - 505) / 2));
-    let over = upload(&store, &long(1011), sample("horse.png")).await;
-    let fits = upload(&store, &long(1009), sample("horse.png")).await;
-    assert_eq!((over.key.len(), fits.key.len()), (1011, 1009));
+    let over = upload(&store, &long(997), sample("horse.png")).await;
+    let fits = upload(&store, &long(995), sample("horse.png")).await;
+    assert_eq!((over.key.len(), fits.key.len()), (997, 995));
     let p = pipeline(store.clone());
     let report = p.process(&over, None).await;
     let Outcome::Failed(e) = &report.outcome else {
@@ -95,7 +96,7 @@ async fn keys_whose_outputs_would_be_too_long_fail_before_reading() {
     assert_eq!(e.retry, Retry::Permanent);
     assert_eq!(
         e.reason,
-        "key is 1011 bytes; outputs would be 1025 bytes, over S3's 1024"
+        "key is 997 bytes; outputs would be 1025 bytes, over S3's 1024"
     );
     assert_eq!(report.bytes_in, 0, "not read");
     // Its failure record's key (7 bytes shorter than the manifest's) fits.

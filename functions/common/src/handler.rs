@@ -84,6 +84,7 @@ impl App {
         let mut config = PipelineConfig::new(settings.output_bucket, settings.output_prefix);
         config.memory_budget = settings.memory_budget;
         config.video_queue = video_queue;
+        config.forward_gifs = settings.animated_gif;
         if let Some(video) = settings.video {
             config = config.with_video(video);
         }

@@ -206,13 +206,13 @@ async fn direct_s3_event_processes_then_replays_as_a_no_op() {
     let reply = handle(&h.app, fixture("s3-put.json"), None).await.unwrap();
     assert_eq!(
         reply,
-        json!({"processed": 3, "skipped": 0, "failed": 0, "ignored": 0})
+        json!({"processed": 3, "skipped": 0, "failed": 0, "ignored": 0, "removed": 0, "forwarded": 0})
     );
     let before = h.store.put_count();
     let reply = handle(&h.app, fixture("s3-put.json"), None).await.unwrap();
     assert_eq!(
         reply,
-        json!({"processed": 0, "skipped": 3, "failed": 0, "ignored": 0})
+        json!({"processed": 0, "skipped": 3, "failed": 0, "ignored": 0, "removed": 0, "forwarded": 0})
     );
     assert_eq!(h.store.put_count(), before, "replay wrote nothing");
 }
@@ -266,20 +266,38 @@ async fn eventbridge_and_ignored_events() {
         .await
         .unwrap();
     assert_eq!(reply["processed"], 1);
-    let reply = handle(&h.app, fixture("eventbridge-object-deleted.json"), None)
-        .await
-        .unwrap();
+    // A delete for a key that was never processed and is gone: nothing to do.
+    let deleted = fixture("eventbridge-object-deleted.json");
+    let reply = handle(&h.app, deleted.clone(), None).await.unwrap();
     assert_eq!(
         reply,
-        json!({"processed": 0, "skipped": 0, "failed": 0, "ignored": 1})
+        json!({"processed": 0, "skipped": 1, "failed": 0, "ignored": 0, "removed": 0, "forwarded": 0})
     );
+    // A delete whose key exists again (a newer upload) removes nothing: it
+    // makes the current object's outputs (and, delivered again, skips).
+    h.upload("old/gone.jpg", sample("rocket.jpg")).await;
+    let reply = handle(&h.app, deleted.clone(), None).await.unwrap();
+    assert_eq!(reply["processed"], 1, "{reply}");
+    let reply = handle(&h.app, deleted.clone(), None).await.unwrap();
+    assert_eq!(reply["skipped"], 1, "{reply}");
+    // Once the source is gone, the same delete removes exactly its outputs.
+    h.store.delete("uploads", "old/gone.jpg").await.unwrap();
+    let reply = handle(&h.app, deleted, None).await.unwrap();
+    assert_eq!(reply["removed"], 1, "{reply}");
+    assert!(
+        h.media_keys().iter().all(|k| !k.contains("old/gone.jpg")),
+        "{:?}",
+        h.media_keys()
+    );
+    assert!(h.media_keys().iter().any(|k| k.contains("фото.jpg")));
     let reply = handle(&h.app, fixture("s3-mixed.json"), None)
         .await
         .unwrap();
-    // Two ignored (delete, folder); the two created objects were never uploaded here.
+    // The folder marker is ignored; the two created objects were never
+    // uploaded here (gone), and the delete finds nothing to remove.
     assert_eq!(
         reply,
-        json!({"processed": 0, "skipped": 2, "failed": 0, "ignored": 2})
+        json!({"processed": 0, "skipped": 3, "failed": 0, "ignored": 1, "removed": 0, "forwarded": 0})
     );
 }
 

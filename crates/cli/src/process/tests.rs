@@ -116,20 +116,34 @@ fn collisions_fail_both_sources_and_duplicates_are_merged() {
     )
     .unwrap();
     let k = keys(&found);
+    // Under the default template only the two a.jpg (one key) meet.
     assert_eq!(k.len(), 5, "{k:?}");
+    let failed: Vec<&String> = k.iter().filter(|k| k.starts_with("FAILED")).collect();
+    assert_eq!(failed.len(), 2, "{k:?}");
     assert!(
-        k[0].starts_with("FAILED") && k[0].ends_with("collision"),
+        failed.iter().all(|k| k.ends_with("a.jpg collision")),
         "{k:?}"
     );
-    assert!(
-        k[1].starts_with("FAILED") && k[1].ends_with("collision"),
-        "{k:?}"
+    let ok: Vec<&String> = k.iter().filter(|k| !k.starts_with("FAILED")).collect();
+    assert_eq!(ok, ["B.png", "b.jpg", "c.jpg"], "{k:?}");
+    // A template without the extension lets b.jpg and B.png meet too.
+    let stems = mediaflow_engine::Plan::builtin()
+        .with_output_keys(
+            mediaflow_engine::KeyTemplate::parse("{variant}/{dir}{stem}.{ext}").unwrap(),
+            "public, max-age=60",
+        )
+        .unwrap();
+    let by_stem = keys(&collect(&[d1.clone(), d2.clone()], &out, &stems).unwrap());
+    assert_eq!(
+        by_stem.iter().filter(|k| k.starts_with("FAILED")).count(),
+        4,
+        "{by_stem:?}"
     );
-    assert!(
-        k[2].starts_with("FAILED") && k[3].starts_with("FAILED"),
-        "{k:?}"
+    assert_eq!(
+        by_stem.last().map(String::as_str),
+        Some("c.jpg"),
+        "{by_stem:?}"
     );
-    assert_eq!(k[4], "c.jpg");
     let Collected::Failed { error, .. } = &found[0] else {
         panic!()
     };
