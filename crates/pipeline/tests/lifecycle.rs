@@ -148,7 +148,7 @@ fn small_plan() -> Plan {
     Plan::new(
         mediaflow_engine::Limits::default(),
         vec![
-            mediaflow_engine::Variant::new("w128", Some(128), None).with_formats(formats.clone()),
+            mediaflow_engine::Variant::new("w128", Some(128), None).with_formats(formats),
             mediaflow_engine::Variant::new("w64", Some(64), None).with_formats(formats),
         ],
         mediaflow_engine::EncodeOptions::default(),

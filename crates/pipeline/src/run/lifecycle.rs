@@ -274,10 +274,8 @@ impl Pipeline {
         previous: &Previous,
         keys: &BTreeSet<String>,
     ) -> usize {
-        let retired = match self.retired(object, name).await {
-            Ok(r) => r,
-            Err(_) => BTreeSet::new(),
-        };
+        // An unreadable retired record only delays its own cleanup.
+        let retired: BTreeSet<String> = self.retired(object, name).await.unwrap_or_default();
         let stale: BTreeSet<String> = previous
             .keys
             .union(&retired)
