@@ -484,3 +484,170 @@ async fn an_old_data_directory_is_moved_into_the_new_layout() {
     assert_eq!(&got.body[..], b"{}");
     dev.interrupt();
 }
+
+/// Waits (60 s at most) until `done` holds, printing the server's log if not.
+async fn until<F, Fut>(what: &str, dev: &Dev, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(
+            Instant::now() < deadline,
+            "{what} not within 60 s: {}",
+            dev.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn listed(m: &Value) -> BTreeSet<String> {
+    ["variants", "renditions"]
+        .iter()
+        .filter_map(|f| m[f].as_array())
+        .flatten()
+        .map(|v| v["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue 15 end to end in `mediaflow dev`: two sources with one stem keep
+/// their own outputs, a re-upload replaces its outputs and removes the
+/// stale ones, a delete removes exactly that source's outputs, every
+/// upload is routed by its bytes (no extension, odd case, a clip), and a
+/// text file is dead-lettered with its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
+async fn an_objects_whole_life_in_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), &[]);
+    let store = dev.store();
+    let put = |key: &'static str, body: Bytes| {
+        let store = store.clone();
+        async move {
+            store
+                .put("uploads", key, body, &PutOptions::default())
+                .await
+                .unwrap()
+        }
+    };
+    put("pics/a.jpg", sample("rocket.jpg")).await;
+    put("pics/a.png", sample("chelsea.png")).await;
+    let ma = wait_for(&store, "manifest/pics/a.jpg.json", &dev).await;
+    let mb = wait_for(&store, "manifest/pics/a.png.json", &dev).await;
+    let (ka, kb) = (listed(&ma), listed(&mb));
+    assert!(!ka.is_empty() && ka.is_disjoint(&kb), "{ka:?} {kb:?}");
+    for k in ka.iter().chain(&kb) {
+        assert!(store.head("media", k).await.unwrap().is_some(), "{k}");
+    }
+
+    // A re-upload with another picture: new outputs, the stale ones gone.
+    let horse = sample("horse.png");
+    let horse_etag = mediaflow_store::md5_etag(&horse);
+    put("pics/a.jpg", horse.clone()).await;
+    until("the re-upload's manifest", &dev, || {
+        let store = store.clone();
+        let etag = horse_etag.clone();
+        async move {
+            match store
+                .get("media", "manifest/pics/a.jpg.json", 1 << 20)
+                .await
+            {
+                Ok(o) => {
+                    let m: Value = serde_json::from_slice(&o.body).unwrap();
+                    m["source"]["etag"] == etag.as_str()
+                }
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    let m2 = wait_for(&store, "manifest/pics/a.jpg.json", &dev).await;
+    let horse_size = imagesize::blob_size(&horse).unwrap();
+    for v in m2["variants"].as_array().unwrap() {
+        let k = v["key"].as_str().unwrap();
+        let obj = store.get("media", k, 1 << 26).await.unwrap();
+        let size = imagesize::blob_size(&obj.body).unwrap();
+        let ratio = |w: usize, h: usize| w as f64 / h as f64;
+        assert!(
+            (ratio(size.width, size.height) - ratio(horse_size.width, horse_size.height)).abs()
+                < 0.05,
+            "{k} is not the new picture"
+        );
+    }
+    until("the stale outputs' removal", &dev, || {
+        let (store, ka) = (store.clone(), ka.clone());
+        async move {
+            for k in &ka {
+                if store.head("media", k).await.unwrap().is_some() {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+
+    // A delete removes exactly that source's outputs.
+    store.delete("uploads", "pics/a.png").await.unwrap();
+    until("the delete", &dev, || {
+        let store = store.clone();
+        async move {
+            store
+                .head("media", "manifest/pics/a.png.json")
+                .await
+                .unwrap()
+                .is_none()
+        }
+    })
+    .await;
+    until("the deleted source's outputs' removal", &dev, || {
+        let (store, kb) = (store.clone(), kb.clone());
+        async move {
+            for k in &kb {
+                if store.head("media", k).await.unwrap().is_some() {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+    for k in listed(&m2) {
+        assert!(store.head("media", &k).await.unwrap().is_some(), "{k}");
+    }
+
+    // Routed by the bytes, whatever the key says.
+    let clip = sample("bigbuckbunny.mp4");
+    put("IMG_0001", sample("rocket.jpg")).await;
+    put("photo.Jpeg", sample("rocket.jpg")).await;
+    put("clip.Mp4", clip.clone()).await;
+    put("VID_0002", clip).await;
+    put(
+        "notes.txt",
+        Bytes::from_static(b"not a picture, not a clip\n"),
+    )
+    .await;
+    for (key, video) in [
+        ("IMG_0001", false),
+        ("photo.Jpeg", false),
+        ("clip.Mp4", true),
+        ("VID_0002", true),
+    ] {
+        let m = wait_for(&store, &format!("manifest/{key}.json"), &dev).await;
+        assert_eq!(m["kind"] == "video", video, "{key}: {m}");
+    }
+    let dead = dir.path().join("data/dead-letter.jsonl");
+    until("the text file's dead-letter line", &dev, || {
+        let dead = dead.clone();
+        async move {
+            std::fs::read_to_string(&dead)
+                .map(|s| {
+                    s.contains("\"key\":\"notes.txt\"")
+                        && s.contains("neither an image nor a video")
+                })
+                .unwrap_or(false)
+        }
+    })
+    .await;
+}
