@@ -686,7 +686,7 @@ fn videos_get_renditions_a_poster_and_a_manifest() {
     );
     let poster = imagesize::size(find(&env.path("out"), "small/clips/phone.mp4.jpg")).unwrap();
     assert!(poster.height > poster.width, "upright poster {poster:?}");
-    assert!(find(&env.path("out"), "mp4/clips/web.mp4.mp4").is_file());
+    assert!(find(&env.path("out"), "mp4/clips/web.webm.mp4").is_file());
     assert!(!env.path("out/manifest/clips/cut.mp4.json").exists());
     assert!(!tree(&env.path("out")).contains(&"mp4/clips/cut.mp4.mp4".to_string()));
     // The photo is a photo.

@@ -88,7 +88,13 @@ async fn a_phone_clip_gives_an_upright_mp4_a_poster_and_a_video_manifest() {
     assert!((m["source"]["duration_seconds"].as_f64().unwrap() - 2.0).abs() < 0.1);
     assert!(m["source"]["bitrate"].as_u64().unwrap() > 0);
     let r = &m["renditions"][0];
-    assert_eq!(r["key"], "out/mp4/clips/my clip (1).mp4");
+    // The default key template: the whole source key, the content hash.
+    let key = r["key"].as_str().unwrap().to_string();
+    let hash = mediaflow_engine::content_hash(
+        m["source"]["etag"].as_str().unwrap(),
+        m["plan_fingerprint"].as_str().unwrap(),
+    );
+    assert_eq!(key, format!("out/mp4/clips/my clip (1).mp4.{hash}.mp4"));
     assert_eq!(
         (r["width"].as_u64(), r["height"].as_u64()),
         (Some(360), Some(640))
@@ -97,10 +103,7 @@ async fn a_phone_clip_gives_an_upright_mp4_a_poster_and_a_video_manifest() {
         (r["video_codec"].as_str(), r["audio_codec"].as_str()),
         (Some("h264"), Some("aac"))
     );
-    let mp4 = store
-        .get("media", "out/mp4/clips/my clip (1).mp4", 1 << 24)
-        .await
-        .unwrap();
+    let mp4 = store.get("media", &key, 1 << 24).await.unwrap();
     assert_eq!(r["bytes"].as_u64(), Some(mp4.body.len() as u64));
     assert_eq!(mp4.info.content_type.as_deref(), Some("video/mp4"));
     assert_eq!(

@@ -13,10 +13,14 @@
 //! wait is bounded.
 
 use bytes::Bytes;
+use mediaflow_s3_local::REGION;
 use mediaflow_store::ObjectStore;
+use mediaflow_store_s3::SqsQueue;
 use mediaflow_testkit::lambda::{s3_event, sqs_event, Fixture, Upload};
+use mediaflow_testkit::moto::{MotoServer, MOTO_ACCESS_KEY, MOTO_SECRET_KEY};
 use mediaflow_testkit::{sample, step};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 
 const FUNCTION: &str = "on-upload";
 
@@ -34,12 +38,33 @@ const SOURCES: &[(&str, &str, u32, u32)] = &[
 async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
     // The function binary, configured as in Lambda, pointed at the local
     // S3 server and the emulator (Invoke API and Runtime API on one port).
+    // Video uploads are forwarded to a queue: a real SQS API (moto_server)
+    // on loopback.
+    let moto = MotoServer::start();
+    let sqs = SqsQueue::with_static_credentials(
+        &moto.endpoint(),
+        MOTO_ACCESS_KEY,
+        MOTO_SECRET_KEY,
+        REGION,
+        "",
+    );
+    let queue_url = sqs
+        .client()
+        .create_queue()
+        .queue_name("transcode")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let fx = Fixture::start(
         env!("CARGO_BIN_EXE_on-upload"),
         FUNCTION,
         &[
             ("MEDIAFLOW_OUTPUT_BUCKET", "media"),
             ("MEDIAFLOW_OUTPUT_PREFIX", ""),
+            ("MEDIAFLOW_VIDEO_QUEUE_URL", &queue_url),
+            ("AWS_ENDPOINT_URL_SQS", &moto.endpoint()),
         ],
     )
     .await;
@@ -56,7 +81,172 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
         &fx,
         first_event_ms
     ));
+    step!(an_objects_whole_life(&fx)).await;
+    step!(every_upload_is_routed_by_its_bytes(&fx, &sqs, &queue_url)).await;
     fx.stop().await;
+    drop(moto);
+}
+
+/// Every output key a manifest lists.
+fn listed(m: &Value) -> BTreeSet<String> {
+    m["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn manifest(fx: &Fixture, key: &str) -> Option<Value> {
+    fx.store
+        .get("media", &format!("manifest/{key}.json"), 1 << 20)
+        .await
+        .ok()
+        .map(|o| serde_json::from_slice(&o.body).unwrap())
+}
+
+async fn exists(fx: &Fixture, key: &str) -> bool {
+    fx.store.head("media", key).await.unwrap().is_some()
+}
+
+/// The last event S3 sent for `key` (an upload or a delete).
+fn last_event(fx: &Fixture, key: &str) -> Upload {
+    fx.uploads
+        .in_bucket("uploads")
+        .into_iter()
+        .rev()
+        .find(|u| u.key == key)
+        .unwrap()
+}
+
+/// Issue 15 through the real binary: `a.jpg` and `a.png` keep their own
+/// outputs; a re-upload replaces them and removes the stale ones; a delete
+/// removes exactly that source's outputs, once; an old delete after a
+/// newer upload removes nothing.
+async fn an_objects_whole_life(fx: &Fixture) {
+    fx.upload("life/a.jpg", sample("rocket.jpg")).await;
+    fx.upload("life/a.png", sample("chelsea.png")).await;
+    let both = [last_event(fx, "life/a.jpg"), last_event(fx, "life/a.png")];
+    let (_, reply) = fx.invoke(&s3_event(&both)).await;
+    assert_eq!(reply["processed"], 2, "{reply}");
+    let (ka, kb) = (
+        listed(&manifest(fx, "life/a.jpg").await.unwrap()),
+        listed(&manifest(fx, "life/a.png").await.unwrap()),
+    );
+    assert!(ka.is_disjoint(&kb), "{ka:?} {kb:?}");
+
+    // Re-upload a.jpg with another picture.
+    fx.upload("life/a.jpg", sample("horse.png")).await;
+    let (_, reply) = fx.invoke(&s3_event(&[last_event(fx, "life/a.jpg")])).await;
+    assert_eq!(reply["processed"], 1, "{reply}");
+    let m = manifest(fx, "life/a.jpg").await.unwrap();
+    assert_eq!(m["source"]["width"], 400, "the new picture");
+    for k in listed(&m) {
+        assert!(exists(fx, &k).await, "{k}");
+    }
+    for k in &ka {
+        assert!(!exists(fx, k).await, "stale {k} removed");
+    }
+
+    // Delete a.png: exactly its outputs go, once.
+    fx.store.delete("uploads", "life/a.png").await.unwrap();
+    let delete = last_event(fx, "life/a.png");
+    assert_eq!(delete.event_name, "ObjectRemoved:Delete");
+    let (_, reply) = fx.invoke(&s3_event(std::slice::from_ref(&delete))).await;
+    assert_eq!(reply["removed"], 1, "{reply}");
+    assert!(manifest(fx, "life/a.png").await.is_none());
+    for k in &kb {
+        assert!(!exists(fx, k).await, "{k} removed");
+    }
+    for k in listed(&m) {
+        assert!(exists(fx, &k).await, "a.jpg's {k} kept");
+    }
+    let (_, reply) = fx.invoke(&s3_event(&[delete])).await;
+    assert_eq!(reply["skipped"], 1, "a repeated delete is a no-op: {reply}");
+
+    // An old delete arriving after a newer upload of the key removes nothing.
+    fx.upload("life/b.jpg", sample("rocket.jpg")).await;
+    fx.store.delete("uploads", "life/b.jpg").await.unwrap();
+    let old_delete = last_event(fx, "life/b.jpg");
+    fx.upload("life/b.jpg", sample("rocket.jpg")).await;
+    let (_, reply) = fx.invoke(&s3_event(&[last_event(fx, "life/b.jpg")])).await;
+    assert_eq!(reply["processed"], 1, "{reply}");
+    let kb2 = listed(&manifest(fx, "life/b.jpg").await.unwrap());
+    let (_, reply) = fx.invoke(&s3_event(&[old_delete])).await;
+    assert_eq!(reply["removed"], 0, "{reply}");
+    assert_eq!(reply["skipped"], 1, "{reply}");
+    for k in &kb2 {
+        assert!(exists(fx, k).await, "{k} kept");
+    }
+}
+
+/// Whatever the key says: `IMG_0001` (JPEG bytes) and `photo.Jpeg` are
+/// processed, `clip.Mp4` and an extension-less clip are forwarded to the
+/// transcode queue (read back from it), and a text file fails permanently,
+/// is logged with its key, and is returned as a batch item failure so it
+/// reaches the dead-letter queue.
+async fn every_upload_is_routed_by_its_bytes(fx: &Fixture, sqs: &SqsQueue, queue_url: &str) {
+    let clip = sample("bigbuckbunny.mp4");
+    fx.upload("IMG_0001", sample("rocket.jpg")).await;
+    fx.upload("photo.Jpeg", sample("rocket.jpg")).await;
+    fx.upload("clip.Mp4", clip.clone()).await;
+    fx.upload("VID_0002", clip).await;
+    fx.upload("notes.txt", Bytes::from_static(b"not a picture\n"))
+        .await;
+    let keys = [
+        "IMG_0001",
+        "photo.Jpeg",
+        "clip.Mp4",
+        "VID_0002",
+        "notes.txt",
+    ];
+    let uploads: Vec<Upload> = keys.iter().map(|k| last_event(fx, k)).collect();
+    let (event, ids) = sqs_event(&uploads);
+    let (status, reply) = fx.invoke(&event).await;
+    assert_eq!(status, 200, "{reply}");
+    let failures: Vec<&str> = reply["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(failures, [ids[4].as_str()], "only the text file: {reply}");
+    for key in ["IMG_0001", "photo.Jpeg"] {
+        assert!(manifest(fx, key).await.is_some(), "{key}");
+    }
+    let mut forwarded = BTreeSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while forwarded.len() < 2 && std::time::Instant::now() < deadline {
+        let out = sqs
+            .client()
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages.unwrap_or_default() {
+            let n = mediaflow_pipeline::parse_body(m.body.as_deref().unwrap()).unwrap();
+            forwarded.extend(n.objects.into_iter().map(|o| o.key));
+        }
+    }
+    assert_eq!(
+        forwarded,
+        BTreeSet::from(["VID_0002".to_string(), "clip.Mp4".to_string()])
+    );
+    let line = fx
+        .log_lines()
+        .into_iter()
+        .find(|l| l["level"] == "ERROR" && l["fields"]["object"] == "s3://uploads/notes.txt")
+        .expect("the text file's error line");
+    assert!(
+        line["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("neither an image nor a video"),
+        "{line}"
+    );
 }
 
 /// The images uploaded with the AWS SDK, then one direct S3 event with all
@@ -74,7 +264,7 @@ async fn a_direct_s3_event_processes_every_upload(fx: &Fixture) -> (Value, Vec<U
     assert_eq!(status, 200, "{reply}");
     assert_eq!(
         reply,
-        json!({"processed": 4, "skipped": 0, "failed": 0, "ignored": 0})
+        json!({"processed": 4, "skipped": 0, "failed": 0, "ignored": 0, "removed": 0, "forwarded": 0})
     );
     let first_event_ms = fx.spawned.elapsed().as_secs_f64() * 1000.0;
     (event, first, first_event_ms)
@@ -117,7 +307,7 @@ async fn every_manifest_lists_typed_sized_variants(fx: &Fixture, first: &[Upload
             );
             assert_eq!(
                 obj.info.cache_control.as_deref(),
-                Some("public, max-age=31536000"),
+                Some("public, max-age=31536000, immutable"),
                 "{vkey}"
             );
             assert_eq!(
@@ -180,7 +370,7 @@ async fn replaying_the_event_writes_nothing(fx: &Fixture, event: &Value) {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(
         reply,
-        json!({"processed": 0, "skipped": 4, "failed": 0, "ignored": 0})
+        json!({"processed": 0, "skipped": 4, "failed": 0, "ignored": 0, "removed": 0, "forwarded": 0})
     );
     assert_eq!(
         fx.uploads.in_bucket("media").len(),
