@@ -31,7 +31,6 @@
 //! resolves `..`).
 
 use crate::error::MediaError;
-use crate::plan::fingerprint_of;
 
 /// Length of `{hash}`, in hex digits.
 pub const HASH_LEN: usize = 16;
@@ -46,12 +45,17 @@ pub const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// minutes.
 pub const DEFAULT_CACHE_CONTROL: &str = "public, max-age=300";
 
-/// The content hash of one version of a source under one plan: FNV-1a of
-/// the source's ETag (its bytes' identity, as the store reports it) and the
-/// plan fingerprint, as [`HASH_LEN`] hex digits. A re-upload with other
-/// bytes, or a plan change, gives other keys.
+/// The content hash of one version of a source under one plan: SHA-256 of
+/// the source's ETag (its bytes' identity, as the store reports it), `|`
+/// and the plan fingerprint, its first [`HASH_LEN`] hex digits. A re-upload
+/// with other bytes, or a plan change, gives other keys. A cryptographic
+/// hash, not the fingerprint's FNV: an uploader must not be able to make
+/// two uploads share "immutable" keys (a CDN would keep serving the first
+/// while the origin holds the second).
 pub fn content_hash(etag: &str, plan_fingerprint: &str) -> String {
-    fingerprint_of(&format!("{etag}|{plan_fingerprint}"))
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{etag}|{plan_fingerprint}").as_bytes());
+    hex::encode(digest)[..HASH_LEN].to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -318,7 +318,10 @@ impl S3Notification {
                 event_source: Some("aws:s3".into()),
                 aws_region: None,
                 event_time: None,
-                event_name: object.event_name.clone(),
+                // Whatever delivered it (an EventBridge "Object Created", a
+                // removal event whose key exists again), a forward is of an
+                // object that exists: the name every parser reads as such.
+                event_name: "ObjectCreated:Put".into(),
                 user_identity: None,
                 request_parameters: None,
                 response_elements: None,
@@ -411,6 +414,33 @@ mod tests {
         assert_eq!(decode_s3_key("a%2Bb.jpg").unwrap(), "a+b.jpg");
         assert_eq!(decode_s3_key("a+b.jpg").unwrap(), "a b.jpg");
         assert!(decode_s3_key("%FF.jpg").is_err());
+    }
+
+    /// A video forwarded from an EventBridge delivery (event name "Object
+    /// Created") or a removal event must still read as a created object.
+    #[test]
+    fn forwards_read_as_created_objects() {
+        for event_name in [
+            "Object Created",
+            "ObjectRemoved:Delete",
+            "ObjectCreated:Copy",
+        ] {
+            let object = SourceObject {
+                bucket: "uploads".into(),
+                key: "clips/a+b c.Mp4".into(),
+                size: Some(9),
+                etag: Some("e".into()),
+                version_id: None,
+                event_name: event_name.into(),
+                sequencer: None,
+            };
+            let body = serde_json::to_string(&S3Notification::forwarded(&object)).unwrap();
+            let n = parse_body(&body).unwrap();
+            assert!(n.ignored.is_empty(), "{event_name}: {:?}", n.ignored);
+            assert_eq!(n.objects.len(), 1);
+            assert!(!n.objects[0].is_removal(), "{event_name}");
+            assert_eq!(n.objects[0].key, object.key);
+        }
     }
 
     #[test]

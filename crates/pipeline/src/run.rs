@@ -484,7 +484,7 @@ impl Pipeline {
         let mut force = false;
         for _ in 0..RECONCILE_ROUNDS {
             if removal {
-                if let Some(outcome) = self.remove(object, name).await? {
+                if let Some(outcome) = self.remove(object, name, &mut force).await? {
                     return Ok(outcome);
                 }
             }

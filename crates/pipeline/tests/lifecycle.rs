@@ -34,6 +34,8 @@ struct Gated {
     inner: MemoryStore,
     hold_put_for_etag: Mutex<Option<String>>,
     hold_get_of_key: Mutex<Option<String>>,
+    /// Holds the first delete of an output (not a manifest or record).
+    hold_output_delete: AtomicBool,
     reached: Notify,
     release: Notify,
     held: AtomicBool,
@@ -100,6 +102,10 @@ impl ObjectStore for Gated {
         self.inner.get_head(bucket, key, len).await
     }
     async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        let output = bucket == OUT && !key.ends_with(".json");
+        if output && self.hold_output_delete.swap(false, Ordering::SeqCst) {
+            self.hold().await;
+        }
         self.inner.delete(bucket, key).await
     }
     async fn list(
@@ -537,4 +543,46 @@ async fn every_upload_is_routed_by_its_bytes() {
     let e = r.failure().unwrap();
     assert_eq!(e.retry, Retry::Permanent);
     assert!(e.reason.contains("no video function"), "{e}");
+}
+
+/// A delete is removing a source's outputs when the same bytes are uploaded
+/// again and processed completely (same ETag: the same keys). The removal
+/// then deletes those fresh outputs; it must notice the key exists again
+/// and redo it, so the manifest never lists missing outputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_racing_a_reupload_of_the_same_bytes_ends_with_outputs() {
+    let store = Gated::new();
+    let p = pipeline(store.clone(), small_plan());
+    let jpg = sample("rocket.jpg");
+    let first = upload(&*store, "a.jpg", &jpg).await;
+    assert!(matches!(
+        p.process(&first, None).await.outcome,
+        Outcome::Processed { .. }
+    ));
+    let removal = delete(&*store, "a.jpg").await;
+    store.hold_output_delete.store(true, Ordering::SeqCst);
+    let slow = tokio::spawn({
+        let p = p.clone();
+        async move { p.process(&removal, None).await }
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(60), store.reached.notified())
+        .await
+        .expect("the removal reaches its first output delete");
+    let again = upload(&*store, "a.jpg", &jpg).await;
+    let r = p.process(&again, None).await;
+    assert!(matches!(r.outcome, Outcome::Processed { .. }), "{r:?}");
+    store.release.notify_one();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(60), slow)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(r.outcome, Outcome::Processed { .. }), "{r:?}");
+    let keys = check_outputs(memory(&store), "a.jpg", &jpg).await;
+    let mut expected = keys.clone();
+    expected.insert("m/manifest/a.jpg.json".into());
+    let all: BTreeSet<String> = memory(&store).keys(OUT).into_iter().collect();
+    assert_eq!(
+        all, expected,
+        "every listed output exists, no record left behind"
+    );
 }

@@ -282,14 +282,17 @@ impl Pipeline {
             .filter(|k| !keys.contains(*k))
             .cloned()
             .collect();
+        let record = retired_key(&self.config.output_prefix, &object.key);
         if stale.is_empty() {
+            if !retired.is_empty() {
+                let _ = self.store.delete(&self.config.output_bucket, &record).await;
+            }
             return 0;
         }
         match self.delete_keys(&stale, name).await {
             Ok(()) => {
                 if !retired.is_empty() {
-                    let key = retired_key(&self.config.output_prefix, &object.key);
-                    let _ = self.store.delete(&self.config.output_bucket, &key).await;
+                    let _ = self.store.delete(&self.config.output_bucket, &record).await;
                 }
                 stale.len()
             }
@@ -307,14 +310,22 @@ impl Pipeline {
     }
 
     /// A removal event (Delete, DeleteMarkerCreated): see the module docs.
-    /// `Ok(None)` means the key exists again and must be made current.
+    /// `Ok(None)` means the key exists again and must be made current;
+    /// `force` is set when this removal deleted outputs before it found the
+    /// key again (an upload of the same bytes may have written them and a
+    /// manifest that now lists deleted outputs: it must be redone).
     pub(super) async fn remove(
         &self,
         object: &SourceObject,
         name: &str,
+        force: &mut bool,
     ) -> Result<Option<Outcome>, Outcome> {
         if self.is_output_key(&object.bucket, &object.key) {
             return Err(Outcome::Skipped(Skip::OutputKey));
+        }
+        // A key whose outputs cannot exist (over S3's key length).
+        if self.output_key_limit(&object.key).is_some() {
+            return Ok(Some(Outcome::Skipped(Skip::NothingToRemove)));
         }
         if self.source_now(object, name).await?.is_some() {
             return Ok(None);
@@ -365,8 +376,11 @@ impl Pipeline {
                     )
                 })?;
         }
-        // Uploaded again while this ran: make that version current.
+        // Uploaded again while this ran: make that version current, even
+        // if a manifest says it is done (its outputs may be the ones just
+        // deleted).
         if self.source_now(object, name).await?.is_some() {
+            *force = true;
             return Ok(None);
         }
         Ok(Some(Outcome::Removed {
