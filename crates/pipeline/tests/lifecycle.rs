@@ -480,11 +480,23 @@ async fn every_upload_is_routed_by_its_bytes() {
     let queue = Arc::new(MemoryQueue::new("transcode-queue"));
     let mut config = PipelineConfig::new(OUT, "m/");
     config.video_queue = Some(queue.clone());
-    // Videos are over this image limit: they are told apart from a ranged read.
-    let plan = small_plan();
+    // The clip (1 MB) is over this image limit (the photo, 110 KB, is not):
+    // on-upload does not download it, it tells it apart from a ranged read
+    // of its first bytes and forwards it.
+    let limits = mediaflow_engine::Limits {
+        max_input_bytes: 500_000,
+        ..mediaflow_engine::Limits::default()
+    };
+    let plan = Plan::new(
+        limits,
+        small_plan().variants().to_vec(),
+        mediaflow_engine::EncodeOptions::default(),
+    )
+    .unwrap();
     let p = Pipeline::new(store.clone(), plan, config);
     let jpg = sample("rocket.jpg");
     let clip = sample("bigbuckbunny.mp4");
+    assert!(clip.len() > 500_000 && jpg.len() < 500_000);
     let text = Bytes::from_static(b"hello, this is not a picture\n");
     let cases = [
         ("IMG_0001", &jpg),
