@@ -36,11 +36,17 @@ export function buildApp(app: App): MediaflowStack {
   if (configFile !== undefined && context('VariantsConfig') !== undefined) {
     throw new Error('mediaflow: give VariantsConfig or VariantsConfigFile, not both');
   }
-  const parameters = resolveParameters((name) =>
-    name === 'VariantsConfig' && configFile !== undefined
-      ? readVariantsConfigFile(path.resolve(String(configFile)))
-      : context(name),
-  );
+  const parameters = resolveParameters((name) => {
+    if (name === 'VariantsConfig' && configFile !== undefined) {
+      return readVariantsConfigFile(path.resolve(String(configFile)));
+    }
+    // CDK only: a local layer zip, relative to the directory cdk runs in.
+    if (name === 'FfmpegLayerZip') {
+      const zip = context(name);
+      return zip === undefined || String(zip) === '' ? undefined : path.resolve(String(zip));
+    }
+    return context(name);
+  });
   const stackName = String(context('StackName') ?? DEFAULT_STACK_NAME);
   return new MediaflowStack(app, 'Mediaflow', {
     stackName,

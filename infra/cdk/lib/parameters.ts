@@ -54,10 +54,24 @@ export interface MediaflowParameters {
   /** Optional existing SNS topic for the alarms. */
   readonly alarmTopicArn?: string;
   /**
-   * A Lambda layer version with bin/ffmpeg and bin/ffprobe. Undefined: no video
-   * (transcode) function and nothing that belongs to it (SAM's HasVideo).
+   * A Lambda layer version with bin/ffmpeg and bin/ffprobe. Undefined, and no
+   * layer zip below: no video (transcode) function and nothing that belongs to
+   * it (SAM's HasVideo).
    */
   readonly ffmpegLayerArn?: string;
+  /**
+   * Instead of ffmpegLayerArn: a layer zip made by infra/layers/ffmpeg/build,
+   * in S3 (bucket and key, both or neither), that the stack publishes as a
+   * layer version for transcode (SAM's PublishesFfmpegLayer).
+   */
+  readonly ffmpegLayerZipBucket?: string;
+  readonly ffmpegLayerZipKey?: string;
+  /**
+   * CDK only (context FfmpegLayerZip; SAM cannot take a local file as a
+   * parameter): the same, from a local zip that the CDK uploads as an asset.
+   * An absolute path.
+   */
+  readonly ffmpegLayerZip?: string;
   /**
    * Animated GIFs become videos: on-upload forwards them to transcode
    * (MEDIAFLOW_ANIMATED_GIF=true in both) when there is one; else on-upload makes stills.
@@ -109,6 +123,8 @@ export const PARAMETER_SPECS: Record<string, Spec> = {
     kind: 'string',
     pattern: '^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+)?$',
   },
+  FfmpegLayerZipBucket: { kind: 'string', pattern: '^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$' },
+  FfmpegLayerZipKey: { kind: 'string', pattern: '^([^\\s/][^\\s]*)?$', maxLength: 1024 },
   AnimatedGifToVideo: { kind: 'enum', values: ['false', 'true'] },
   TranscodeMemorySize: { kind: 'number', min: 128, max: 10240 },
   TranscodeTimeout: { kind: 'enum', values: [15, 30, 60, 120, 180, 300, 600, 900], number: true },
@@ -143,6 +159,8 @@ export const DEFAULTS: Record<string, string | number> = {
   AlarmTopicArn: '',
   // Video (transcode): nothing unless a layer is given.
   FfmpegLayerArn: '',
+  FfmpegLayerZipBucket: '',
+  FfmpegLayerZipKey: '',
   AnimatedGifToVideo: 'false',
   // 3008 MB is about 1.7 vCPUs (1769 MB = 1 vCPU): close to two cores for x264;
   // its memory budget fits a 1080p rendition (about 650 MB estimated).
@@ -193,8 +211,9 @@ function check(name: string, raw: unknown): string | number {
 
 /**
  * Resolves every parameter from `lookup` (by SAM name; undefined for "use the
- * default"), validates it like CloudFormation would, and applies the
- * single-bucket rules of the SAM template's `Rules` section.
+ * default"), validates it like CloudFormation would, and applies the rules of
+ * the SAM template's `Rules` section. `lookup('FfmpegLayerZip')` is the
+ * CDK-only local layer zip (an absolute path), if any.
  */
 export function resolveParameters(lookup: (name: string) => unknown): MediaflowParameters {
   const values: Record<string, string | number> = {};
@@ -222,6 +241,9 @@ export function resolveParameters(lookup: (name: string) => unknown): MediaflowP
     alarmEmail: values.AlarmEmail === '' ? undefined : (values.AlarmEmail as string),
     alarmTopicArn: values.AlarmTopicArn === '' ? undefined : (values.AlarmTopicArn as string),
     ffmpegLayerArn: values.FfmpegLayerArn === '' ? undefined : (values.FfmpegLayerArn as string),
+    ffmpegLayerZipBucket: values.FfmpegLayerZipBucket === '' ? undefined : (values.FfmpegLayerZipBucket as string),
+    ffmpegLayerZipKey: values.FfmpegLayerZipKey === '' ? undefined : (values.FfmpegLayerZipKey as string),
+    ffmpegLayerZip: optionalString(lookup('FfmpegLayerZip')),
     animatedGifToVideo: values.AnimatedGifToVideo === 'true',
     transcodeMemorySize: values.TranscodeMemorySize as number,
     transcodeTimeout: values.TranscodeTimeout as number,
@@ -233,8 +255,32 @@ export function resolveParameters(lookup: (name: string) => unknown): MediaflowP
   return parameters;
 }
 
+function optionalString(raw: unknown): string | undefined {
+  return raw === undefined || raw === null || String(raw) === '' ? undefined : String(raw);
+}
+
+/** Whether the stack has an ffmpeg layer (from any source), and so the transcode function. */
+export function hasFfmpegLayer(p: MediaflowParameters): boolean {
+  return p.ffmpegLayerArn !== undefined || p.ffmpegLayerZip !== undefined || p.ffmpegLayerZipBucket !== undefined;
+}
+
 /** The cross-parameter checks (the SAM template's Rules, and the recursion guard). */
 export function validateParameters(p: MediaflowParameters): void {
+  // As the SAM template's FfmpegLayerFromOneSource rule (FfmpegLayerZip is CDK only).
+  if ((p.ffmpegLayerZipBucket === undefined) !== (p.ffmpegLayerZipKey === undefined)) {
+    throw new Error('mediaflow: FfmpegLayerZipBucket and FfmpegLayerZipKey go together');
+  }
+  const sources = [
+    p.ffmpegLayerArn !== undefined && 'FfmpegLayerArn',
+    p.ffmpegLayerZip !== undefined && 'FfmpegLayerZip',
+    p.ffmpegLayerZipBucket !== undefined && 'FfmpegLayerZipBucket/FfmpegLayerZipKey',
+  ].filter(Boolean);
+  if (sources.length > 1) {
+    throw new Error(
+      `mediaflow: give one ffmpeg layer: FfmpegLayerArn (an existing layer), FfmpegLayerZip (a local zip) ` +
+        `or FfmpegLayerZipBucket with FfmpegLayerZipKey (a zip in S3), not ${sources.join(' and ')}`,
+    );
+  }
   if (p.bucketMode === 'single') {
     if (p.sourcePrefix === '' || p.outputPrefix === '') {
       throw new Error(
@@ -258,10 +304,11 @@ export function validateParameters(p: MediaflowParameters): void {
         `${p.maximumConcurrency}: throttled batches return to the queue and count as receives`,
     );
   }
-  if (p.animatedGifToVideo && p.ffmpegLayerArn === undefined) {
+  if (p.animatedGifToVideo && !hasFfmpegLayer(p)) {
     // As in the SAM template (GifToTranscode needs HasVideo): MEDIAFLOW_ANIMATED_GIF stays empty.
     process.emitWarning(
-      'mediaflow: AnimatedGifToVideo=true has no effect without FfmpegLayerArn: on-upload makes stills of animated GIFs',
+      'mediaflow: AnimatedGifToVideo=true has no effect without an ffmpeg layer (FfmpegLayerArn, FfmpegLayerZip ' +
+        'or FfmpegLayerZipBucket): on-upload makes stills of animated GIFs',
     );
   }
 }

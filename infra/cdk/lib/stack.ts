@@ -7,6 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { checkFfmpegLayerZip, FFMPEG_LAYER_DESCRIPTION, FFMPEG_LAYER_LICENSE } from './ffmpeg-layer';
 import { type MediaflowParameters, validateParameters } from './parameters';
 import { QueueWorker } from './queue-worker';
 
@@ -89,8 +90,10 @@ export class MediaflowStack extends Stack {
   /** The output bucket (the source bucket itself in single-bucket mode). */
   readonly outputBucket: s3.Bucket;
   readonly onUpload: QueueWorker;
-  /** The video worker; undefined without FfmpegLayerArn. */
+  /** The video worker; undefined without an ffmpeg layer. */
   readonly transcode?: QueueWorker;
+  /** The ffmpeg layer transcode runs with: referenced by ARN, or published by the stack. */
+  readonly ffmpegLayer?: lambda.ILayerVersion;
 
   constructor(scope: Construct, id: string, props: MediaflowStackProps) {
     super(scope, id, { description: STACK_DESCRIPTION, ...props });
@@ -163,8 +166,9 @@ export class MediaflowStack extends Stack {
     //    plus the layer (extracted to /opt) and a larger /tmp. Made first
     //    because on-upload's environment and role name its queue.
     // -----------------------------------------------------------------------
-    const animatedGif = props.animatedGifToVideo && props.ffmpegLayerArn !== undefined ? 'true' : '';
-    if (props.ffmpegLayerArn !== undefined) {
+    this.ffmpegLayer = this.makeFfmpegLayer(props);
+    const animatedGif = props.animatedGifToVideo && this.ffmpegLayer !== undefined ? 'true' : '';
+    if (this.ffmpegLayer !== undefined) {
       this.transcode = new QueueWorker(this, 'Transcode', {
         description: 'mediaflow transcode - web video renditions for each video upload (ffmpeg layer)',
         // A member of the same workspace: cargo lambda builds it into the same
@@ -175,7 +179,7 @@ export class MediaflowStack extends Stack {
         memorySize: props.transcodeMemorySize,
         timeout: props.transcodeTimeout,
         ephemeralStorage: props.transcodeEphemeralStorage,
-        layers: [lambda.LayerVersion.fromLayerVersionArn(this, 'FfmpegLayer', props.ffmpegLayerArn)],
+        layers: [this.ffmpegLayer],
         environment: {
           // Exactly the names in TRANSCODE_ENVIRONMENT (checked by `satisfies`).
           MEDIAFLOW_OUTPUT_BUCKET: this.outputBucket.bucketName,
@@ -299,6 +303,41 @@ export class MediaflowStack extends Stack {
       );
     }
     if (alarmTopic) output('AlarmTopicArn', alarmTopic.topicArn, 'SNS topic the alarms notify.');
+  }
+
+  /**
+   * The ffmpeg layer: the caller's (FfmpegLayerArn), or a layer version the
+   * stack publishes from a zip made by infra/layers/ffmpeg/build, local
+   * (FfmpegLayerZip: a CDK asset) or in S3 (FfmpegLayerZipBucket/Key, as the
+   * SAM template's TranscodeFfmpegLayer). A new zip publishes a new version;
+   * the old one is deleted (a function that uses it keeps it). Undefined: no
+   * layer, no video function.
+   */
+  private makeFfmpegLayer(p: MediaflowParameters): lambda.ILayerVersion | undefined {
+    if (p.ffmpegLayerArn !== undefined) {
+      return lambda.LayerVersion.fromLayerVersionArn(this, 'FfmpegLayer', p.ffmpegLayerArn);
+    }
+    let code: lambda.Code;
+    if (p.ffmpegLayerZip !== undefined) {
+      checkFfmpegLayerZip(p.ffmpegLayerZip, p.architecture);
+      code = lambda.Code.fromAsset(p.ffmpegLayerZip);
+    } else if (p.ffmpegLayerZipBucket !== undefined && p.ffmpegLayerZipKey !== undefined) {
+      const bucket = s3.Bucket.fromBucketName(this, 'FfmpegLayerZipBucket', p.ffmpegLayerZipBucket);
+      code = lambda.Code.fromBucket(bucket, p.ffmpegLayerZipKey);
+    } else {
+      return undefined;
+    }
+    return new lambda.LayerVersion(this, 'TranscodeFfmpegLayer', {
+      layerVersionName: `${Aws.STACK_NAME}-ffmpeg`,
+      description: FFMPEG_LAYER_DESCRIPTION,
+      code,
+      compatibleArchitectures: [p.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64],
+      // As cargo-lambda-cdk's RustFunction makes it (no RuntimeFamily): the CDK
+      // checks a layer's runtimes against the function's with runtimeEquals.
+      compatibleRuntimes: [new lambda.Runtime('provided.al2023')],
+      license: FFMPEG_LAYER_LICENSE,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
   }
 
   /**

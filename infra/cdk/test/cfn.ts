@@ -4,7 +4,7 @@
  * synthesize the CDK stack, and reduce both to one canonical model that can be
  * compared field by field.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -66,15 +66,56 @@ export function loadEnvironmentJson(file = ENVIRONMENT_JSON_PATH): Json {
   return JSON.parse(readFileSync(file, 'utf8'));
 }
 
-/** One directory for the cloud assemblies a test file synthesizes, removed after the file. */
+/** One directory for the cloud assemblies (and zips) a test file makes, removed after the file. */
 let assemblies: string | undefined;
-function assemblyDir(): string {
+function assemblyRoot(): string {
   assemblies ??= mkdtempSync(path.join(tmpdir(), 'mediaflow-cdk-test-'));
-  return mkdtempSync(path.join(assemblies, 'app-'));
+  return assemblies;
+}
+function assemblyDir(): string {
+  return mkdtempSync(path.join(assemblyRoot(), 'app-'));
 }
 afterAll(() => {
   if (assemblies !== undefined) rmSync(assemblies, { recursive: true, force: true });
 });
+
+/**
+ * A zip of empty files with these names (stored, no compression), in a
+ * directory removed after the test file: a stand-in for a layer zip.
+ */
+export function writeTestZip(name: string, entries: string[]): string {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const entry of entries) {
+    const fileName = Buffer.from(entry, 'utf8');
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0); // local file header
+    local.writeUInt16LE(10, 4); // version needed
+    // flags, method (stored), time, date, CRC-32 (of nothing: 0) and sizes stay 0
+    local.writeUInt16LE(fileName.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0); // central directory header
+    central.writeUInt16LE(0x031e, 4); // made by: Unix, 3.0
+    central.writeUInt16LE(10, 6);
+    central.writeUInt16LE(fileName.length, 28);
+    central.writeUInt32LE(0o100755 * 0x10000, 38); // external attributes: mode 755
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, fileName);
+    centrals.push(central, fileName);
+    offset += local.length + fileName.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  const file = path.join(mkdtempSync(path.join(assemblyRoot(), 'zip-')), name);
+  writeFileSync(file, Buffer.concat([...locals, cd, end]));
+  return file;
+}
 
 /** Synthesizes the CDK stack (bundling skipped) with context values named like SAM parameters. */
 export function synthCdk(context: Record<string, unknown> = {}): Template {
@@ -95,6 +136,38 @@ const NO_VALUE = Symbol('AWS::NoValue');
  * pseudo parameters other than AWS::NoValue are kept.
  */
 export function evaluateSam(template: Json, overrides: Record<string, string | number> = {}): Json {
+  const { condition, evaluate } = evaluator(template, overrides);
+  const resources: Json = {};
+  for (const [id, resource] of Object.entries<Json>(template.Resources)) {
+    if (resource.Condition && !condition(resource.Condition)) continue;
+    resources[id] = evaluate(resource);
+  }
+  const outputs: Json = {};
+  for (const [id, output] of Object.entries<Json>(template.Outputs ?? {})) {
+    if (output.Condition && !condition(output.Condition)) continue;
+    outputs[id] = evaluate(output);
+  }
+  return { ...template, Resources: resources, Outputs: outputs, Conditions: undefined };
+}
+
+/**
+ * The assertions of the template's Rules that fail under the parameters, as
+ * "RuleName: AssertDescription" (CloudFormation refuses such a deployment).
+ */
+export function failedRules(template: Json, overrides: Record<string, string | number> = {}): string[] {
+  const { evalCondition } = evaluator(template, overrides);
+  const failed: string[] = [];
+  for (const [name, rule] of Object.entries<Json>(template.Rules ?? {})) {
+    if (rule.RuleCondition !== undefined && !evalCondition(rule.RuleCondition)) continue;
+    for (const a of rule.Assertions) {
+      if (!evalCondition(a.Assert)) failed.push(`${name}: ${a.AssertDescription}`);
+    }
+  }
+  return failed;
+}
+
+/** Parameter values, and condition and value evaluation, for evaluateSam and failedRules. */
+function evaluator(template: Json, overrides: Record<string, string | number>) {
   const params: Record<string, string> = {};
   for (const [name, spec] of Object.entries<Json>(template.Parameters ?? {})) {
     const value = name in overrides ? overrides[name] : spec.Default;
@@ -171,18 +244,7 @@ export function evaluateSam(template: Json, overrides: Record<string, string | n
     }
     return out;
   };
-
-  const resources: Json = {};
-  for (const [id, resource] of Object.entries<Json>(template.Resources)) {
-    if (resource.Condition && !condition(resource.Condition)) continue;
-    resources[id] = evaluate(resource);
-  }
-  const outputs: Json = {};
-  for (const [id, output] of Object.entries<Json>(template.Outputs ?? {})) {
-    if (output.Condition && !condition(output.Condition)) continue;
-    outputs[id] = evaluate(output);
-  }
-  return { ...template, Resources: resources, Outputs: outputs, Conditions: undefined };
+  return { condition, evalCondition, evaluate };
 }
 
 // ---------------------------------------------------------------------------
@@ -220,6 +282,7 @@ function canonicalNames(resources: Json): Record<string, string> {
   for (const [id] of byType('AWS::SNS::TopicPolicy')) names[id] = 'AlarmTopicPolicy';
   for (const [id] of byType('AWS::SNS::Subscription')) names[id] = 'AlarmSubscription';
   for (const [id] of byType('AWS::Lambda::EventSourceMapping')) names[id] = `${workerOf(id)}EventSourceMapping`;
+  for (const [id] of byType('AWS::Lambda::LayerVersion')) names[id] = `${workerOf(id)}FfmpegLayer`;
   for (const [id, r] of byType('AWS::S3::BucketPolicy')) names[id] = `${names[refId(r.Properties.Bucket)!]}Policy`;
   for (const [id, r] of byType('AWS::SQS::QueuePolicy')) names[id] = `${names[refId(r.Properties.Queues[0])!]}Policy`;
   for (const [id, r] of byType('AWS::CloudWatch::Alarm')) {
@@ -382,6 +445,9 @@ export function canonicalModel(template: Json): Json {
         break;
       case 'AWS::Lambda::EventSourceMapping':
         put(name, p);
+        break;
+      case 'AWS::Lambda::LayerVersion':
+        put(name, { ...p, DeletionPolicy: r.DeletionPolicy, UpdateReplacePolicy: r.UpdateReplacePolicy });
         break;
       case 'AWS::CloudWatch::Alarm': {
         const { AlarmDescription: _d, ...rest } = p;

@@ -33,6 +33,7 @@ import {
   canonicalModel,
   canonicalStatements,
   evaluateSam,
+  failedRules,
   type Json,
   loadEnvironmentJson,
   loadSamTemplate,
@@ -40,12 +41,15 @@ import {
   sourceBucketDependencies,
   synthCdk,
   TRANSCODE_ENVIRONMENT_JSON_PATH,
+  writeTestZip,
 } from './cfn';
 
 const sam = loadSamTemplate();
 const samFunctions = Object.entries<Json>(sam.Resources).filter(([, r]) => r.Type === 'AWS::Serverless::Function');
 
 const LAYER = 'arn:aws:lambda:us-east-1:123456789012:layer:ffmpeg:3';
+/** A layer zip in S3 for the stack to publish (SAM's TranscodeFfmpegLayer). */
+const LAYER_ZIP = { FfmpegLayerZipBucket: 'mediaflow-artifacts', FfmpegLayerZipKey: 'layers/ffmpeg-arm64-5e2f.zip' };
 
 /** The two workers: canonical name prefix, contract, and what the CDK app builds. */
 const WORKERS = [
@@ -123,6 +127,16 @@ const PARAMETER_SETS: Record<string, Record<string, string | number>> = {
     MaxReceiveCount: 2,
     TranscodeTimeout: 300,
   },
+  'video from a layer zip in S3 that the stack publishes, otherwise defaults': LAYER_ZIP,
+  'video x86_64 from a layer zip in S3, animated GIFs to video, single bucket': {
+    FfmpegLayerZipBucket: 'artifacts.example.com',
+    FfmpegLayerZipKey: 'ffmpeg-x86_64.zip',
+    Architecture: 'x86_64',
+    AnimatedGifToVideo: 'true',
+    BucketMode: 'single',
+    SourcePrefix: 'uploads/',
+    OutputPrefix: 'media/',
+  },
   'AnimatedGifToVideo without a layer (no video; on-upload makes stills of GIFs)': {
     AnimatedGifToVideo: 'true',
   },
@@ -130,7 +144,9 @@ const PARAMETER_SETS: Record<string, Record<string, string | number>> = {
 
 /** Whether the transcode worker exists and takes the GIFs, under a parameter set. */
 function videoOf(parameters: Record<string, string | number>): { video: boolean; gifToVideo: boolean } {
-  const video = String(parameters.FfmpegLayerArn ?? DEFAULTS.FfmpegLayerArn) !== '';
+  const video =
+    String(parameters.FfmpegLayerArn ?? DEFAULTS.FfmpegLayerArn) !== '' ||
+    String(parameters.FfmpegLayerZipBucket ?? DEFAULTS.FfmpegLayerZipBucket) !== '';
   const gifToVideo = video && String(parameters.AnimatedGifToVideo ?? DEFAULTS.AnimatedGifToVideo) === 'true';
   return { video, gifToVideo };
 }
@@ -226,10 +242,23 @@ describe('environment.json (the function contracts)', () => {
   it('SAM deploys the transcode function only with an ffmpeg layer, and gives it that layer', () => {
     const fn = sam.Resources.TranscodeFunction;
     expect(fn.Condition).toBe('HasVideo');
-    expect(sam.Conditions.HasVideo).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'FfmpegLayerArn' }, ''] }] });
-    expect(fn.Properties.Layers).toEqual([{ Ref: 'FfmpegLayerArn' }]);
+    // An existing layer by ARN, or one the stack publishes from a zip in S3.
+    expect(sam.Conditions.HasFfmpegLayerArn).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'FfmpegLayerArn' }, ''] }] });
+    expect(sam.Conditions.PublishesFfmpegLayer).toEqual({
+      'Fn::And': [
+        { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'FfmpegLayerZipBucket' }, ''] }] },
+        { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'FfmpegLayerZipKey' }, ''] }] },
+      ],
+    });
+    expect(sam.Conditions.HasVideo).toEqual({
+      'Fn::Or': [{ Condition: 'HasFfmpegLayerArn' }, { Condition: 'PublishesFfmpegLayer' }],
+    });
+    expect(fn.Properties.Layers).toEqual([
+      { 'Fn::If': ['HasFfmpegLayerArn', { Ref: 'FfmpegLayerArn' }, { Ref: 'TranscodeFfmpegLayer' }] },
+    ]);
+    expect(sam.Resources.TranscodeFfmpegLayer.Condition).toBe('PublishesFfmpegLayer');
     for (const [id, r] of Object.entries<Json>(sam.Resources)) {
-      if (id.startsWith('Transcode')) expect(r.Condition, id).toBe('HasVideo');
+      if (id.startsWith('Transcode') && id !== 'TranscodeFfmpegLayer') expect(r.Condition, id).toBe('HasVideo');
     }
     for (const [id, o] of Object.entries<Json>(sam.Outputs)) {
       if (id.startsWith('Transcode')) expect(o.Condition, id).toBe('HasVideo');
@@ -470,6 +499,51 @@ describe('environment.json (the function contracts)', () => {
     it('SAM and CDK have the same outputs', () => {
       expect(cdkModel.outputs).toEqual(samModel.outputs);
     });
+
+    it('the transcode function runs with the layer given, or the one the stack publishes', () => {
+      const layers = video ? samModel.resources.TranscodeFunction.Layers : undefined;
+      const publishes = valueOf(parameters, 'FfmpegLayerZipBucket') !== '';
+      if (!video) {
+        expect(samModel.resources.TranscodeFfmpegLayer).toBeUndefined();
+        return;
+      }
+      expect(layers).toEqual([publishes ? '${TranscodeFfmpegLayer}' : valueOf(parameters, 'FfmpegLayerArn')]);
+      if (!publishes) {
+        expect(samModel.resources.TranscodeFfmpegLayer).toBeUndefined();
+        return;
+      }
+      expect(samModel.resources.TranscodeFfmpegLayer).toEqual({
+        LayerName: '${AWS::StackName}-ffmpeg',
+        Description: "mediaflow transcode - ffmpeg and ffprobe from Debian's packages (infra/layers/ffmpeg)",
+        Content: {
+          S3Bucket: valueOf(parameters, 'FfmpegLayerZipBucket'),
+          S3Key: valueOf(parameters, 'FfmpegLayerZipKey'),
+        },
+        CompatibleArchitectures: [valueOf(parameters, 'Architecture')],
+        CompatibleRuntimes: ['provided.al2023'],
+        LicenseInfo: 'GPL-3.0-or-later',
+        DeletionPolicy: 'Delete',
+        UpdateReplacePolicy: 'Delete',
+      });
+    });
+  });
+
+  it('CDK with a local layer zip (FfmpegLayerZip) makes the stack SAM makes with that zip in S3', () => {
+    const zip = writeTestZip('ffmpeg-arm64.zip', ['bin/ffmpeg', 'bin/ffprobe', 'ffmpeg/lib/ld-linux-aarch64.so.1']);
+    const samModel = canonicalModel(evaluateSam(sam, LAYER_ZIP));
+    const cdkTemplate = synthCdk({ FfmpegLayerZip: zip }).toJSON();
+    const cdkModel = canonicalModel(cdkTemplate);
+    // The same but for where the zip is: a CDK asset instead of the bucket and key given.
+    const { Content: samContent, ...samLayer } = samModel.resources.TranscodeFfmpegLayer;
+    const { Content: cdkContent, ...cdkLayer } = cdkModel.resources.TranscodeFfmpegLayer;
+    expect(cdkLayer).toEqual(samLayer);
+    expect(samContent).toEqual({ S3Bucket: LAYER_ZIP.FfmpegLayerZipBucket, S3Key: LAYER_ZIP.FfmpegLayerZipKey });
+    expect(cdkContent.S3Bucket).toMatch(/cdk-.*-assets-/);
+    expect(cdkContent.S3Key).toMatch(/^[0-9a-f]{64}\.zip$/);
+    const { TranscodeFfmpegLayer: _s, ...samRest } = samModel.resources;
+    const { TranscodeFfmpegLayer: _c, ...cdkRest } = cdkModel.resources;
+    expect(cdkRest).toEqual(samRest);
+    expect(cdkModel.outputs).toEqual(samModel.outputs);
   });
 });
 
@@ -575,6 +649,38 @@ describe('parameters', () => {
       expect(model.resources.TranscodeFunction.Timeout).toBe(timeout);
       expect(model.resources.TranscodeQueue.VisibilityTimeout).toBe(VISIBILITY_TIMEOUT_FACTOR * timeout);
     }
+  });
+
+  it('SAM takes one ffmpeg layer: an ARN or a zip in S3 (bucket and key), not both (Rules), as the CDK app', () => {
+    const zip = writeTestZip('ffmpeg-arm64.zip', ['bin/ffmpeg', 'bin/ffprobe']);
+    const cases: [Record<string, string>, RegExp | undefined][] = [
+      [{}, undefined],
+      [{ FfmpegLayerArn: LAYER }, undefined],
+      [LAYER_ZIP, undefined],
+      [{ FfmpegLayerArn: LAYER, ...LAYER_ZIP }, /not both|not FfmpegLayerArn and FfmpegLayerZipBucket/],
+      [{ FfmpegLayerZipBucket: LAYER_ZIP.FfmpegLayerZipBucket }, /go together/],
+      [{ FfmpegLayerZipKey: LAYER_ZIP.FfmpegLayerZipKey }, /go together/],
+      [{ FfmpegLayerArn: LAYER, FfmpegLayerZipKey: 'k.zip' }, /go together/],
+    ];
+    for (const [parameters, refused] of cases) {
+      const samFailures = failedRules(sam, parameters).join('\n');
+      const cdk = () => synthCdk(parameters);
+      if (refused === undefined) {
+        expect(samFailures, JSON.stringify(parameters)).toBe('');
+        expect(cdk).not.toThrow();
+      } else {
+        expect(samFailures, JSON.stringify(parameters)).toMatch(/^FfmpegLayerFromOneSource: /);
+        expect(cdk, JSON.stringify(parameters)).toThrow(refused);
+      }
+    }
+    // The local zip is CDK only, and goes with neither of the others either.
+    expect(() => synthCdk({ FfmpegLayerZip: zip, FfmpegLayerArn: LAYER })).toThrow(
+      /one ffmpeg layer.*not FfmpegLayerArn and FfmpegLayerZip/,
+    );
+    expect(() => synthCdk({ FfmpegLayerZip: zip, ...LAYER_ZIP })).toThrow(
+      /not FfmpegLayerZip and FfmpegLayerZipBucket\/FfmpegLayerZipKey/,
+    );
+    expect(sam.Parameters.FfmpegLayerZip).toBeUndefined();
   });
 
   it('SAM rejects a single bucket without separate prefixes (Rules), as the CDK app does', () => {

@@ -7,7 +7,8 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { readVariantsConfigFile } from '../lib/app';
 import { DEFAULTS } from '../lib/parameters';
-import { canonicalModel, type Json, REPO_ROOT, stableStringify, synthCdk } from './cfn';
+import { zipEntryNames } from '../lib/ffmpeg-layer';
+import { canonicalModel, type Json, REPO_ROOT, stableStringify, synthCdk, writeTestZip } from './cfn';
 
 const LAYER = 'arn:aws:lambda:us-east-1:123456789012:layer:ffmpeg:3';
 
@@ -572,6 +573,88 @@ describe('CDK stack with the ffmpeg layer (video)', () => {
       TranscodeLogGroupName: '${TranscodeLogGroup}',
       OnUploadQueueUrl: '${Queue}',
     });
+  });
+});
+
+describe('CDK stack with an ffmpeg layer it publishes from a zip (infra/layers/ffmpeg/build)', () => {
+  const ARM64_ZIP = ['bin/ffmpeg', 'bin/ffprobe', 'ffmpeg/lib/ld-linux-aarch64.so.1', 'ffmpeg/lib/libc.so.6'];
+  const X86_64_ZIP = ['bin/ffmpeg', 'bin/ffprobe', 'ffmpeg/lib/ld-linux-x86-64.so.2', 'ffmpeg/lib/libc.so.6'];
+
+  it('FfmpegLayerZip: an AWS::Lambda::LayerVersion from the zip (an asset), arm64, provided.al2023, GPL, used by transcode', () => {
+    const zip = writeTestZip('ffmpeg-arm64.zip', ARM64_ZIP);
+    expect(zipEntryNames(zip)).toEqual(ARM64_ZIP);
+    const t = synthCdk({ FfmpegLayerZip: zip });
+    const layers = resourcesOf(t, 'AWS::Lambda::LayerVersion');
+    expect(layers).toHaveLength(1);
+    const [layerId, layer] = layers[0];
+    expect(layer.Properties).toMatchObject({
+      CompatibleArchitectures: ['arm64'],
+      CompatibleRuntimes: ['provided.al2023'],
+      LicenseInfo: 'GPL-3.0-or-later',
+      Content: { S3Bucket: expect.anything(), S3Key: expect.stringMatching(/^[0-9a-f]{64}\.zip$/) },
+    });
+    expect(layer.DeletionPolicy).toBe('Delete');
+    expect(layer.UpdateReplacePolicy).toBe('Delete');
+    const functions = resourcesOf(t, 'AWS::Lambda::Function');
+    expect(functions).toHaveLength(2);
+    const users = functions.filter(([, fn]) => fn.Properties.Layers !== undefined);
+    expect(users).toHaveLength(1);
+    expect(users[0][0]).toMatch(/^Transcode/);
+    expect(users[0][1].Properties.Layers).toEqual([{ Ref: layerId }]);
+    const model = canonicalModel(t.toJSON());
+    expect(model.resources.Function.Environment.Variables.MEDIAFLOW_VIDEO_QUEUE_URL).toBe('${TranscodeQueue}');
+  });
+
+  it('FfmpegLayerZip for x86_64: a layer for x86_64 only', () => {
+    const zip = writeTestZip('ffmpeg-x86_64.zip', X86_64_ZIP);
+    const model = canonicalModel(synthCdk({ FfmpegLayerZip: zip, Architecture: 'x86_64' }).toJSON());
+    expect(model.resources.TranscodeFfmpegLayer.CompatibleArchitectures).toEqual(['x86_64']);
+    expect(model.resources.TranscodeFunction.Architectures).toEqual(['x86_64']);
+    expect(model.resources.TranscodeFunction.Layers).toEqual(['${TranscodeFfmpegLayer}']);
+  });
+
+  it('FfmpegLayerZipBucket and FfmpegLayerZipKey: the same layer from a zip in S3', () => {
+    const model = canonicalModel(
+      synthCdk({ FfmpegLayerZipBucket: 'mediaflow-artifacts', FfmpegLayerZipKey: 'layers/ffmpeg-arm64.zip' }).toJSON(),
+    );
+    expect(model.resources.TranscodeFfmpegLayer).toMatchObject({
+      Content: { S3Bucket: 'mediaflow-artifacts', S3Key: 'layers/ffmpeg-arm64.zip' },
+      CompatibleArchitectures: ['arm64'],
+      CompatibleRuntimes: ['provided.al2023'],
+      LicenseInfo: 'GPL-3.0-or-later',
+    });
+    expect(model.resources.TranscodeFunction.Layers).toEqual(['${TranscodeFfmpegLayer}']);
+  });
+
+  it('refuses an ARN and a zip together, with a message that says which to give', () => {
+    const zip = writeTestZip('ffmpeg-arm64.zip', ARM64_ZIP);
+    expect(() => synthCdk({ FfmpegLayerArn: LAYER, FfmpegLayerZip: zip })).toThrow(
+      'mediaflow: give one ffmpeg layer: FfmpegLayerArn (an existing layer), FfmpegLayerZip (a local zip) or ' +
+        'FfmpegLayerZipBucket with FfmpegLayerZipKey (a zip in S3), not FfmpegLayerArn and FfmpegLayerZip',
+    );
+  });
+
+  it.each([
+    [{ FfmpegLayerZipBucket: 'mediaflow-artifacts' }, /FfmpegLayerZipBucket and FfmpegLayerZipKey go together/],
+    [{ FfmpegLayerZipKey: 'ffmpeg-arm64.zip' }, /go together/],
+    [{ FfmpegLayerZipBucket: 'Bad_Bucket', FfmpegLayerZipKey: 'a.zip' }, /FfmpegLayerZipBucket=/],
+    [{ FfmpegLayerZipBucket: 'mediaflow-artifacts', FfmpegLayerZipKey: '/a.zip' }, /FfmpegLayerZipKey=/],
+    [{ FfmpegLayerZip: '/nonexistent/ffmpeg-arm64.zip' }, /FfmpegLayerZip=.*no such file .*infra\/layers\/ffmpeg\/build/],
+  ])('rejects %j', (context, message) => {
+    expect(() => synthCdk(context)).toThrow(message);
+  });
+
+  it('rejects a zip for the other architecture, or without bin/ffmpeg, or that is no zip', () => {
+    const arm64 = writeTestZip('ffmpeg-arm64.zip', ARM64_ZIP);
+    expect(() => synthCdk({ FfmpegLayerZip: arm64, Architecture: 'x86_64' })).toThrow(
+      /a layer for arm64 .*but Architecture=x86_64/,
+    );
+    const x86 = writeTestZip('ffmpeg-x86_64.zip', X86_64_ZIP);
+    expect(() => synthCdk({ FfmpegLayerZip: x86 })).toThrow(/a layer for x86_64 .*but Architecture=arm64/);
+    const noFfmpeg = writeTestZip('layer.zip', ['bin/ffprobe']);
+    expect(() => synthCdk({ FfmpegLayerZip: noFfmpeg })).toThrow(/no bin\/ffmpeg in the zip/);
+    expect(() => synthCdk({ FfmpegLayerZip: path.join(REPO_ROOT, 'infra', 'README.md') })).toThrow(/not a \.zip file/);
+    expect(() => synthCdk({ FfmpegLayerZip: path.join(REPO_ROOT, 'infra') })).toThrow(/not a file/);
   });
 });
 
