@@ -14,6 +14,16 @@
 //! }
 //! ```
 
+// The engine turns a codec's panic into one upload's permanent failure
+// (`engine::guard`, catch_unwind). Built with panic=abort, a hostile upload
+// would kill the process and every other upload in its batch with it:
+// cargo-lambda uses abort unless the profile names a strategy, so refuse it.
+#[cfg(not(panic = "unwind"))]
+compile_error!(
+    "mediaflow-engine needs panic = \"unwind\": it turns a codec's panic into that upload's failure \
+     (set it in the profile; Cargo.toml's [profile.release] does)"
+);
+
 mod avif;
 mod bitmap;
 mod color;

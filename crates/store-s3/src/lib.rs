@@ -38,6 +38,7 @@ use mediaflow_store::{
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+mod http;
 mod sqs;
 pub use sqs::{SqsQueue, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 
@@ -52,7 +53,10 @@ impl S3Store {
     /// docs), with path-style addressing if `force_path_style`. Missing
     /// credentials show up on the first request, as with any SDK client.
     pub async fn from_env(force_path_style: bool) -> S3Store {
-        let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http::https_client())
+            .load()
+            .await;
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(force_path_style)
             .build();
@@ -72,6 +76,7 @@ impl S3Store {
     ) -> S3Store {
         let config = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(http::https_client())
             .endpoint_url(endpoint)
             .region(Region::new(region.to_string()))
             .credentials_provider(Credentials::new(

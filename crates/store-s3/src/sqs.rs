@@ -79,7 +79,10 @@ impl SqsQueue {
     /// Builds the client from the standard AWS environment (see the module
     /// docs). Missing credentials show up on the first send.
     pub async fn from_env(queue_url: impl Into<String>) -> SqsQueue {
-        let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(crate::http::https_client())
+            .load()
+            .await;
         let queue = SqsQueue::new(Client::new(&shared), queue_url);
         tracing::debug!(queue = %queue.queue_url, "SQS client built");
         queue
@@ -96,6 +99,7 @@ impl SqsQueue {
     ) -> SqsQueue {
         let config = aws_sdk_sqs::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(crate::http::https_client())
             .endpoint_url(endpoint)
             .region(Region::new(region.to_string()))
             .credentials_provider(Credentials::new(
