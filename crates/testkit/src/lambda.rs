@@ -181,7 +181,7 @@ pub fn start_function(
     env: &[(&str, &str)],
     log: &Path,
 ) -> Running {
-    let mut cmd = Command::new(binary);
+    let mut cmd = function_command(binary);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env(
@@ -209,6 +209,36 @@ pub fn start_function(
             .stdout(std::fs::File::create(log).unwrap())
             .stderr(Stdio::inherit()),
     )
+}
+
+/// Debian's aarch64 sysroot (`libc6-arm64-cross`), where `qemu-aarch64`
+/// finds the loader and glibc of an arm64 binary unless `QEMU_LD_PREFIX`
+/// names another.
+pub const AARCH64_SYSROOT: &str = "/usr/aarch64-linux-gnu";
+
+/// Whether `binary` is an arm64 (AArch64) ELF executable.
+pub fn is_arm64_elf(binary: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    let read = std::fs::File::open(binary).and_then(|mut f| f.read_exact(&mut header));
+    // e_ident: the ELF magic; e_machine (offset 18, little-endian): 183.
+    read.is_ok()
+        && header[..4] == *b"\x7fELF"
+        && u16::from_le_bytes([header[18], header[19]]) == 183
+}
+
+/// The command that runs a function `binary`: the binary itself, or, for an
+/// arm64 one on another architecture, `qemu-aarch64` (user-mode emulation:
+/// one process, so stopping it by PID stops the function) with the aarch64
+/// sysroot.
+pub fn function_command(binary: &str) -> Command {
+    if cfg!(target_arch = "aarch64") || !is_arm64_elf(Path::new(binary)) {
+        return Command::new(binary);
+    }
+    let sysroot = std::env::var("QEMU_LD_PREFIX").unwrap_or_else(|_| AARCH64_SYSROOT.into());
+    let mut cmd = Command::new("qemu-aarch64");
+    cmd.args(["-L", &sysroot, binary]);
+    cmd
 }
 
 /// The JSON lines of a function's log.

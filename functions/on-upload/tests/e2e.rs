@@ -36,6 +36,31 @@ const SOURCES: &[(&str, &str, u32, u32)] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs cargo-lambda (cargo lambda watch): ./scripts/test runs it"]
 async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
+    every_step(env!("CARGO_BIN_EXE_on-upload")).await;
+}
+
+/// The arm64 bootstrap as SAM and CDK deploy it (`cargo lambda build
+/// --release --arm64`), under qemu-user: the same steps and checks as the
+/// binary above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the arm64 bootstrap in MEDIAFLOW_ARM64_ON_UPLOAD, qemu-aarch64 and cargo-lambda: scripts/test-aarch64 builds it and runs this"]
+async fn arm64_bootstrap_under_qemu_against_local_s3() {
+    let bootstrap = std::env::var("MEDIAFLOW_ARM64_ON_UPLOAD").unwrap_or_else(|_| {
+        panic!("MEDIAFLOW_ARM64_ON_UPLOAD is not set: scripts/test-aarch64 builds the arm64 bootstrap and runs this test")
+    });
+    assert!(
+        std::path::Path::new(&bootstrap).is_absolute(),
+        "MEDIAFLOW_ARM64_ON_UPLOAD={bootstrap}: give an absolute path (tests run in their package's directory)"
+    );
+    assert!(
+        mediaflow_testkit::lambda::is_arm64_elf(std::path::Path::new(&bootstrap)),
+        "{bootstrap} is not an arm64 executable"
+    );
+    every_step(&bootstrap).await;
+}
+
+/// Every step below against `binary` (run under qemu when it is arm64).
+async fn every_step(binary: &str) {
     // The function binary, configured as in Lambda, pointed at the local
     // S3 server and the emulator (Invoke API and Runtime API on one port).
     // Video uploads are forwarded to a queue: a real SQS API (moto_server)
@@ -58,7 +83,7 @@ async fn on_upload_under_cargo_lambda_watch_against_local_s3() {
         .queue_url
         .unwrap();
     let fx = Fixture::start(
-        env!("CARGO_BIN_EXE_on-upload"),
+        binary,
         FUNCTION,
         &[
             ("MEDIAFLOW_OUTPUT_BUCKET", "media"),
