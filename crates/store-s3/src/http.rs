@@ -10,8 +10,10 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_http_client::Builder;
 use std::sync::OnceLock;
 
-/// The shared client (one connection pool per process).
-pub(crate) fn https_client() -> SharedHttpClient {
+/// The shared client (one connection pool per process). An SDK client built
+/// outside this crate (for [`SqsQueue::new`](crate::SqsQueue::new)) must be
+/// given it: the SDK has no HTTP client of its own here.
+pub fn https_client() -> SharedHttpClient {
     static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
     CLIENT
         .get_or_init(|| {

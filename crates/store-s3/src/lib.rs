@@ -39,6 +39,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 mod http;
+pub use http::https_client;
 mod sqs;
 pub use sqs::{SqsQueue, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 

@@ -68,7 +68,7 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
-    /// Sends to `queue_url` with `client`.
+    /// Sends to `queue_url` with `client` (built with [`crate::https_client`]).
     pub fn new(client: Client, queue_url: impl Into<String>) -> SqsQueue {
         SqsQueue {
             client,

@@ -289,6 +289,7 @@ impl FakeSqs {
             .region(Region::new(MOTO_REGION))
             .credentials_provider(Credentials::new("k", "s", None, None, "test"))
             .retry_config(RetryConfig::disabled())
+            .http_client(mediaflow_store_s3::https_client())
             .build();
         SqsQueue::new(
             Client::from_conf(config),
