@@ -3,7 +3,8 @@
 //! (rustls on aws-lc-rs). Both are rustls with the same protocol versions,
 //! cipher suites and the system's trust store; `ring` is a fraction of
 //! aws-lc's code in the Lambda bootstrap and of its C build in every build
-//! (ARCHITECTURE.md, "Smaller bootstraps").
+//! (ARCHITECTURE.md, Decisions: "The Lambda bootstraps are the release
+//! profile").
 
 use aws_sdk_s3::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
