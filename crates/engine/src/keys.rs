@@ -216,6 +216,25 @@ impl KeyTemplate {
             && p.iter().filter(|q| **q == Part::Ext).count() == 1
     }
 
+    /// For a template that is [distinct by construction](Self::distinct_by_construction)
+    /// and holds `{hash}`: the text every output key of `variant` starts
+    /// with, followed directly by the source key (`{prefix}{variant}/` for
+    /// the default). The outputs of one variant then list in the order of
+    /// their source keys (each is that text, the source key and a suffix),
+    /// and whether the outputs of one version of a source under one plan
+    /// exist shows in that listing: how a backfill tells current outputs
+    /// from stale ones without reading a manifest. `None` for other
+    /// templates.
+    pub fn source_key_start(&self, prefix: &str, variant: &str) -> Option<String> {
+        if !(self.distinct_by_construction() && self.has_hash()) {
+            return None;
+        }
+        match &self.parts[1] {
+            Part::Lit(l) => Some(format!("{prefix}{variant}{l}")),
+            _ => None,
+        }
+    }
+
     /// The key of one output: `prefix` + the rendered template.
     pub fn render(
         &self,
@@ -313,6 +332,27 @@ mod tests {
             k("{variant}/{key}.{ext}", "ünï/фото.jpg"),
             "out/w800/ünï/фото.jpg.webp"
         );
+    }
+
+    #[test]
+    fn outputs_start_with_the_source_key_start() {
+        let default = KeyTemplate::default();
+        let start = default.source_key_start("out/", "w800").unwrap();
+        assert_eq!(start, "out/w800/");
+        for key in ["a", "a b/ü.jpg", "x+y%.png"] {
+            let rendered = default.render("out/", "w800", key, "0123456789abcdef", "webp");
+            assert_eq!(
+                rendered.strip_prefix(&start).unwrap().get(..key.len()),
+                Some(key)
+            );
+        }
+        assert_eq!(
+            t("{variant}/src/{key}/{hash}.{ext}").source_key_start("", "v"),
+            Some("v/src/".to_string())
+        );
+        for no in ["{variant}/{key}.{ext}", "{variant}/{stem}.{hash}.{ext}"] {
+            assert_eq!(t(no).source_key_start("", "v"), None, "{no}");
+        }
     }
 
     #[test]

@@ -152,11 +152,7 @@ pub fn encode_s3_key(key: &str) -> String {
 /// Decodes a form-encoded key from an S3 notification: `+` becomes a space
 /// first, then `%XX` sequences are decoded (so `%2B` is a literal `+`).
 pub fn decode_s3_key(raw: &str) -> Result<String, String> {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8()
-        .map(|k| k.into_owned())
-        .map_err(|_| format!("key {raw:?} does not decode to UTF-8"))
+    mediaflow_store::form_decode_key(raw)
 }
 
 fn is_folder_marker(key: &str, size: Option<u64>) -> bool {
@@ -312,22 +308,34 @@ impl S3Notification {
     /// what on-upload sends to the video queue when it forwards a video
     /// (the configuration id says so).
     pub fn forwarded(object: &SourceObject) -> S3Notification {
+        S3Notification::created(object, "mediaflow-forwarded-video")
+    }
+
+    /// What `mediaflow backfill` sends to the functions' queue for an
+    /// object that needs work: the record the functions read for an
+    /// upload, with the configuration id `mediaflow-backfill`.
+    pub fn backfill(object: &SourceObject) -> S3Notification {
+        S3Notification::created(object, "mediaflow-backfill")
+    }
+
+    fn created(object: &SourceObject, configuration_id: &str) -> S3Notification {
         S3Notification {
             records: vec![S3Record {
                 event_version: Some("2.1".into()),
                 event_source: Some("aws:s3".into()),
                 aws_region: None,
                 event_time: None,
-                // Whatever delivered it (an EventBridge "Object Created", a
-                // removal event whose key exists again), a forward is of an
-                // object that exists: the name every parser reads as such.
+                // Whatever delivered the original event (an EventBridge
+                // "Object Created", a removal event whose key exists again),
+                // a forwarded or backfilled object exists: the name every
+                // parser reads as such.
                 event_name: "ObjectCreated:Put".into(),
                 user_identity: None,
                 request_parameters: None,
                 response_elements: None,
                 s3: S3Entity {
                     s3_schema_version: Some("1.0".into()),
-                    configuration_id: Some("mediaflow-forwarded-video".into()),
+                    configuration_id: Some(configuration_id.into()),
                     bucket: S3Bucket {
                         name: object.bucket.clone(),
                         owner_identity: None,

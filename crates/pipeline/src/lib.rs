@@ -22,10 +22,13 @@
 //!   (from the header) fits in what is left of the budget; a source over
 //!   the whole budget fails as `limits`.
 //! - [`metrics`]: one CloudWatch Embedded Metric Format line per object.
+//! - [`backfill`]: which objects of a bucket (or an S3 Inventory report)
+//!   need work, decided from listings of the sources and their outputs.
 //!
 //! This crate knows nothing of Lambda: the functions unwrap their event
 //! envelopes and call it.
 
+pub mod backfill;
 mod budget;
 mod error;
 pub mod event;

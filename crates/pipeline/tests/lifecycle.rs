@@ -117,6 +117,17 @@ impl ObjectStore for Gated {
     ) -> Result<ListPage> {
         self.inner.list(bucket, prefix, continuation, limit).await
     }
+    async fn list_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.inner
+            .list_after(bucket, prefix, start_after, limit)
+            .await
+    }
 }
 
 fn event(key: &str, body: Option<&Bytes>, event_name: &str) -> SourceObject {

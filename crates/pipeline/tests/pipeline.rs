@@ -85,6 +85,17 @@ impl ObjectStore for Recording {
     ) -> Result<ListPage> {
         self.inner.list(bucket, prefix, continuation, limit).await
     }
+    async fn list_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.inner
+            .list_after(bucket, prefix, start_after, limit)
+            .await
+    }
 }
 
 /// Uploads `body` as a source and returns the event's view of it.

@@ -32,8 +32,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use mediaflow_store::{
-    check_metadata, local_file_error, unquote_etag, ListEntry, ListPage, Object, ObjectInfo,
-    ObjectStore, PutOptions, Result, StoreError, MAX_LIST_PAGE,
+    check_metadata, form_decode_key, local_file_error, unquote_etag, ListEntry, ListPage, Object,
+    ObjectInfo, ObjectStore, PutOptions, Result, StoreError, MAX_LIST_PAGE,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -92,6 +92,49 @@ impl S3Store {
         S3Store {
             client: Client::from_conf(config),
         }
+    }
+
+    /// One ListObjectsV2 page with `encoding-type=url`, so that keys XML
+    /// cannot carry (control characters) arrive intact; keys are decoded
+    /// here, and a key that does not decode fails the page.
+    async fn list_v2(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage> {
+        let limit = limit.clamp(1, MAX_LIST_PAGE);
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+            .set_continuation_token(continuation.map(str::to_string))
+            .set_start_after(start_after.map(str::to_string))
+            .max_keys(limit as i32)
+            .send()
+            .await
+            .map_err(|e| map_err("LIST", bucket, prefix, e))?;
+        let mut entries = Vec::new();
+        for o in out.contents.unwrap_or_default() {
+            let Some(raw) = o.key else { continue };
+            let key = form_decode_key(&raw)
+                .map_err(|e| StoreError::Other(format!("listing s3://{bucket}/{prefix}: {e}")))?;
+            entries.push(ListEntry {
+                size: o.size.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                etag: unquote_etag(o.e_tag),
+                key,
+            });
+        }
+        let next = if out.is_truncated == Some(true) {
+            out.next_continuation_token
+        } else {
+            None
+        };
+        Ok(ListPage { entries, next })
     }
 
     /// The underlying SDK client, for operations outside [`ObjectStore`].
@@ -523,34 +566,18 @@ impl ObjectStore for S3Store {
         continuation: Option<&str>,
         limit: usize,
     ) -> Result<ListPage> {
-        let limit = limit.clamp(1, MAX_LIST_PAGE);
-        let out = self
-            .client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(continuation.map(str::to_string))
-            .max_keys(limit as i32)
-            .send()
+        self.list_v2(bucket, prefix, continuation, None, limit)
             .await
-            .map_err(|e| map_err("LIST", bucket, prefix, e))?;
-        let entries = out
-            .contents
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|o| {
-                Some(ListEntry {
-                    size: o.size.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
-                    etag: unquote_etag(o.e_tag),
-                    key: o.key?,
-                })
-            })
-            .collect();
-        let next = if out.is_truncated == Some(true) {
-            out.next_continuation_token
-        } else {
-            None
-        };
-        Ok(ListPage { entries, next })
+    }
+
+    async fn list_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.list_v2(bucket, prefix, None, Some(start_after), limit)
+            .await
     }
 }

@@ -23,7 +23,7 @@ use mediaflow_store::{md5_etag, MessageQueue, Result, StoreError};
 /// SendMessageBatch takes at most this many entries.
 pub const MAX_BATCH_ENTRIES: usize = 10;
 
-/// The most message bytes [`SqsQueue::send_batch`] puts in one
+/// The most message bytes [`SqsQueue`]'s `send_batch` puts in one
 /// SendMessageBatch request: SQS's classic 256 KiB limit on a message,
 /// and on a whole batch, which every SQS-compatible server honours.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
@@ -120,41 +120,6 @@ impl SqsQueue {
 
     pub fn queue_url(&self) -> &str {
         &self.queue_url
-    }
-
-    /// Sends every body, in SendMessageBatch requests of at most
-    /// [`MAX_BATCH_ENTRIES`] messages (and [`MAX_BATCH_BYTES`]), one after
-    /// another. Returns one result per body, in order: its message id, or
-    /// why it was not sent (SQS accepts or refuses each entry of a batch
-    /// on its own).
-    ///
-    /// `Err` only when the first request fails as a whole (a missing
-    /// queue, denied, throttled past the SDK's retries): nothing was sent.
-    /// A later request that fails as a whole fails each of its entries
-    /// with that error; if that error is permanent, the entries after it
-    /// are not sent and fail with it too.
-    pub async fn send_batch(&self, bodies: &[String]) -> Result<Vec<Result<String, StoreError>>> {
-        let mut results: Vec<Result<String, StoreError>> = Vec::with_capacity(bodies.len());
-        for range in batches(bodies) {
-            let first = range.start;
-            let chunk = &bodies[range];
-            match self.send_one_batch(first, chunk).await {
-                Ok(outcomes) => results.extend(outcomes),
-                Err(e) if results.is_empty() => return Err(e),
-                Err(e) => {
-                    let permanent = e.is_permanent();
-                    results.extend(chunk.iter().map(|_| Err(copy_error(&e, ""))));
-                    if permanent {
-                        let skipped = bodies.len() - results.len();
-                        results.extend((0..skipped).map(|_| {
-                            Err(copy_error(&e, "not sent, as an earlier batch failed: "))
-                        }));
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(results)
     }
 
     /// One SendMessageBatch request for `chunk`, whose first body is
@@ -272,6 +237,41 @@ impl MessageQueue for SqsQueue {
             .map_err(|e| self.map_err("SendMessage", e))?;
         let id = out.message_id.unwrap_or_default();
         self.check_md5(body, out.md5_of_message_body.as_deref(), id)
+    }
+
+    /// Sends every body, in SendMessageBatch requests of at most
+    /// [`MAX_BATCH_ENTRIES`] messages (and [`MAX_BATCH_BYTES`]), one after
+    /// another. Returns one result per body, in order: its message id, or
+    /// why it was not sent (SQS accepts or refuses each entry of a batch
+    /// on its own).
+    ///
+    /// `Err` only when the first request fails as a whole (a missing
+    /// queue, denied, throttled past the SDK's retries): nothing was sent.
+    /// A later request that fails as a whole fails each of its entries
+    /// with that error; if that error is permanent, the entries after it
+    /// are not sent and fail with it too.
+    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<Result<String, StoreError>>> {
+        let mut results: Vec<Result<String, StoreError>> = Vec::with_capacity(bodies.len());
+        for range in batches(bodies) {
+            let first = range.start;
+            let chunk = &bodies[range];
+            match self.send_one_batch(first, chunk).await {
+                Ok(outcomes) => results.extend(outcomes),
+                Err(e) if results.is_empty() => return Err(e),
+                Err(e) => {
+                    let permanent = e.is_permanent();
+                    results.extend(chunk.iter().map(|_| Err(copy_error(&e, ""))));
+                    if permanent {
+                        let skipped = bodies.len() - results.len();
+                        results.extend((0..skipped).map(|_| {
+                            Err(copy_error(&e, "not sent, as an earlier batch failed: "))
+                        }));
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(results)
     }
 
     fn name(&self) -> &str {

@@ -256,6 +256,27 @@ pub async fn listing(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
         page.entries.iter().all(|e| e.etag.is_some()),
         "listing has ETags"
     );
+    // Resuming after a key (S3's StartAfter), whether or not it exists,
+    // then continuing through `list`.
+    let after = store
+        .list_after(bucket, &base, &expected[2], 2)
+        .await
+        .expect("list_after");
+    let mut resumed: Vec<String> = after.entries.into_iter().map(|e| e.key).collect();
+    let mut next = after.next;
+    while let Some(n) = next {
+        let page = store.list(bucket, &base, Some(&n), 2).await.expect("list");
+        resumed.extend(page.entries.into_iter().map(|e| e.key));
+        next = page.next;
+    }
+    assert_eq!(resumed, expected[3..], "list_after an existing key");
+    let between = format!("{}!", expected[4]);
+    let after = store
+        .list_after(bucket, &base, &between, 1000)
+        .await
+        .expect("list_after");
+    let keys: Vec<String> = after.entries.into_iter().map(|e| e.key).collect();
+    assert_eq!(keys, expected[5..], "list_after a key that does not exist");
     let odd = list_all(store, bucket, &format!("{base}odd/"), 1000).await;
     assert_eq!(odd.len(), 3, "prefix filter");
     let none = store

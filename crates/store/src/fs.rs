@@ -365,6 +365,17 @@ impl ObjectStore for FsStore {
         );
         blocking(move || me.list_sync(&b, &p, c.as_deref(), limit)).await
     }
+
+    /// The continuation is the last key listed, so `start_after` is one.
+    async fn list_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.list(bucket, prefix, Some(start_after), limit).await
+    }
 }
 
 impl FsStore {

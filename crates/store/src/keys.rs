@@ -83,6 +83,19 @@ pub fn form_encode_key(key: &str) -> String {
     out
 }
 
+/// Reverses [`form_encode_key`] (and S3's own form encoding of keys in
+/// notifications, listings with `encoding-type=url` and Inventory
+/// reports): `+` becomes a space first, then `%XX` sequences are decoded
+/// (so `%2B` is a literal `+`). `Err` names the text when it does not
+/// decode to UTF-8.
+pub fn form_decode_key(raw: &str) -> Result<String, String> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|_| format!("key {raw:?} does not decode to UTF-8"))
+}
+
 /// Why a store that keeps objects as files cannot hold `key` (which S3
 /// itself would accept), or `None`: an empty key, a control character, a
 /// `.` or `..` segment, or an empty segment (a leading `/` or `//`). A

@@ -21,7 +21,9 @@ mod queue;
 pub mod conformance;
 
 pub use fs::FsStore;
-pub use keys::{escape_key, form_encode_key, object_url, path_key_problem, MAX_KEY_BYTES};
+pub use keys::{
+    escape_key, form_decode_key, form_encode_key, object_url, path_key_problem, MAX_KEY_BYTES,
+};
 pub use memory::MemoryStore;
 pub use queue::{MemoryQueue, MessageQueue};
 
@@ -196,6 +198,19 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         bucket: &str,
         prefix: &str,
         continuation: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage>;
+
+    /// Lists keys starting with `prefix` that sort after `start_after`
+    /// (S3's `StartAfter`; need not be a key that exists), like
+    /// [`list`](ObjectStore::list): continue with the returned `next`
+    /// through `list`. How an interrupted walk over a bucket resumes
+    /// from the last key it finished.
+    async fn list_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
         limit: usize,
     ) -> Result<ListPage>;
 }

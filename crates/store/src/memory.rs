@@ -167,4 +167,15 @@ impl ObjectStore for MemoryStore {
         }
         Ok(ListPage { entries, next })
     }
+
+    /// The continuation is the last key listed, so `start_after` is one.
+    async fn list_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<ListPage> {
+        self.list(bucket, prefix, Some(start_after), limit).await
+    }
 }

@@ -17,6 +17,33 @@ pub trait MessageQueue: Send + Sync + fmt::Debug {
     /// notifications are). Returns the message id the queue gave it.
     async fn send(&self, body: &str) -> Result<String>;
 
+    /// Sends every body and returns one result per body, in order: its
+    /// message id, or why it was not sent. `Err` only when nothing was
+    /// sent because the first send failed as a whole (a missing queue,
+    /// say). After a permanent failure the rest are not tried and fail
+    /// with it. The default sends one at a time; SQS sends batches of ten.
+    async fn send_batch(&self, bodies: &[String]) -> Result<Vec<Result<String>>> {
+        let mut results: Vec<Result<String>> = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            match self.send(body).await {
+                Ok(id) => results.push(Ok(id)),
+                Err(e) if results.is_empty() => return Err(e),
+                Err(e) if e.is_permanent() => {
+                    let reason = e.to_string();
+                    results.push(Err(e));
+                    while results.len() < bodies.len() {
+                        results.push(Err(StoreError::Other(format!(
+                            "not sent, as an earlier message failed: {reason}"
+                        ))));
+                    }
+                    break;
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        Ok(results)
+    }
+
     /// Where messages go, for log lines (an SQS queue URL, say).
     fn name(&self) -> &str;
 }
