@@ -31,7 +31,7 @@ use bytes::Bytes;
 use mediaflow_config::Config;
 use mediaflow_pipeline::{
     media, parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, Retry, S3Notification,
-    SourceObject, VideoSettings,
+    SourceObject,
 };
 use mediaflow_s3_local::{
     Credentials, FaultInjector, Faults, LocalS3, Upload, UploadObserver, REGION,
@@ -739,7 +739,15 @@ pub async fn run(
         &credentials.secret_key,
         REGION,
     );
-    let (pipeline, video_status) = local_pipeline(&store, config, &data, args)?;
+    // Uploads go through the pipeline writing to the media bucket.
+    let (pipeline, video_status) = crate::local_pipeline(
+        Arc::new(store.clone()),
+        config,
+        PipelineConfig::new(MEDIA, ""),
+        &data.join(WORK_DIR),
+        args.memory,
+        None,
+    )?;
     let (done_tx, mut done) = mpsc::unbounded_channel();
     let dispatcher = Arc::new(Dispatcher {
         permits: Arc::new(Semaphore::new(pipeline.config().concurrency)),
@@ -818,39 +826,6 @@ fn fault_injector(faults: &Faults) -> anyhow::Result<Option<Arc<FaultInjector>>>
     Ok(Some(Arc::new(
         FaultInjector::new(*faults).context("--fault-*")?,
     )))
-}
-
-/// The pipeline the endpoint's uploads go through, writing to the media
-/// bucket, with videos on (ffmpeg permitting), and a line saying whether
-/// video works.
-fn local_pipeline(
-    store: &S3Store,
-    config: Config,
-    data: &Path,
-    args: &DevArgs,
-) -> anyhow::Result<(Pipeline, String)> {
-    let tools = crate::local_video_tools();
-    let video_status = match tools.check() {
-        Ok(version) => version,
-        Err(e) => format!("unavailable, video uploads will fail: {}", e.message()),
-    };
-    let work_root = data.join(WORK_DIR);
-    std::fs::create_dir_all(&work_root)
-        .with_context(|| format!("creating {}", work_root.display()))?;
-    let pipeline = Pipeline::new(
-        Arc::new(store.clone()),
-        config.image,
-        PipelineConfig {
-            memory_budget: Some(crate::memory::budget(args.memory).bytes()),
-            ..PipelineConfig::new(MEDIA, "")
-        }
-        .with_video(VideoSettings {
-            plan: config.video,
-            tools,
-            work_root,
-        }),
-    );
-    Ok((pipeline, video_status))
 }
 
 /// Hands each upload to the dispatcher after its response, at most

@@ -2,9 +2,10 @@
 //! binary stays a thin clap front end and tests can call it directly.
 //!
 //! Each subcommand lives in its own module with a clap `Args` struct and a
-//! `run` function (`process`, `dev`; `backfill` slots in the same way).
+//! `run` function (`process`, `dev`, `backfill`).
 //! `bench` only runs the `mediaflow-bench` binary (`crates/bench`).
 
+pub mod backfill;
 pub mod bench;
 pub mod dev;
 pub mod memory;
@@ -74,6 +75,43 @@ pub fn local_video_tools() -> Tools {
         var("MEDIAFLOW_FFMPEG").unwrap_or_else(|| "ffmpeg".into()),
         var("MEDIAFLOW_FFPROBE").map(PathBuf::from),
     )
+}
+
+/// The pipeline `dev` and `backfill --local` run in this process: the
+/// image plan, and videos too (ffmpeg permitting: the returned line says
+/// whether video works), work directories under `work_root`, admitted by
+/// the `memory` budget (default: the memory available now), `concurrency`
+/// objects at once (default: the cores).
+pub fn local_pipeline(
+    store: std::sync::Arc<dyn mediaflow_store::ObjectStore>,
+    config: Config,
+    pipeline: mediaflow_pipeline::PipelineConfig,
+    work_root: &Path,
+    memory: Option<bytesize::ByteSize>,
+    concurrency: Option<usize>,
+) -> anyhow::Result<(mediaflow_pipeline::Pipeline, String)> {
+    use anyhow::Context as _;
+    let tools = local_video_tools();
+    let video_status = match tools.check() {
+        Ok(version) => version,
+        Err(e) => format!("unavailable, video uploads will fail: {}", e.message()),
+    };
+    std::fs::create_dir_all(work_root)
+        .with_context(|| format!("creating {}", work_root.display()))?;
+    let settings = mediaflow_pipeline::PipelineConfig {
+        memory_budget: Some(memory::budget(memory).bytes()),
+        concurrency: concurrency.unwrap_or(pipeline.concurrency),
+        ..pipeline
+    }
+    .with_video(mediaflow_pipeline::VideoSettings {
+        plan: config.video,
+        tools,
+        work_root: work_root.to_path_buf(),
+    });
+    Ok((
+        mediaflow_pipeline::Pipeline::new(store, config.image, settings),
+        video_status,
+    ))
 }
 
 /// Sets up tracing to stderr: `RUST_LOG` if set, else `-v` (debug) / `-vv`

@@ -3,6 +3,7 @@
 //! exit codes: 0 success, 1 some source failed, 2 usage or configuration error.
 
 use clap::{Parser, Subcommand};
+use mediaflow_cli::backfill::{self, BackfillArgs};
 use mediaflow_cli::bench::{self, BenchArgs};
 use mediaflow_cli::dev::{self, DevArgs};
 use mediaflow_cli::process::{self, ProcessArgs, RunOptions};
@@ -31,6 +32,13 @@ enum Command {
     ///
     /// Runs the mediaflow-bench binary next to this one with the same arguments.
     Bench(BenchArgs),
+    /// Bring existing objects up to date: find those without a current
+    /// manifest and send them to the functions' queue (or process them here).
+    ///
+    /// Exit status: 0 done, 1 some object could not be examined or sent (or
+    /// the run stopped on an error), 2 usage, 130 interrupted (continue
+    /// with --resume).
+    Backfill(BackfillArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +48,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Process(args) => run_process(&args, cli.verbose),
         Command::Dev(args) => run_dev(&args),
+        Command::Backfill(args) => run_backfill(&args, cli.verbose),
         Command::Bench(args) => match bench::run(&args, cli.verbose) {
             Ok(code) => code,
             Err(e) => {
@@ -72,6 +81,61 @@ fn run_dev(args: &DevArgs) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn run_backfill(args: &BackfillArgs, verbose: u8) -> ExitCode {
+    let (config, _) = match mediaflow_cli::resolve_config(args.config.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let options = backfill::RunOptions {
+        progress: std::io::stderr().is_terminal() && !mediaflow_cli::logging_enabled(verbose),
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let result = runtime.block_on(async {
+        // The first signal ends the batch in flight and saves the
+        // checkpoint; a second one exits at once.
+        let flag = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            stop_signal().await;
+            eprintln!("stopping after the batch in flight (again to exit now)…");
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            stop_signal().await;
+            std::process::exit(130);
+        });
+        backfill::run(args, config, options, stop.clone()).await
+    });
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let usage = e.downcast_ref::<UsageError>().is_some();
+            return ExitCode::from(if usage { 2 } else { 1 });
+        }
+    };
+    let text = if args.json {
+        summary.to_json()
+    } else {
+        summary.to_human()
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if summary.interrupted {
+        ExitCode::from(130)
+    } else if summary.counts.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
