@@ -49,7 +49,7 @@ fn plan(widths: &[u32], template: &str) -> Plan {
         widths
             .iter()
             .map(|w| {
-                mediaflow_engine::Variant::new(&format!("w{w}"), Some(*w), None)
+                mediaflow_engine::Variant::new(format!("w{w}"), Some(*w), None)
                     .with_formats(formats)
             })
             .collect(),
