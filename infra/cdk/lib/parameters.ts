@@ -87,6 +87,18 @@ export interface MediaflowParameters {
   readonly transcodeBatchSize: number;
   /** Most concurrent transcode invocations driven by its queue. */
   readonly transcodeMaximumConcurrency: number;
+  /**
+   * Backfill at scale (SAM's HasBackfill): a daily S3 Inventory of the source
+   * bucket into an inventory bucket, and a Step Functions Distributed Map that
+   * sends each object of a report to on-upload's queue (lib/backfill.ts).
+   */
+  readonly backfillAtScale: boolean;
+  /** Most child workflows of the Distributed Map at once. */
+  readonly backfillMaxConcurrency: number;
+  /** Percentage of failed batches the Distributed Map tolerates. */
+  readonly backfillToleratedFailurePercentage: number;
+  /** Days an inventory report is kept. */
+  readonly backfillInventoryRetentionDays: number;
 }
 
 type Spec =
@@ -131,6 +143,10 @@ export const PARAMETER_SPECS: Record<string, Spec> = {
   TranscodeEphemeralStorage: { kind: 'number', min: 512, max: 10240 },
   TranscodeBatchSize: { kind: 'number', min: 1, max: 10 },
   TranscodeMaximumConcurrency: { kind: 'number', min: 2, max: 1000 },
+  BackfillAtScale: { kind: 'enum', values: ['false', 'true'] },
+  BackfillMaxConcurrency: { kind: 'number', min: 1, max: 10000 },
+  BackfillToleratedFailurePercentage: { kind: 'number', min: 0, max: 100 },
+  BackfillInventoryRetentionDays: { kind: 'number', min: 1, max: 3650 },
 };
 
 /** Defaults, keyed by the SAM parameter name, as the SAM template writes them. */
@@ -173,6 +189,12 @@ export const DEFAULTS: Record<string, string | number> = {
   TranscodeBatchSize: 1,
   // The minimum for an SQS event source mapping is 2.
   TranscodeMaximumConcurrency: 5,
+  // Backfill at scale: off. Ten child workflows of ten messages each at once.
+  BackfillAtScale: 'false',
+  BackfillMaxConcurrency: 10,
+  // Any batch that could not be sent fails the execution.
+  BackfillToleratedFailurePercentage: 0,
+  BackfillInventoryRetentionDays: 14,
 };
 
 /** MemorySize -> memorySize */
@@ -250,6 +272,10 @@ export function resolveParameters(lookup: (name: string) => unknown): MediaflowP
     transcodeEphemeralStorage: values.TranscodeEphemeralStorage as number,
     transcodeBatchSize: values.TranscodeBatchSize as number,
     transcodeMaximumConcurrency: values.TranscodeMaximumConcurrency as number,
+    backfillAtScale: values.BackfillAtScale === 'true',
+    backfillMaxConcurrency: values.BackfillMaxConcurrency as number,
+    backfillToleratedFailurePercentage: values.BackfillToleratedFailurePercentage as number,
+    backfillInventoryRetentionDays: values.BackfillInventoryRetentionDays as number,
   };
   validateParameters(parameters);
   return parameters;

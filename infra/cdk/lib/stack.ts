@@ -7,6 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { Backfill } from './backfill';
 import { checkFfmpegLayerZip, FFMPEG_LAYER_DESCRIPTION, FFMPEG_LAYER_LICENSE } from './ffmpeg-layer';
 import { type MediaflowParameters, validateParameters } from './parameters';
 import { QueueWorker } from './queue-worker';
@@ -94,6 +95,8 @@ export class MediaflowStack extends Stack {
   readonly transcode?: QueueWorker;
   /** The ffmpeg layer transcode runs with: referenced by ARN, or published by the stack. */
   readonly ffmpegLayer?: lambda.ILayerVersion;
+  /** Backfill at scale (inventory bucket and state machine); undefined unless BackfillAtScale. */
+  readonly backfill?: Backfill;
 
   constructor(scope: Construct, id: string, props: MediaflowStackProps) {
     super(scope, id, { description: STACK_DESCRIPTION, ...props });
@@ -254,7 +257,24 @@ export class MediaflowStack extends Stack {
     this.notifyOnUpload(sourceBucketName, props);
 
     // -----------------------------------------------------------------------
-    // 4. Outputs (same names as the SAM template's)
+    // 4. Backfill at scale (only with BackfillAtScale): S3 Inventory of the
+    //    source bucket, and a Distributed Map sending each object of a report
+    //    to on-upload's queue (lib/backfill.ts, docs/backfill.md).
+    // -----------------------------------------------------------------------
+    if (props.backfillAtScale) {
+      this.backfill = new Backfill(this, 'Backfill', {
+        sourceBucket: this.sourceBucket,
+        sourcePrefix: props.sourcePrefix,
+        queue: this.onUpload.queue,
+        maxConcurrency: props.backfillMaxConcurrency,
+        toleratedFailurePercentage: props.backfillToleratedFailurePercentage,
+        inventoryRetentionDays: props.backfillInventoryRetentionDays,
+        logRetentionDays: props.logRetentionDays,
+      });
+    }
+
+    // -----------------------------------------------------------------------
+    // 5. Outputs (same names as the SAM template's)
     // -----------------------------------------------------------------------
     const output = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });
@@ -300,6 +320,19 @@ export class MediaflowStack extends Stack {
         'TranscodeLogGroupName',
         this.transcode.logGroup.logGroupName,
         "The transcode function's CloudWatch log group (JSON logs).",
+      );
+    }
+    if (this.backfill) {
+      output(
+        'BackfillStateMachineArn',
+        this.backfill.stateMachine.attrArn,
+        'The backfill state machine: start it with {"Bucket": BackfillInventoryBucketName, "Key": ' +
+          '".../manifest.json"} (docs/backfill.md).',
+      );
+      output(
+        'BackfillInventoryBucketName',
+        this.backfill.inventoryBucket.bucketName,
+        'Daily S3 Inventory reports of the source bucket (<source bucket>/mediaflow-backfill/<date>/manifest.json).',
       );
     }
     if (alarmTopic) output('AlarmTopicArn', alarmTopic.topicArn, 'SNS topic the alarms notify.');

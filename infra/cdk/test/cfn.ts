@@ -254,11 +254,14 @@ function evaluator(template: Json, overrides: Record<string, string | number>) {
 /**
  * The worker a resource belongs to, as the prefix of its canonical name: ""
  * for on-upload (and the shared buckets and topic), "Transcode" for the video
- * worker. Both tools name them so: SAM's Transcode* logical IDs, CDK's
- * construct "Transcode".
+ * worker, "Backfill" for the backfill at scale (inventory bucket, state
+ * machine, its role and log group). Both tools name them so: SAM's
+ * Transcode* and Backfill* logical IDs, CDK's constructs "Transcode" and
+ * "Backfill".
  */
 export function workerOf(logicalId: string): string {
-  return logicalId.startsWith('Transcode') ? 'Transcode' : '';
+  for (const prefix of ['Transcode', 'Backfill']) if (logicalId.startsWith(prefix)) return prefix;
+  return '';
 }
 
 /** Gives every resource a role-based name so SAM and CDK logical IDs compare equal. */
@@ -268,7 +271,8 @@ function canonicalNames(resources: Json): Record<string, string> {
   const refId = (value: Json): string | undefined => value?.Ref ?? value?.['Fn::GetAtt']?.[0];
 
   for (const [id, r] of byType('AWS::S3::Bucket')) {
-    names[id] = r.Properties?.NotificationConfiguration ? 'SourceBucket' : 'OutputBucket';
+    if (workerOf(id) === 'Backfill') names[id] = 'BackfillInventoryBucket';
+    else names[id] = r.Properties?.NotificationConfiguration ? 'SourceBucket' : 'OutputBucket';
   }
   const functions = [...byType('AWS::Serverless::Function'), ...byType('AWS::Lambda::Function')];
   for (const [id] of functions) names[id] = `${workerOf(id)}Function`;
@@ -283,6 +287,7 @@ function canonicalNames(resources: Json): Record<string, string> {
   for (const [id] of byType('AWS::SNS::Subscription')) names[id] = 'AlarmSubscription';
   for (const [id] of byType('AWS::Lambda::EventSourceMapping')) names[id] = `${workerOf(id)}EventSourceMapping`;
   for (const [id] of byType('AWS::Lambda::LayerVersion')) names[id] = `${workerOf(id)}FfmpegLayer`;
+  for (const [id] of byType('AWS::StepFunctions::StateMachine')) names[id] = `${workerOf(id)}StateMachine`;
   for (const [id, r] of byType('AWS::S3::BucketPolicy')) names[id] = `${names[refId(r.Properties.Bucket)!]}Policy`;
   for (const [id, r] of byType('AWS::SQS::QueuePolicy')) names[id] = `${names[refId(r.Properties.Queues[0])!]}Policy`;
   for (const [id, r] of byType('AWS::CloudWatch::Alarm')) {
@@ -448,6 +453,16 @@ export function canonicalModel(template: Json): Json {
         break;
       case 'AWS::Lambda::LayerVersion':
         put(name, { ...p, DeletionPolicy: r.DeletionPolicy, UpdateReplacePolicy: r.UpdateReplacePolicy });
+        break;
+      case 'AWS::StepFunctions::StateMachine':
+        // Substitutions are strings to CloudFormation (SAM's evaluated Number
+        // parameters are numbers here).
+        put(name, {
+          ...p,
+          DefinitionSubstitutions: Object.fromEntries(
+            Object.entries<Json>(p.DefinitionSubstitutions ?? {}).map(([k, v]) => [k, String(v)]),
+          ),
+        });
         break;
       case 'AWS::CloudWatch::Alarm': {
         const { AlarmDescription: _d, ...rest } = p;

@@ -140,7 +140,31 @@ const PARAMETER_SETS: Record<string, Record<string, string | number>> = {
   'AnimatedGifToVideo without a layer (no video; on-upload makes stills of GIFs)': {
     AnimatedGifToVideo: 'true',
   },
+  'backfill at scale, otherwise defaults': { BackfillAtScale: 'true' },
+  'backfill at scale tuned, single bucket with prefixes, video, existing topic': {
+    BackfillAtScale: 'true',
+    BackfillMaxConcurrency: 500,
+    BackfillToleratedFailurePercentage: 5,
+    BackfillInventoryRetentionDays: 3,
+    BucketMode: 'single',
+    SourcePrefix: 'uploads/',
+    OutputPrefix: 'media/',
+    FfmpegLayerArn: LAYER,
+    AlarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops',
+    LogRetentionDays: 90,
+  },
 };
+
+/** The canonical names of everything that belongs to the backfill at scale. */
+const BACKFILL_RESOURCES = [
+  'BackfillInventoryBucket',
+  'BackfillInventoryBucketPolicy',
+  'BackfillLogGroup',
+  'BackfillRole',
+  'BackfillRoleStatements',
+  'BackfillStateMachine',
+];
+const BACKFILL_OUTPUTS = ['BackfillInventoryBucketName', 'BackfillStateMachineArn'];
 
 /** Whether the transcode worker exists and takes the GIFs, under a parameter set. */
 function videoOf(parameters: Record<string, string | number>): { video: boolean; gifToVideo: boolean } {
@@ -270,6 +294,7 @@ describe('environment.json (the function contracts)', () => {
     const cdkTemplate = synthCdk(parameters).toJSON();
     const cdkModel = canonicalModel(cdkTemplate);
     const { video, gifToVideo } = videoOf(parameters);
+    const backfill = valueOf(parameters, 'BackfillAtScale') === 'true';
     const present = video ? WORKERS : [ON_UPLOAD];
     const sourcePrefix = valueOf(parameters, 'SourcePrefix');
     const outputs = outputsArn(parameters);
@@ -302,6 +327,158 @@ describe('environment.json (the function contracts)', () => {
         } else {
           expect(transcode).toEqual([]);
         }
+      });
+
+      it(`${tool}: the backfill at scale exists only with BackfillAtScale=true, with least privilege`, () => {
+        const names = [...Object.keys(model.resources), ...Object.keys(model.outputs)].filter((n) =>
+          n.startsWith('Backfill'),
+        );
+        const inventory = model.resources.SourceBucket.InventoryConfigurations;
+        if (!backfill) {
+          expect(names).toEqual([]);
+          expect(inventory).toBeUndefined();
+          return;
+        }
+        expect(names.sort()).toEqual([...BACKFILL_RESOURCES, ...BACKFILL_OUTPUTS].sort());
+        // Daily CSV of the current versions under SourcePrefix, with Size and ETag.
+        expect(inventory).toStrictEqual([
+          {
+            Id: 'mediaflow-backfill',
+            Enabled: true,
+            ScheduleFrequency: 'Daily',
+            IncludedObjectVersions: 'Current',
+            OptionalFields: ['Size', 'ETag'],
+            ...(sourcePrefix ? { Prefix: sourcePrefix } : {}),
+            Destination: { BucketArn: '${BackfillInventoryBucket.Arn}', Format: 'CSV' },
+          },
+        ]);
+        // Private, encrypted, TLS only, S3 Inventory of this source bucket may write, reports expire.
+        const bucket = model.resources.BackfillInventoryBucket;
+        expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
+          { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+        ]);
+        expect(Object.values(bucket.PublicAccessBlockConfiguration)).toEqual([true, true, true, true]);
+        expect(bucket.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+        expect(bucket.LifecycleConfiguration.Rules).toContainEqual({
+          Id: 'expire-inventory-reports',
+          Status: 'Enabled',
+          ExpirationInDays: Number(valueOf(parameters, 'BackfillInventoryRetentionDays')),
+        });
+        expect(model.resources.BackfillInventoryBucketPolicy).toStrictEqual(
+          canonicalStatements([
+            {
+              Effect: 'Allow',
+              Principal: { Service: 's3.amazonaws.com' },
+              Action: 's3:PutObject',
+              Resource: '${BackfillInventoryBucket.Arn}/*',
+              Condition: {
+                ArnLike: { 'aws:SourceArn': '${SourceBucket.Arn}' },
+                StringEquals: { 'aws:SourceAccount': '${AWS::AccountId}' },
+              },
+            },
+            {
+              Effect: 'Deny',
+              Principal: '*',
+              Action: 's3:*',
+              Resource: ['${BackfillInventoryBucket.Arn}', '${BackfillInventoryBucket.Arn}/*'],
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            },
+          ]),
+        );
+        // Read the reports, send to on-upload's queue, run its own child
+        // workflows, deliver its logs (the one "*": those actions take no ARN).
+        const arn = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}';
+        expect(model.resources.BackfillRoleStatements).toStrictEqual(
+          canonicalStatements([
+            { Effect: 'Allow', Action: 's3:GetObject', Resource: '${BackfillInventoryBucket.Arn}/*' },
+            { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: '${Queue.Arn}' },
+            {
+              Effect: 'Allow',
+              Action: 'states:StartExecution',
+              Resource: `${arn}:stateMachine:\${AWS::StackName}-backfill`,
+            },
+            {
+              Effect: 'Allow',
+              Action: ['states:DescribeExecution', 'states:StopExecution'],
+              Resource: [
+                `${arn}:execution:\${AWS::StackName}-backfill:*`,
+                `${arn}:execution:\${AWS::StackName}-backfill/*`,
+              ],
+            },
+            {
+              Effect: 'Allow',
+              Action: [
+                'logs:CreateLogDelivery',
+                'logs:GetLogDelivery',
+                'logs:UpdateLogDelivery',
+                'logs:DeleteLogDelivery',
+                'logs:ListLogDeliveries',
+                'logs:PutResourcePolicy',
+                'logs:DescribeResourcePolicies',
+                'logs:DescribeLogGroups',
+              ],
+              Resource: '*',
+            },
+          ]),
+        );
+        expect(model.resources.BackfillRole.AssumeRolePolicyDocument).toEqual([
+          { Effect: 'Allow', Principal: { Service: 'states.amazonaws.com' }, Action: ['sts:AssumeRole'] },
+        ]);
+        // STANDARD, named for the ARNs above, logging to its log group.
+        const machine = model.resources.BackfillStateMachine;
+        expect(machine.StateMachineName).toBe('${AWS::StackName}-backfill');
+        expect(machine.StateMachineType).toBe('STANDARD');
+        expect(machine.RoleArn).toBe('${BackfillRole.Arn}');
+        expect(machine.LoggingConfiguration).toEqual({
+          Level: 'ERROR',
+          IncludeExecutionData: false,
+          Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: '${BackfillLogGroup.Arn}' } }],
+        });
+        expect(model.resources.BackfillLogGroup).toEqual({
+          LogGroupName: '/aws/vendedlogs/states/${AWS::StackName}-backfill',
+          RetentionInDays: Number(valueOf(parameters, 'LogRetentionDays')),
+          DeletionPolicy: 'Delete',
+        });
+        expect(machine.DefinitionSubstitutions).toStrictEqual({
+          QueueUrl: '${Queue}',
+          MaxConcurrency: valueOf(parameters, 'BackfillMaxConcurrency'),
+          ToleratedFailurePercentage: valueOf(parameters, 'BackfillToleratedFailurePercentage'),
+        });
+        expect(model.outputs.BackfillStateMachineArn).toBe('${BackfillStateMachine.Arn}');
+        expect(model.outputs.BackfillInventoryBucketName).toBe('${BackfillInventoryBucket}');
+      });
+
+      it(`${tool}: the backfill's Distributed Map reads the manifest and sends batches of 10 to the uploads queue`, () => {
+        if (!backfill) return;
+        const definition = model.resources.BackfillStateMachine.Definition;
+        const map = definition.States.Backfill;
+        expect(definition.States[definition.StartAt].Next).toBe('Backfill');
+        expect(map.Type).toBe('Map');
+        expect(map.ItemReader).toEqual({
+          Resource: 'arn:aws:states:::s3:getObject',
+          ReaderConfig: { InputType: 'MANIFEST' },
+          Parameters: { 'Bucket.$': '$.Bucket', 'Key.$': '$.Key' },
+        });
+        expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'EXPRESS' });
+        expect(map.ItemBatcher).toEqual({ MaxItemsPerBatch: 10 });
+        // The settings come from the substitutions, as numbers.
+        expect(map.MaxConcurrencyPath).toBe('$.MaxConcurrency');
+        expect(map.ToleratedFailurePercentagePath).toBe('$.ToleratedFailurePercentage');
+        expect(definition.States.Settings.Parameters).toEqual({
+          'Bucket.$': '$.Bucket',
+          'Key.$': '$.Key',
+          'MaxConcurrency.$': "States.StringToJson('${MaxConcurrency}')",
+          'ToleratedFailurePercentage.$': "States.StringToJson('${ToleratedFailurePercentage}')",
+        });
+        const send = map.ItemProcessor.States[map.ItemProcessor.StartAt];
+        expect(send.Resource).toBe('arn:aws:states:::aws-sdk:sqs:sendMessageBatch');
+        expect(send.Parameters).toEqual({ QueueUrl: '${QueueUrl}', 'Entries.$': '$.Items' });
+        expect(Object.keys(map.ItemSelector).sort()).toEqual(['Id.$', 'MessageBody.$']);
+        // Every placeholder the definition uses is substituted, and nothing else.
+        const placeholders = new Set([...JSON.stringify(definition).matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]));
+        expect([...placeholders].sort()).toEqual(
+          Object.keys(model.resources.BackfillStateMachine.DefinitionSubstitutions).sort(),
+        );
       });
 
       for (const worker of present) {
