@@ -724,3 +724,26 @@ describe('CDK stack, AnimatedGifToVideo', () => {
     expect(model.resources.TranscodeFunction.Environment.Variables.MEDIAFLOW_ANIMATED_GIF).toBe('');
   });
 });
+
+describe('CDK stack, backfill at scale', () => {
+  it('is off by default: no inventory, no state machine', () => {
+    const t = synthCdk();
+    t.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
+    expect(JSON.stringify(t.toJSON())).not.toMatch(/InventoryConfigurations|Backfill/);
+  });
+
+  it('grants "*" only for the log delivery actions, which take no resource ARN', () => {
+    const t = synthCdk({ BackfillAtScale: 'true' });
+    const wildcards = iamStatements(t).filter((s) => [s.Resource].flat().includes('*'));
+    expect(wildcards.map((s) => s.Sid)).toEqual(['DeliverLogs']);
+    for (const action of [wildcards[0].Action].flat()) expect(action).toMatch(/^logs:[A-Za-z]+$/);
+  });
+
+  it('creates the state machine after its role policy (Step Functions checks the log permissions)', () => {
+    const t = synthCdk({ BackfillAtScale: 'true' });
+    const [[policyId]] = resourcesOf(t, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('BackfillRole'));
+    const [[, machine]] = resourcesOf(t, 'AWS::StepFunctions::StateMachine');
+    expect(machine.DependsOn).toContain(policyId);
+    t.resourceCountIs('AWS::Lambda::Function', 1);
+  });
+});
