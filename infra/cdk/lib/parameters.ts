@@ -95,7 +95,7 @@ export interface MediaflowParameters {
   readonly backfillAtScale: boolean;
   /** Most child workflows of the Distributed Map at once. */
   readonly backfillMaxConcurrency: number;
-  /** Percentage of failed batches the Distributed Map tolerates. */
+  /** Percentage of objects (whole batches of ten) whose sending may fail before the execution fails. */
   readonly backfillToleratedFailurePercentage: number;
   /** Days an inventory report is kept. */
   readonly backfillInventoryRetentionDays: number;
