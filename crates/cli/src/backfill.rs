@@ -126,6 +126,12 @@ pub struct BackfillArgs {
     /// Checkpoint file: created if missing, continued from if present.
     #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
     pub resume: Option<PathBuf>,
+    /// The functions' MEDIAFLOW_ANIMATED_GIF (the stack's
+    /// AnimatedGifToVideo), which overrides `[video_options] animated_gif`
+    /// in their plan: give the same value, or their GIFs and videos look
+    /// stale.
+    #[arg(long, value_name = "true|false", env = "MEDIAFLOW_ANIMATED_GIF")]
+    pub animated_gif: Option<bool>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -160,8 +166,6 @@ pub struct Counts {
     pub to_do_bytes: u64,
     pub enqueued_bytes: u64,
     pub failed_bytes: u64,
-    /// Manifests whose source is not in the listing.
-    pub orphaned: u64,
     pub list_requests: u64,
     pub head_requests: u64,
     pub get_requests: u64,
@@ -211,8 +215,11 @@ impl Checkpoint {
     fn open(path: &Path, run: &RunIdentity) -> anyhow::Result<Checkpoint> {
         match std::fs::read(path) {
             Ok(bytes) => {
-                let c: Checkpoint = serde_json::from_slice(&bytes).with_context(|| {
-                    format!("{} is not a mediaflow backfill checkpoint", path.display())
+                let c: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| {
+                    UsageError(format!(
+                        "{} is not a mediaflow backfill checkpoint: {e}",
+                        path.display()
+                    ))
                 })?;
                 if c.version != CHECKPOINT_VERSION || &c.run != run {
                     return Err(UsageError(format!(
@@ -270,6 +277,12 @@ pub struct Summary {
     pub decided_from_listings: bool,
     #[serde(skip)]
     pub interrupted: bool,
+    /// Objects of this invocation that failed (`failed` counts resumed
+    /// runs' too): the exit status.
+    #[serde(skip)]
+    pub failed_now: u64,
+    #[serde(skip)]
+    pub resumable: bool,
     #[serde(skip)]
     pub only: Option<Only>,
     #[serde(skip)]
@@ -305,7 +318,7 @@ impl Summary {
         row("failed", c.failed, c.failed_bytes);
         let _ = writeln!(
             out,
-            "{}{} examined in {:.1} s ({:.0}/s); {} LIST, {} HEAD, {} GET requests ({:.1} per 1,000 objects){}{}",
+            "{}{} examined in {:.1} s ({:.0}/s); {} LIST, {} HEAD, {} GET requests ({:.1} per 1,000 objects){}",
             if self.dry_run { "dry run, nothing sent: " } else { "" },
             self.examined,
             self.seconds,
@@ -319,14 +332,13 @@ impl Summary {
             } else {
                 String::new()
             },
-            if c.orphaned > 0 {
-                format!("; {} manifest(s) of no listed source", c.orphaned)
-            } else {
-                String::new()
-            },
         );
         if self.interrupted {
-            out.push_str("interrupted: run the same command again with --resume to continue\n");
+            out.push_str(if self.resumable {
+                "interrupted: run the same command again to continue after the checkpoint\n"
+            } else {
+                "interrupted: without --resume a new run starts over (objects sent and not yet processed count as work again)\n"
+            });
         }
         out
     }
@@ -359,6 +371,10 @@ pub async fn run(
             "the source and output buckets are the same: the output needs a prefix (e.g. s3://BUCKET/media/)".into(),
         )
         .into());
+    }
+    let mut config = config;
+    if let Some(on) = args.animated_gif {
+        config.video = config.video.with_animated_gif(on);
     }
     let image_fp = config.image.fingerprint();
     let video_fp = config.video.fingerprint(&image_fp);
@@ -419,6 +435,8 @@ pub async fn run(
         requests_per_1000: 0.0,
         decided_from_listings: true,
         interrupted: false,
+        failed_now: 0,
+        resumable: args.resume.is_some(),
         only: Some(args.only),
         to: if matches!(sink, Sink::Local(..)) {
             "processed".into()
@@ -486,6 +504,7 @@ pub async fn run(
         pacer: args.max_rate.map(Pacer::new),
         progress: progress.clone(),
         examined: 0,
+        failed: 0,
     };
     let batch = match &work.sink {
         Sink::DryRun => usize::MAX,
@@ -523,13 +542,7 @@ pub async fn run(
                     outcome = Err(e);
                     break 'pages;
                 }
-                save(
-                    &mut checkpoint,
-                    &base,
-                    args.resume.as_deref(),
-                    &requests,
-                    &selector,
-                )?;
+                save(&mut checkpoint, &base, args.resume.as_deref(), &requests)?;
                 if stop.load(Ordering::Relaxed) {
                     summary.interrupted = true;
                     break 'pages;
@@ -544,13 +557,7 @@ pub async fn run(
         outcome = work.flush(&mut checkpoint).await;
         checkpoint.complete = outcome.is_ok();
     }
-    save(
-        &mut checkpoint,
-        &base,
-        args.resume.as_deref(),
-        &requests,
-        &selector,
-    )?;
+    save(&mut checkpoint, &base, args.resume.as_deref(), &requests)?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -558,6 +565,7 @@ pub async fn run(
     let seconds = started.elapsed().as_secs_f64();
     let c = &checkpoint.counts;
     summary.examined = work.examined;
+    summary.failed_now = work.failed;
     summary.seconds = seconds;
     summary.examined_per_second = work.examined as f64 / seconds.max(1e-9);
     summary.requests_per_1000 =
@@ -574,13 +582,11 @@ fn save(
     base: &Counts,
     path: Option<&Path>,
     requests: &Requests,
-    selector: &Selector,
 ) -> anyhow::Result<()> {
     let c = &mut checkpoint.counts;
     c.list_requests = base.list_requests + requests.list();
     c.head_requests = base.head_requests + requests.head();
     c.get_requests = base.get_requests + requests.get();
-    c.orphaned = base.orphaned + selector.orphaned_manifests();
     match path {
         Some(p) => checkpoint.save(p),
         None => Ok(()),
@@ -599,6 +605,8 @@ struct Work {
     pacer: Option<Pacer>,
     progress: Option<indicatif::ProgressBar>,
     examined: u64,
+    /// Objects that failed in this invocation.
+    failed: u64,
 }
 
 impl Work {
@@ -644,20 +652,12 @@ impl Work {
                     .iter()
                     .map(|o| serde_json::to_string(&S3Notification::backfill(o)).expect("JSON"))
                     .collect();
-                checkpoint.counts.send_requests += bodies.len().div_ceil(MAX_BATCH_ENTRIES) as u64;
-                match queue.send_batch(&bodies).await {
-                    Ok(results) => results
-                        .into_iter()
-                        .map(|r| r.map(|_| ()).map_err(|e| format!("not sent: {e}")))
-                        .collect(),
-                    Err(e) if e.is_permanent() => {
-                        return Err(anyhow::anyhow!("sending to {}: {e}", queue.name()))
-                    }
-                    Err(e) => objects
-                        .iter()
-                        .map(|_| Err(format!("not sent: {e}")))
-                        .collect(),
-                }
+                send(
+                    queue.as_ref(),
+                    &bodies,
+                    &mut checkpoint.counts.send_requests,
+                )
+                .await?
             }
             Sink::Queue(_) => Vec::new(),
             Sink::Local(pipeline, _) => pipeline
@@ -684,9 +684,13 @@ impl Work {
                 Err(err) => {
                     c.failed += 1;
                     c.failed_bytes += size;
-                    eprintln!(
-                        "error: {}: could not be examined: {err}",
-                        object_url(&self.source_bucket, &e.entry.key)
+                    self.failed += 1;
+                    error_line(
+                        self.progress.as_ref(),
+                        &format!(
+                            "error: {}: could not be examined: {err}",
+                            object_url(&self.source_bucket, &e.entry.key)
+                        ),
                     );
                 }
                 Ok(state) => {
@@ -703,9 +707,13 @@ impl Work {
                             Err(reason) => {
                                 c.failed += 1;
                                 c.failed_bytes += size;
-                                eprintln!(
-                                    "error: {}: {reason}",
-                                    object_url(&self.source_bucket, &e.entry.key)
+                                self.failed += 1;
+                                error_line(
+                                    self.progress.as_ref(),
+                                    &format!(
+                                        "error: {}: {reason}",
+                                        object_url(&self.source_bucket, &e.entry.key)
+                                    ),
                                 );
                             }
                         }
@@ -729,6 +737,72 @@ impl Work {
             ));
         }
         Ok(())
+    }
+}
+
+/// Attempts at sending a batch whose messages fail transiently, with a
+/// backoff of 1, 2, 4, 8 s between them (on top of the SDK's own retries).
+const SEND_ATTEMPTS: u32 = 5;
+
+/// Sends `bodies`, retrying the messages that failed transiently; one
+/// result per body. `Err` (nothing of the batch committed, the run stops
+/// with its checkpoint before it) when the queue refuses the request as a
+/// whole for good (missing, denied) or is still failing after the last
+/// attempt: an outage must not turn the rest of the bucket into failures.
+async fn send(
+    queue: &dyn MessageQueue,
+    bodies: &[String],
+    requests: &mut u64,
+) -> anyhow::Result<Vec<Result<(), String>>> {
+    let mut results: Vec<Option<Result<(), String>>> = vec![None; bodies.len()];
+    for attempt in 1..=SEND_ATTEMPTS {
+        let pending: Vec<usize> = (0..bodies.len())
+            .filter(|&i| results[i].is_none())
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        if attempt > 1 {
+            tokio::time::sleep(Duration::from_secs(1 << (attempt - 2))).await;
+        }
+        let batch: Vec<String> = pending.iter().map(|&i| bodies[i].clone()).collect();
+        *requests += batch.len().div_ceil(MAX_BATCH_ENTRIES) as u64;
+        let last = attempt == SEND_ATTEMPTS;
+        match queue.send_batch(&batch).await {
+            Ok(outcomes) => {
+                for (&i, outcome) in pending.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(_) => results[i] = Some(Ok(())),
+                        Err(e) if e.is_permanent() => {
+                            results[i] = Some(Err(format!("not sent: {e}")))
+                        }
+                        Err(e) if last => {
+                            return Err(anyhow::anyhow!(
+                                "sending to {}: still failing after {SEND_ATTEMPTS} attempts: {e}",
+                                queue.name()
+                            ))
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+            Err(e) if e.is_permanent() || last => {
+                return Err(anyhow::anyhow!("sending to {}: {e}", queue.name()))
+            }
+            Err(e) => tracing::warn!("sending to {}: {e}; retrying", queue.name()),
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every message has a result"))
+        .collect())
+}
+
+/// One line on stderr, above the progress bar when there is one.
+fn error_line(bar: Option<&indicatif::ProgressBar>, line: &str) {
+    match bar {
+        Some(bar) => bar.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
     }
 }
 

@@ -132,7 +132,7 @@ fn run_backfill(args: &BackfillArgs, verbose: u8) -> ExitCode {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if summary.interrupted {
         ExitCode::from(130)
-    } else if summary.counts.failed > 0 {
+    } else if summary.failed_now > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

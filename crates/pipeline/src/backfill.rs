@@ -17,20 +17,27 @@
 //!   default's shape (`{variant}/…{key}…{hash}….{ext}`,
 //!   [`KeyTemplate::source_key_start`]): `{hash}` is the content hash of
 //!   the source's ETag and the plan fingerprint, so an output under the
-//!   hash of the listed ETag means the manifest beside it is current;
+//!   hash of the listed ETag, written no later than the manifest beside
+//!   it, means that manifest is current;
 //! - the failure records (`{prefix}failed/{key}.json`), which are rare.
 //!
 //! Only where listings cannot decide does it look closer, with a `HEAD`:
 //! a failure record (its metadata names the ETag and plan it was made
-//! for), and every manifest when the template has no `{hash}`.
+//! for), a manifest older than the output under its hash (a write that
+//! stopped before its manifest), and every manifest when the template has
+//! no `{hash}`.
 //!
 //! Each output listing's key for a source is a fixed text, the source key
 //! and a suffix, so it sorts near the source key but not always in the
 //! same order (`a.json` sorts after `a-b.json`). A cursor therefore reads
 //! until it is past the exact key it needs and keeps the keys it has read
 //! ahead; keys before `{start}{source key}` can never be needed again
-//! (every later source key's entries sort after it) and are dropped.
-//! Memory stays at the keys read ahead: a page or two.
+//! (every later source key's entries sort after it) and are dropped as
+//! soon as they are read. Each output listing is limited to the source
+//! prefix, and a page wholly below the next source key (outputs of
+//! sources not listed) makes the next request start there: memory stays
+//! at a page or two, and requests at the pages that hold listed sources'
+//! entries.
 //!
 //! Manifests and outputs written by the functions carry the image plan's
 //! fingerprint (on-upload) or the video plan's (transcode, and `mediaflow
@@ -40,10 +47,11 @@ pub mod inventory;
 
 use crate::run::{META_PLAN, META_SOURCE_ETAG};
 use mediaflow_engine::{content_hash, failure_key, manifest_key, OutputFormat, Plan};
-use mediaflow_store::{ListEntry, ObjectInfo, ObjectStore, StoreError, MAX_LIST_PAGE};
-use std::collections::BTreeSet;
+use mediaflow_store::{escape_key, ListEntry, ObjectInfo, ObjectStore, StoreError, MAX_LIST_PAGE};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// What a source object needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,20 +202,20 @@ impl SourceListing for BucketListing {
 struct Cursor {
     store: Arc<dyn ObjectStore>,
     bucket: String,
-    /// The listing prefix.
+    /// The listing prefix: `start` and the source prefix.
     prefix: String,
     /// The text before the source key in every key of this listing.
     start: String,
     next: Option<String>,
+    /// List after this key before the next page (resuming, or jumping
+    /// over keys no source needs).
+    restart_after: Option<String>,
     page: usize,
-    started: bool,
     done: bool,
     /// The last key read.
     last: Option<String>,
-    /// Keys read and not yet dropped.
-    seen: BTreeSet<String>,
-    /// Keys dropped without being asked for (manifests: of no source).
-    unmatched: u64,
+    /// Keys read and not yet dropped, with when they were written.
+    seen: BTreeMap<String, Option<SystemTime>>,
     requests: Arc<Requests>,
 }
 
@@ -216,73 +224,91 @@ impl Cursor {
         store: &Arc<dyn ObjectStore>,
         bucket: &str,
         start: String,
+        source_prefix: &str,
         after: Option<&str>,
         requests: &Arc<Requests>,
     ) -> Cursor {
+        // Resuming after source key K: every later key's entry sorts
+        // after `{start}K`.
+        let restart_after = after.map(|k| format!("{start}{k}"));
         Cursor {
             store: Arc::clone(store),
             bucket: bucket.to_string(),
-            prefix: start.clone(),
-            // Resuming after source key K: every later key's entry sorts
-            // after `{start}K`.
-            last: after.map(|k| format!("{start}{k}")),
+            prefix: format!("{start}{source_prefix}"),
             start,
             next: None,
+            last: restart_after.clone(),
+            restart_after,
             page: MAX_LIST_PAGE,
-            started: false,
             done: false,
-            seen: BTreeSet::new(),
-            unmatched: 0,
+            seen: BTreeMap::new(),
             requests: Arc::clone(requests),
         }
     }
 
-    /// Reads until the listing is past `target` (or ends).
-    async fn reach(&mut self, target: &str) -> Result<(), StoreError> {
+    /// `{start}{source_key}`: no key below it is needed from `source_key` on.
+    fn bound(&self, source_key: &str) -> String {
+        format!("{}{source_key}", self.start)
+    }
+
+    /// Reads until the listing is past `target` (or ends), keeping only
+    /// keys from `bound` on. A page wholly below `bound` (outputs of
+    /// sources not listed) makes the next request start at `bound`
+    /// instead of reading through the gap.
+    async fn reach(&mut self, target: &str, bound: &str) -> Result<(), StoreError> {
         while !self.done && self.last.as_deref().is_none_or(|l| l < target) {
             Requests::add(&self.requests.list);
-            let page = match (&self.next, self.started, &self.last) {
-                (Some(next), _, _) => {
+            let page = match (&self.next, &self.restart_after) {
+                (Some(next), _) => {
                     self.store
                         .list(&self.bucket, &self.prefix, Some(next), self.page)
                         .await?
                 }
-                (None, false, Some(after)) => {
+                (None, Some(after)) => {
                     self.store
                         .list_after(&self.bucket, &self.prefix, after, self.page)
                         .await?
                 }
-                _ => {
+                (None, None) => {
                     self.store
                         .list(&self.bucket, &self.prefix, None, self.page)
                         .await?
                 }
             };
-            self.started = true;
+            self.restart_after = None;
             self.next = page.next;
             self.done = self.next.is_none();
-            if let Some(last) = page.entries.last() {
-                self.last = Some(last.key.clone());
+            let Some(last) = page.entries.last().map(|e| e.key.clone()) else {
+                continue;
+            };
+            let below = last.as_str() < bound;
+            self.last = Some(last);
+            self.seen.extend(
+                page.entries
+                    .into_iter()
+                    .filter(|e| e.key.as_str() >= bound)
+                    .map(|e| (e.key, e.last_modified)),
+            );
+            if below && !self.done {
+                // `bound` itself is no key any source from here on needs
+                // (each has a suffix after its source key).
+                self.next = None;
+                self.restart_after = Some(bound.to_string());
+                self.last = Some(bound.to_string());
             }
-            self.seen.extend(page.entries.into_iter().map(|e| e.key));
         }
         Ok(())
     }
 
-    /// Whether `key` was listed; a key found is taken out (it is matched).
-    fn take(&mut self, key: &str) -> bool {
-        self.seen.remove(key)
-    }
-
-    fn contains(&self, key: &str) -> bool {
-        self.seen.contains(key)
+    /// When `key` was written, if it was listed (`Some(None)`: listed,
+    /// time unknown).
+    fn get(&self, key: &str) -> Option<Option<SystemTime>> {
+        self.seen.get(key).copied()
     }
 
     /// Drops the keys no source key from `source_key` on can need.
     fn drop_before(&mut self, source_key: &str) {
-        let bound = format!("{}{source_key}", self.start);
-        let keep = self.seen.split_off(bound.as_str());
-        self.unmatched += self.seen.len() as u64;
+        let keep = self.seen.split_off(self.bound(source_key).as_str());
         self.seen = keep;
     }
 }
@@ -297,6 +323,9 @@ pub struct Selector {
     /// With a `{hash}` template of the default's shape: the first
     /// variant's outputs.
     outputs: Option<(Cursor, String)>,
+    /// The last source key examined (or resumed after): listings must
+    /// come in key order.
+    previous: Option<String>,
     requests: Arc<Requests>,
 }
 
@@ -320,26 +349,14 @@ impl Selector {
                 .expect("manifest and failure keys end with .json")
                 .to_string()
         };
-        let manifests = Cursor::new(
-            &store,
-            out,
-            start_of(manifest_key(prefix, "")),
-            after,
-            &requests,
-        );
-        let failures = Cursor::new(
-            &store,
-            out,
-            start_of(failure_key(prefix, "")),
-            after,
-            &requests,
-        );
+        let source_prefix = selection.source_prefix.as_str();
+        let cursor =
+            |start: String| Cursor::new(&store, out, start, source_prefix, after, &requests);
+        let manifests = cursor(start_of(manifest_key(prefix, "")));
+        let failures = cursor(start_of(failure_key(prefix, "")));
         let outputs = plan.variants().first().and_then(|v| {
             let start = plan.keys().source_key_start(prefix, &v.name)?;
-            Some((
-                Cursor::new(&store, out, start, after, &requests),
-                v.name.clone(),
-            ))
+            Some((cursor(start), v.name.clone()))
         });
         Selector {
             selection,
@@ -348,6 +365,7 @@ impl Selector {
             manifests,
             failures,
             outputs,
+            previous: after.map(str::to_string),
             requests,
         }
     }
@@ -370,21 +388,27 @@ impl Selector {
         self.outputs.is_some()
     }
 
-    /// Manifests dropped so far whose source was not in the listing
-    /// (outputs of deleted sources, or of sources outside the listing).
-    pub fn orphaned_manifests(&self) -> u64 {
-        self.manifests.unmatched
-    }
-
     pub fn selection(&self) -> &Selection {
         &self.selection
     }
 
     /// What each entry of one source page (in key order) needs. Folder
-    /// markers and keys under the output prefix are left out.
+    /// markers and keys under the output prefix are left out. `Err` when
+    /// a listing fails or the source listing is out of key order (every
+    /// decision relies on it): the run cannot go on.
     pub async fn examine(&mut self, page: Vec<ListEntry>) -> Result<Vec<Examined>, StoreError> {
         let mut out = Vec::with_capacity(page.len());
         for entry in page {
+            if let Some(previous) = &self.previous {
+                if entry.key.as_str() <= previous.as_str() {
+                    return Err(StoreError::Other(format!(
+                        "the source listing is not in key order: {} after {}",
+                        escape_key(&entry.key),
+                        escape_key(previous)
+                    )));
+                }
+            }
+            self.previous = Some(entry.key.clone());
             if (entry.key.ends_with('/') && entry.size == 0)
                 || self.selection.is_output_key(&entry.key)
             {
@@ -406,37 +430,46 @@ impl Selector {
     async fn state(&mut self, entry: &ListEntry) -> Result<Result<State, StoreError>, StoreError> {
         let prefix = self.selection.output_prefix.clone();
         let manifest = manifest_key(&prefix, &entry.key);
-        self.manifests.reach(&manifest).await?;
-        let has_manifest = self.manifests.take(&manifest);
-        if has_manifest {
-            match self.current(entry, &manifest).await? {
+        let bound = self.manifests.bound(&entry.key);
+        self.manifests.reach(&manifest, &bound).await?;
+        let written = self.manifests.get(&manifest);
+        if let Some(written) = written {
+            match self.current(entry, &manifest, written).await? {
                 Ok(true) => return Ok(Ok(State::Current)),
                 Ok(false) => {}
                 Err(e) => return Ok(Err(e)),
             }
         }
         let failure = failure_key(&prefix, &entry.key);
-        self.failures.reach(&failure).await?;
-        if self.failures.take(&failure) {
+        let bound = self.failures.bound(&entry.key);
+        self.failures.reach(&failure, &bound).await?;
+        if self.failures.get(&failure).is_some() {
             match self.head_matches(&failure, entry).await {
                 Ok(true) => return Ok(Ok(State::Rejected)),
                 Ok(false) => {}
                 Err(e) => return Ok(Err(e)),
             }
         }
-        Ok(Ok(if has_manifest {
+        Ok(Ok(if written.is_some() {
             State::Stale
         } else {
             State::Missing
         }))
     }
 
-    /// Whether the manifest that exists for `entry` is current: from the
-    /// first variant's output listing, or else from the manifest's HEAD.
+    /// Whether the manifest that exists for `entry` (written at
+    /// `manifest_written`) is current. From the first variant's output
+    /// listing: no output under the hash of this ETag and plan means
+    /// stale; one written no later than the manifest means current (the
+    /// manifest is written after the outputs it lists). An output newer
+    /// than the manifest (a write that stopped before its manifest), a
+    /// time unknown, or a template without `{hash}`: the manifest's HEAD
+    /// decides.
     async fn current(
         &mut self,
         entry: &ListEntry,
         manifest: &str,
+        manifest_written: Option<SystemTime>,
     ) -> Result<Result<bool, StoreError>, StoreError> {
         let Some(etag) = entry.etag.as_deref() else {
             return Ok(Ok(false));
@@ -459,8 +492,14 @@ impl Selector {
             })
             .collect();
         let furthest = keys.iter().max().expect("at least one format");
-        cursor.reach(furthest).await?;
-        Ok(Ok(keys.iter().any(|k| cursor.contains(k))))
+        let bound = cursor.bound(&entry.key);
+        cursor.reach(furthest, &bound).await?;
+        let newest_output = keys.iter().filter_map(|k| cursor.get(k)).max();
+        match (newest_output, manifest_written) {
+            (None, _) => Ok(Ok(false)),
+            (Some(Some(output)), Some(manifest)) if output <= manifest => Ok(Ok(true)),
+            _ => Ok(self.head_matches(manifest, entry).await),
+        }
     }
 
     /// Whether the output object `key` (a manifest or a failure record)

@@ -112,7 +112,7 @@ async fn states(
     plan: &Plan,
     after: Option<&str>,
     page: usize,
-) -> (BTreeMap<String, State>, Arc<Requests>, u64) {
+) -> (BTreeMap<String, State>, Arc<Requests>) {
     let requests = Arc::new(Requests::default());
     let dyn_store = Arc::clone(store) as Arc<dyn ObjectStore>;
     let mut selector = Selector::new(
@@ -130,7 +130,7 @@ async fn states(
             out.insert(e.entry.key, e.state.unwrap());
         }
     }
-    (out, requests, selector.orphaned_manifests())
+    (out, requests)
 }
 
 /// The bucket: every key uploaded; half processed; of those, one
@@ -167,7 +167,7 @@ async fn bucket(plan: &Plan) -> (Arc<MemoryStore>, BTreeMap<String, State>) {
     let bad = put(&store, "p/broken.png", &gray.slice(..gray.len() / 2)).await;
     process(&store, plan, std::slice::from_ref(&bad)).await;
     expected.insert(bad.key, State::Rejected);
-    // A source deleted after processing leaves an orphaned manifest.
+    // A source deleted after processing leaves a manifest of no source.
     let gone = put(&store, "p/gone.png", &gray).await;
     process(&store, plan, &[gone]).await;
     store.delete(IN, "p/gone.png").await.unwrap();
@@ -188,9 +188,8 @@ async fn listings_decide_every_state_without_a_head_per_manifest() {
     let plan = plan(&[32, 16], KeyTemplate::DEFAULT);
     let (store, expected) = bucket(&plan).await;
     for page in [1, 2, 3, 7, 1000] {
-        let (got, requests, orphaned) = states(&store, &plan, None, page).await;
+        let (got, requests) = states(&store, &plan, None, page).await;
         assert_eq!(got, expected, "pages of {page}");
-        assert_eq!(orphaned, 1, "the deleted source's manifest");
         // Only the failure record is read; no manifest is.
         assert_eq!(requests.head(), 1, "pages of {page}");
         if page == 1000 {
@@ -209,7 +208,7 @@ async fn a_resumed_selection_agrees_from_every_key() {
     points.extend(["a!", "a.z", "p/", "a/"].map(String::from));
     for after in &points {
         for page in [1, 3] {
-            let (got, _, _) = states(&store, &plan, Some(after), page).await;
+            let (got, _) = states(&store, &plan, Some(after), page).await;
             let want: BTreeMap<String, State> = expected
                 .iter()
                 .filter(|(k, _)| k.as_str() > after.as_str())
@@ -224,7 +223,7 @@ async fn a_resumed_selection_agrees_from_every_key() {
 async fn without_hash_in_the_keys_each_manifest_is_read() {
     let plan = plan(&[32, 16], "{variant}/{key}.{ext}");
     let (store, expected) = bucket(&plan).await;
-    let (got, requests, _) = states(&store, &plan, None, 2).await;
+    let (got, requests) = states(&store, &plan, None, 2).await;
     assert_eq!(got, expected);
     let manifests = expected
         .values()
@@ -242,7 +241,7 @@ async fn a_plan_change_makes_every_manifest_stale() {
     let plan = plan(&[32, 16], KeyTemplate::DEFAULT);
     let (store, expected) = bucket(&plan).await;
     let changed = plan_like(&plan, &[32, 8]);
-    let (got, _, _) = states(&store, &changed, None, 5).await;
+    let (got, _) = states(&store, &changed, None, 5).await;
     for (key, state) in &expected {
         let want = match state {
             State::Current | State::Stale => State::Stale,
@@ -275,19 +274,21 @@ fn inventory_rows_are_current_objects_under_the_prefix_with_keys_decoded() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, csv.as_bytes()).unwrap();
     let gz = gz.finish().unwrap();
-    let rows = manifest.rows("1.csv.gz", &gz, "p/").unwrap();
+    let rows = manifest.rows("1.csv.gz", &gz[..], "p/", 1 << 20).unwrap();
     assert_eq!(
         rows,
         vec![
             ListEntry {
                 key: "p/my photo (1).jpg".into(),
                 size: 12,
-                etag: Some("abc".into())
+                etag: Some("abc".into()),
+                last_modified: None,
             },
             ListEntry {
                 key: "p/a+b.jpg".into(),
                 size: 3,
-                etag: Some("jkl".into())
+                etag: Some("jkl".into()),
+                last_modified: None,
             },
         ]
     );
@@ -302,6 +303,7 @@ async fn inventory_listing_resumes_after_a_key() {
             key: format!("k{i:05}"),
             size: 1,
             etag: None,
+            last_modified: None,
         })
         .collect();
     let mut listing = InventoryListing::new(rows.clone(), Some("k01000"));
@@ -311,4 +313,137 @@ async fn inventory_listing_resumes_after_a_key() {
     assert_eq!(first[0].key, "k01001");
     assert_eq!(listing.next_page().await.unwrap().unwrap().len(), 499);
     assert!(listing.next_page().await.unwrap().is_none());
+}
+
+/// A write that stopped after the first variant's output of new bytes and
+/// before their manifest: the output under the new hash is there, and the
+/// manifest beside it is the old bytes'. The output is newer than the
+/// manifest, so the manifest's HEAD decides: stale.
+#[tokio::test]
+async fn outputs_newer_than_their_manifest_are_looked_at_closer() {
+    let plan = plan(&[32, 16], KeyTemplate::DEFAULT);
+    let store = Arc::new(MemoryStore::new(&[IN, OUT]));
+    let (gray, other) = (
+        sample("fixtures/gray.png"),
+        sample("fixtures/gray-alpha.png"),
+    );
+    let first = put(&store, "k.png", &gray).await;
+    process(&store, &plan, &[first]).await;
+    put(&store, "k.png", &other).await;
+    let hash = mediaflow_engine::content_hash(&md5_etag(&other), &plan.fingerprint());
+    let output = plan.keys().render(PREFIX, "w32", "k.png", &hash, "png");
+    store
+        .put(
+            OUT,
+            &output,
+            Bytes::from_static(b"x"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let (got, requests) = states(&store, &plan, None, 1000).await;
+    assert_eq!(got["k.png"], State::Stale);
+    assert_eq!(requests.head(), 1, "the manifest, looked at closer");
+}
+
+/// Outputs of sources outside the listing (another prefix, deleted
+/// sources) are not read through: the output listings start at the
+/// source prefix and jump over pages no listed source needs.
+#[tokio::test]
+async fn outputs_of_other_sources_are_not_read_through() {
+    let plan = plan(&[16], KeyTemplate::DEFAULT);
+    let store = Arc::new(MemoryStore::new(&[IN, OUT]));
+    let gray = sample("fixtures/gray.png");
+    let mut done = Vec::new();
+    for i in 0..3 {
+        done.push(put(&store, &format!("b/{i}.png"), &gray).await);
+    }
+    process(&store, &plan, &done).await;
+    // 400 manifests and outputs of sources that are not listed: under
+    // another prefix, and between the listed ones (deleted sources).
+    for key in (0..200)
+        .map(|i| format!("a/{i:03}.png"))
+        .chain((0..200).map(|i| format!("b/1-{i:03}.png")))
+    {
+        for k in [
+            mediaflow_engine::manifest_key(PREFIX, &key),
+            plan.keys()
+                .render(PREFIX, "w16", &key, "0123456789abcdef", "png"),
+        ] {
+            store
+                .put(OUT, &k, Bytes::from_static(b"x"), &PutOptions::default())
+                .await
+                .unwrap();
+        }
+    }
+    let requests = Arc::new(Requests::default());
+    let dyn_store = Arc::clone(&store) as Arc<dyn ObjectStore>;
+    let mut selector = Selector::new(
+        Arc::clone(&dyn_store),
+        plan.clone(),
+        Selection {
+            source_prefix: "b/".into(),
+            ..selection(&plan)
+        },
+        None,
+        Arc::clone(&requests),
+    )
+    .page_size(10);
+    let mut listing = BucketListing::new(dyn_store, IN, "b/", None, Arc::clone(&requests));
+    let mut states = BTreeMap::new();
+    while let Some(entries) = listing.next_page().await.unwrap() {
+        for e in selector.examine(entries).await.unwrap() {
+            states.insert(e.entry.key, e.state.unwrap());
+        }
+    }
+    assert_eq!(states.len(), 3);
+    assert!(states.values().all(|s| *s == State::Current), "{states:?}");
+    // 1 source page; manifests and outputs: the pages holding b/0 and b/1,
+    // one page into the gap after b/1, a jump to b/2 (and failures: 1).
+    assert!(requests.list() <= 10, "{} LIST requests", requests.list());
+}
+
+/// A listing out of key order would make every decision wrong: refused.
+#[tokio::test]
+async fn a_source_listing_out_of_order_is_refused() {
+    let plan = plan(&[16], KeyTemplate::DEFAULT);
+    let store = Arc::new(MemoryStore::new(&[IN, OUT])) as Arc<dyn ObjectStore>;
+    let mut selector = Selector::new(
+        store,
+        plan.clone(),
+        selection(&plan),
+        None,
+        Arc::new(Requests::default()),
+    );
+    let entry = |k: &str| ListEntry {
+        key: k.into(),
+        size: 1,
+        etag: Some("e".into()),
+        last_modified: None,
+    };
+    let err = selector
+        .examine(vec![entry("b"), entry("a")])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not in key order"), "{err}");
+}
+
+/// A gzip bomb in a report is refused at the cap, before its rows are kept.
+#[test]
+fn an_inventory_file_that_inflates_past_the_cap_is_refused() {
+    let manifest = InventoryManifest::parse("manifest.json", MANIFEST_JSON.as_bytes()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let row = b"\"uploads\",\"p/x.jpg\",\"\",\"true\",\"false\",\"1\",\"d\",\"e\"\n";
+    for _ in 0..100_000 {
+        std::io::Write::write_all(&mut gz, row).unwrap();
+    }
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 200_000, "{} bytes compressed", gz.len());
+    let err = manifest
+        .rows("bomb.csv.gz", &gz[..], "p/", 1 << 20)
+        .unwrap_err();
+    assert!(err.to_string().contains("inflates to more than"), "{err}");
+    // Under the cap, the same file is read whole.
+    let rows = manifest.rows("ok.csv.gz", &gz[..], "p/", 64 << 20).unwrap();
+    assert_eq!(rows.len(), 100_000);
 }

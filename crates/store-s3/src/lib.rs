@@ -43,6 +43,11 @@ pub use http::https_client;
 mod sqs;
 pub use sqs::{SqsQueue, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 
+/// S3's `Last-Modified` as a `SystemTime` (`None` if out of range).
+fn system_time(t: aws_sdk_s3::primitives::DateTime) -> Option<std::time::SystemTime> {
+    std::time::SystemTime::try_from(t).ok()
+}
+
 /// An [`ObjectStore`] backed by Amazon S3 or an S3-compatible server.
 #[derive(Debug, Clone)]
 pub struct S3Store {
@@ -126,6 +131,7 @@ impl S3Store {
             entries.push(ListEntry {
                 size: o.size.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
                 etag: unquote_etag(o.e_tag),
+                last_modified: o.last_modified.and_then(system_time),
                 key,
             });
         }
@@ -334,6 +340,7 @@ impl S3Store {
         }
         let info = ObjectInfo {
             key: key.to_string(),
+            last_modified: out.last_modified.and_then(system_time),
             size: declared.unwrap_or(0),
             etag: unquote_etag(out.e_tag),
             version_id: out.version_id,
@@ -471,6 +478,7 @@ impl ObjectStore for S3Store {
         {
             Ok(out) => Ok(Some(ObjectInfo {
                 key: key.to_string(),
+                last_modified: out.last_modified.and_then(system_time),
                 size: out
                     .content_length()
                     .and_then(|n| u64::try_from(n).ok())

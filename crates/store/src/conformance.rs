@@ -256,6 +256,10 @@ pub async fn listing(store: &dyn ObjectStore, bucket: &str, prefix: &str) {
         page.entries.iter().all(|e| e.etag.is_some()),
         "listing has ETags"
     );
+    assert!(
+        page.entries.iter().all(|e| e.last_modified.is_some()),
+        "listing has times (a backfill tells a manifest older than its outputs by them)"
+    );
     // Resuming after a key (S3's StartAfter), whether or not it exists,
     // then continuing through `list`.
     let after = store

@@ -121,6 +121,7 @@ impl FsStore {
             content_type: sidecar.content_type,
             cache_control: sidecar.cache_control,
             metadata: sidecar.metadata,
+            last_modified: md.modified().ok(),
         };
         Ok(Some(Object { info, body }))
     }
@@ -198,6 +199,7 @@ impl FsStore {
                 key,
                 size: obj.info.size,
                 etag: obj.info.etag,
+                last_modified: obj.info.last_modified,
             });
         }
         Ok(page)

@@ -92,6 +92,8 @@ pub struct ObjectInfo {
     pub cache_control: Option<String>,
     /// User metadata (`x-amz-meta-*` on S3), keys lower-case.
     pub metadata: BTreeMap<String, String>,
+    /// When the object was written (`Last-Modified`), when known.
+    pub last_modified: Option<std::time::SystemTime>,
 }
 
 /// An object read whole.
@@ -117,6 +119,9 @@ pub struct ListEntry {
     pub key: String,
     pub size: u64,
     pub etag: Option<String>,
+    /// When the object was written, when the store says (S3 does, to the
+    /// second).
+    pub last_modified: Option<std::time::SystemTime>,
 }
 
 /// One page of a listing, in key order.

@@ -105,6 +105,7 @@ impl ObjectStore for MemoryStore {
             content_type: options.content_type.clone(),
             cache_control: options.cache_control.clone(),
             metadata: options.metadata.clone(),
+            last_modified: Some(std::time::SystemTime::now()),
         };
         let mut map = self.buckets.lock().expect("lock");
         let b = map.get_mut(bucket).ok_or_else(|| no_bucket(bucket))?;
@@ -163,6 +164,7 @@ impl ObjectStore for MemoryStore {
                 key: k.clone(),
                 size: o.info.size,
                 etag: o.info.etag.clone(),
+                last_modified: o.info.last_modified,
             });
         }
         Ok(ListPage { entries, next })

@@ -5,18 +5,26 @@
 //! hundreds of millions of objects: the report costs $0.0025 per million
 //! objects listed and needs no `ListObjectsV2` of the source.
 //!
-//! The rows are held in memory (about 100 bytes per object) and sorted,
-//! as report files are not in key order across files.
+//! Each file is streamed to a temporary file, checked against its MD5 and
+//! read as a stream, its CSV bounded (a gzip bomb is refused); the rows
+//! under the source prefix are held in memory (about 150-200 bytes per
+//! object) and sorted, as report files are not in key order across files.
 
 use super::{Requests, SourceListing};
-use mediaflow_store::{form_decode_key, md5_etag, ListEntry, ObjectStore, StoreError};
+use mediaflow_store::{form_decode_key, md5_etag_of_file, ListEntry, ObjectStore, StoreError};
 use serde::Deserialize;
 use std::io::Read;
 
 /// The largest `manifest.json` read.
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
-/// The largest report file read (S3 writes files of a few hundred MB).
+/// The largest report file read (S3 writes files of a few hundred MB),
+/// streamed to a temporary file.
 const MAX_FILE_BYTES: u64 = 8 << 30;
+/// CSV text read per compressed byte at most: inventory CSV compresses
+/// about 5-15 times; a gzip bomb, a thousand.
+const MAX_EXPANSION: u64 = 64;
+/// ... but small files may always inflate to this.
+const MIN_TEXT_CAP: u64 = 64 << 20;
 
 /// Why a report cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -131,27 +139,32 @@ impl InventoryManifest {
         })
     }
 
-    /// The current objects of one CSV file (gzipped or not) whose keys
-    /// start with `prefix`, in file order.
+    /// The current objects of one CSV file (gzipped or not, read as a
+    /// stream) whose keys start with `prefix`, in file order. At most
+    /// `max_text` bytes of CSV are read: a file that inflates past it
+    /// (a gzip bomb) is refused.
     pub fn rows(
         &self,
         what: &str,
-        data: &[u8],
+        data: impl Read,
         prefix: &str,
+        max_text: u64,
     ) -> Result<Vec<ListEntry>, InventoryError> {
-        let mut text = Vec::new();
-        let data = if data.starts_with(&[0x1f, 0x8b]) {
-            flate2::read::MultiGzDecoder::new(data)
-                .read_to_end(&mut text)
-                .map_err(|e| InventoryError::format(what, format!("not gzip: {e}")))?;
-            &text[..]
+        let mut data = std::io::BufReader::new(data);
+        let gzipped = std::io::BufRead::fill_buf(&mut data)
+            .map_err(|e| InventoryError::format(what, e.to_string()))?
+            .starts_with(&[0x1f, 0x8b]);
+        let text: Box<dyn Read> = if gzipped {
+            Box::new(flate2::read::MultiGzDecoder::new(data))
         } else {
-            data
+            Box::new(data)
         };
+        // One byte over the cap tells a file at the cap from one over it.
+        let mut text = text.take(max_text.saturating_add(1));
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(data);
+            .from_reader(&mut text);
         let mut out = Vec::new();
         for (line, record) in reader.records().enumerate() {
             let record = record.map_err(|e| InventoryError::format(what, e.to_string()))?;
@@ -167,7 +180,19 @@ impl InventoryManifest {
             let size = field(self.size).parse().unwrap_or(0);
             let etag =
                 Some(field(self.etag).trim_matches('"').to_string()).filter(|e| !e.is_empty());
-            out.push(ListEntry { key, size, etag });
+            out.push(ListEntry {
+                key,
+                size,
+                etag,
+                last_modified: None,
+            });
+        }
+        drop(reader);
+        if text.limit() == 0 {
+            return Err(InventoryError::format(
+                what,
+                format!("inflates to more than {max_text} bytes of CSV; refused"),
+            ));
         }
         Ok(out)
     }
@@ -204,28 +229,47 @@ pub async fn read(
             ),
         ));
     }
+    let work = tempfile::tempdir().map_err(|e| {
+        InventoryError::format(&what, format!("cannot create a work directory: {e}"))
+    })?;
     let mut rows = Vec::new();
     for file in &manifest.files {
         let file_what = mediaflow_store::object_url(&manifest.destination_bucket, &file.key);
         Requests::add(&requests.get);
         let limit = file.size.map_or(MAX_FILE_BYTES, |s| s.min(MAX_FILE_BYTES));
-        let data = store
-            .get(&manifest.destination_bucket, &file.key, limit)
+        let path = work.path().join("report");
+        store
+            .get_to_file(&manifest.destination_bucket, &file.key, &path, limit)
             .await
             .map_err(|source| InventoryError::Store {
                 what: file_what.clone(),
                 source,
             })?;
-        if let Some(expected) = &file.md5 {
-            let actual = md5_etag(&data.body);
-            if !actual.eq_ignore_ascii_case(expected) {
-                return Err(InventoryError::format(
-                    &file_what,
-                    format!("MD5 {actual} is not the manifest's {expected}"),
-                ));
+        // Hashing and parsing are CPU work: off the async threads.
+        let (m, expected, prefix) = (
+            manifest.clone(),
+            file.md5.clone(),
+            source_prefix.to_string(),
+        );
+        let parsed = tokio::task::spawn_blocking(move || {
+            let local = |e: std::io::Error| InventoryError::format(&file_what, e.to_string());
+            if let Some(expected) = &expected {
+                let actual = md5_etag_of_file(&path).map_err(local)?;
+                if !actual.eq_ignore_ascii_case(expected) {
+                    return Err(InventoryError::format(
+                        &file_what,
+                        format!("MD5 {actual} is not the manifest's {expected}"),
+                    ));
+                }
             }
-        }
-        rows.extend(manifest.rows(&file_what, &data.body, source_prefix)?);
+            let compressed = std::fs::metadata(&path).map_err(local)?.len();
+            let max_text = compressed.saturating_mul(MAX_EXPANSION).max(MIN_TEXT_CAP);
+            let reader = std::fs::File::open(&path).map_err(local)?;
+            m.rows(&file_what, reader, &prefix, max_text)
+        })
+        .await
+        .map_err(|e| InventoryError::format(&what, format!("reading the report failed: {e}")))??;
+        rows.extend(parsed);
     }
     rows.sort_by(|a, b| a.key.cmp(&b.key));
     rows.dedup_by(|a, b| a.key == b.key);
