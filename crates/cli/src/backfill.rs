@@ -675,50 +675,41 @@ impl Work {
             .zip(results)
             .collect::<std::collections::HashMap<_, _>>();
         let c = &mut checkpoint.counts;
-        for (i, e) in self.pending.drain(..).enumerate() {
+        let pending = std::mem::take(&mut self.pending);
+        for (i, e) in pending.into_iter().enumerate() {
             let size = e.entry.size;
             c.listed += 1;
             c.listed_bytes += size;
             self.examined += 1;
-            match e.state {
-                Err(err) => {
-                    c.failed += 1;
-                    c.failed_bytes += size;
-                    self.failed += 1;
-                    error_line(
-                        self.progress.as_ref(),
-                        &format!(
-                            "error: {}: could not be examined: {err}",
-                            object_url(&self.source_bucket, &e.entry.key)
-                        ),
-                    );
-                }
+            let outcome = match e.state {
+                Err(err) => Err(format!("could not be examined: {err}")),
                 Ok(state) => {
                     c.state(state, size);
-                    if let Some(result) = results.remove(&i) {
-                        c.to_do += 1;
-                        c.to_do_bytes += size;
-                        match result {
-                            Ok(()) if matches!(self.sink, Sink::DryRun) => {}
-                            Ok(()) => {
+                    match results.remove(&i) {
+                        None => Ok(()),
+                        Some(result) => {
+                            c.to_do += 1;
+                            c.to_do_bytes += size;
+                            if result.is_ok() && !matches!(self.sink, Sink::DryRun) {
                                 c.enqueued += 1;
                                 c.enqueued_bytes += size;
                             }
-                            Err(reason) => {
-                                c.failed += 1;
-                                c.failed_bytes += size;
-                                self.failed += 1;
-                                error_line(
-                                    self.progress.as_ref(),
-                                    &format!(
-                                        "error: {}: {reason}",
-                                        object_url(&self.source_bucket, &e.entry.key)
-                                    ),
-                                );
-                            }
+                            result
                         }
                     }
                 }
+            };
+            if let Err(reason) = outcome {
+                c.failed += 1;
+                c.failed_bytes += size;
+                self.failed += 1;
+                error_line(
+                    self.progress.as_ref(),
+                    &format!(
+                        "error: {}: {reason}",
+                        object_url(&self.source_bucket, &e.entry.key)
+                    ),
+                );
             }
         }
         self.to_do = 0;

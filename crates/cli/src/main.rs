@@ -60,19 +60,13 @@ fn main() -> ExitCode {
 }
 
 fn run_dev(args: &DevArgs) -> ExitCode {
-    let (config, source) = match mediaflow_cli::resolve_config(args.config.as_deref()) {
+    let (config, source) = match config_or_exit(args.config.as_deref()) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime_or_exit() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(dev::run(args, config, &source.to_string(), stop_signal()));
     match result {
@@ -85,19 +79,13 @@ fn run_dev(args: &DevArgs) -> ExitCode {
 }
 
 fn run_backfill(args: &BackfillArgs, verbose: u8) -> ExitCode {
-    let (config, _) = match mediaflow_cli::resolve_config(args.config.as_deref()) {
+    let (config, _) = match config_or_exit(args.config.as_deref()) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime_or_exit() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let options = backfill::RunOptions {
         progress: std::io::stderr().is_terminal() && !mediaflow_cli::logging_enabled(verbose),
@@ -118,11 +106,7 @@ fn run_backfill(args: &BackfillArgs, verbose: u8) -> ExitCode {
     });
     let summary = match result {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            let usage = e.downcast_ref::<UsageError>().is_some();
-            return ExitCode::from(if usage { 2 } else { 1 });
-        }
+        Err(e) => return failure_exit(&e),
     };
     let text = if args.json {
         summary.to_json()
@@ -137,6 +121,32 @@ fn run_backfill(args: &BackfillArgs, verbose: u8) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The configuration `--config` names (or the default), or exit status 2
+/// after its one error line.
+fn config_or_exit(
+    path: Option<&std::path::Path>,
+) -> Result<(mediaflow_config::Config, mediaflow_cli::PlanSource), ExitCode> {
+    mediaflow_cli::resolve_config(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// The async runtime, or exit status 1 after one error line.
+fn runtime_or_exit() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(1)
+    })
+}
+
+/// Prints a command's error on one line: status 2 for usage, else 1.
+fn failure_exit(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    let usage = e.downcast_ref::<UsageError>().is_some();
+    ExitCode::from(if usage { 2 } else { 1 })
 }
 
 /// Ctrl-C or SIGTERM.
@@ -174,12 +184,9 @@ fn quiet_dependency_panics() {
 }
 
 fn run_process(args: &ProcessArgs, verbose: u8) -> ExitCode {
-    let (config, source) = match mediaflow_cli::resolve_config(args.config.as_deref()) {
+    let (config, source) = match config_or_exit(args.config.as_deref()) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     tracing::debug!(config = %source, fingerprint = %config.image.fingerprint(), "plan ready");
     let options = RunOptions {
@@ -188,11 +195,7 @@ fn run_process(args: &ProcessArgs, verbose: u8) -> ExitCode {
     };
     let summary = match process::run(args, &config, options) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            let usage = e.downcast_ref::<UsageError>().is_some();
-            return ExitCode::from(if usage { 2 } else { 1 });
-        }
+        Err(e) => return failure_exit(&e),
     };
     let text = if args.json {
         summary.to_json()
