@@ -284,7 +284,7 @@ pub struct Summary {
     #[serde(skip)]
     pub resumable: bool,
     #[serde(skip)]
-    pub only: Option<Only>,
+    pub only: Only,
     #[serde(skip)]
     pub to: String,
 }
@@ -308,7 +308,7 @@ impl Summary {
         row("missing", c.missing, c.missing_bytes);
         row("stale", c.stale, c.stale_bytes);
         row("rejected", c.rejected, c.rejected_bytes);
-        let to_do = format!("to do ({})", self.only.map_or("all", Only::as_str));
+        let to_do = format!("to do ({})", self.only.as_str());
         row(&to_do, c.to_do, c.to_do_bytes);
         row(
             if self.dry_run { "enqueued" } else { &self.to },
@@ -348,7 +348,11 @@ impl Summary {
 enum Sink {
     DryRun,
     Queue(Arc<dyn MessageQueue>),
-    Local(Pipeline, #[allow(dead_code)] tempfile::TempDir),
+    /// The pipeline, and the work directory it uses (removed on drop).
+    Local {
+        pipeline: Pipeline,
+        _work: tempfile::TempDir,
+    },
 }
 
 /// How the run reports as it goes.
@@ -397,13 +401,16 @@ pub async fn run(
                 args.threads.map(|n| n as usize),
             )?;
             tracing::info!(video = %video, "processing in this process");
-            Sink::Local(pipeline, work)
+            Sink::Local {
+                pipeline,
+                _work: work,
+            }
         }
     };
     let to = match &sink {
         Sink::DryRun => "dry-run".to_string(),
         Sink::Queue(q) => format!("queue:{}", q.name()),
-        Sink::Local(..) => "local".to_string(),
+        Sink::Local { .. } => "local".to_string(),
     };
     let run = RunIdentity {
         source: args.source.to_string(),
@@ -437,8 +444,8 @@ pub async fn run(
         interrupted: false,
         failed_now: 0,
         resumable: args.resume.is_some(),
-        only: Some(args.only),
-        to: if matches!(sink, Sink::Local(..)) {
+        only: args.only,
+        to: if matches!(sink, Sink::Local { .. }) {
             "processed".into()
         } else {
             "enqueued".into()
@@ -509,7 +516,7 @@ pub async fn run(
     let batch = match &work.sink {
         Sink::DryRun => usize::MAX,
         Sink::Queue(_) => MAX_BATCH_ENTRIES,
-        Sink::Local(p, _) => p.config().concurrency.max(1) * 2,
+        Sink::Local { pipeline: p, .. } => p.config().concurrency.max(1) * 2,
     };
     let mut outcome: anyhow::Result<()> = Ok(());
     'pages: loop {
@@ -660,7 +667,7 @@ impl Work {
                 .await?
             }
             Sink::Queue(_) => Vec::new(),
-            Sink::Local(pipeline, _) => pipeline
+            Sink::Local { pipeline, .. } => pipeline
                 .process_all(&objects, None)
                 .await
                 .into_iter()
@@ -720,7 +727,7 @@ impl Work {
                 "to do {} · {} {} · failed {}",
                 c.to_do,
                 match self.sink {
-                    Sink::Local(..) => "processed",
+                    Sink::Local { .. } => "processed",
                     _ => "sent",
                 },
                 c.enqueued,
