@@ -28,6 +28,7 @@ mod avif;
 mod bitmap;
 mod color;
 mod decode;
+pub mod delivery;
 mod encode;
 mod engine;
 mod error;
@@ -46,6 +47,7 @@ mod resize;
 mod sniff;
 mod stop;
 
+pub use delivery::{PublicBase, Responsive};
 pub use engine::{decode_upright, probe, process, process_with, Probe, RgbImage};
 pub use error::{ErrorKind, MediaError, Result};
 pub use geometry::{DECODE_MARGIN, JPEG_SCALES};

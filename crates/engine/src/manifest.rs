@@ -15,6 +15,7 @@
 //! ([`longest_output_key`]) would be longer cannot be processed at all
 //! (the pipeline fails it permanently, as `limits`, before reading it).
 
+use crate::delivery::{responsive, PublicBase, Responsive};
 use crate::keys::OutputNames;
 use crate::output::Output;
 use crate::plan::{OutputFormat, Plan};
@@ -81,6 +82,10 @@ pub struct Manifest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placeholder: Option<ManifestPlaceholder>,
     pub variants: Vec<ManifestVariant>,
+    /// With a public base URL: per family of variants, `srcset` strings
+    /// and a `<picture>` snippet ([`crate::delivery`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub responsive: Vec<Responsive>,
     pub timings_ms: ManifestTimings,
 }
 
@@ -119,6 +124,9 @@ pub struct ManifestVariant {
     pub name: String,
     pub format: String,
     pub key: String,
+    /// With a public base URL: where the output is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub content_type: String,
     pub width: u32,
     pub height: u32,
@@ -145,6 +153,7 @@ impl ManifestVariant {
                 name: v.name.clone(),
                 format: v.format.as_str().to_string(),
                 key: names.key(&v.name, v.format.extension()),
+                url: None,
                 content_type: v.format.mime_type().to_string(),
                 width: v.width,
                 height: v.height,
@@ -208,6 +217,7 @@ impl Manifest {
             },
             placeholder: ManifestPlaceholder::of(output),
             variants: ManifestVariant::list(names, output),
+            responsive: Vec::new(),
             timings_ms: ManifestTimings {
                 sniff: round(t.sniff_ms),
                 decode: round(t.decode_ms),
@@ -221,9 +231,28 @@ impl Manifest {
         }
     }
 
+    /// Adds each output's URL under `base` and the responsive markup of
+    /// `plan`'s variant families.
+    pub fn publish(&mut self, plan: &Plan, base: &PublicBase) {
+        set_urls(&mut self.variants, base);
+        self.responsive = responsive(
+            plan,
+            &self.variants,
+            self.placeholder.as_ref(),
+            !self.source.has_alpha,
+        );
+    }
+
     /// Pretty JSON bytes.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).expect("manifest serialises")
+    }
+}
+
+/// Sets each variant's `url` under `base`.
+pub fn set_urls(variants: &mut [ManifestVariant], base: &PublicBase) {
+    for v in variants {
+        v.url = Some(base.url(&v.key));
     }
 }
 

@@ -3,8 +3,11 @@
 //! an image manifest's.
 
 use crate::job::VideoOutput;
-use mediaflow_engine::manifest::{ManifestPlaceholder, ManifestVariant, MANIFEST_VERSION};
-use mediaflow_engine::{OutputNames, SourceRef};
+use mediaflow_engine::delivery::{escape_attr as attr, responsive, Responsive};
+use mediaflow_engine::manifest::{
+    set_urls, ManifestPlaceholder, ManifestVariant, MANIFEST_VERSION,
+};
+use mediaflow_engine::{OutputNames, Plan, PublicBase, SourceRef};
 use serde::Serialize;
 
 /// The extension of renditions.
@@ -30,6 +33,15 @@ pub struct VideoManifest {
     pub placeholder: Option<ManifestPlaceholder>,
     /// The poster's image variants.
     pub variants: Vec<ManifestVariant>,
+    /// With a public base URL: the poster's responsive markup
+    /// ([`mediaflow_engine::delivery`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub responsive: Vec<Responsive>,
+    /// With a public base URL: a `<video>` with the poster and one
+    /// `<source>` per rendition, smallest first, each but the largest for
+    /// viewports no wider than it (`media`), so a phone loads the small one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
     pub timings_ms: VideoManifestTimings,
 }
 
@@ -63,6 +75,9 @@ pub struct VideoSource {
 pub struct ManifestRendition {
     pub name: String,
     pub key: String,
+    /// With a public base URL: where the rendition is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub content_type: &'static str,
     pub width: u32,
     pub height: u32,
@@ -136,6 +151,7 @@ impl VideoManifest {
                 .map(|r| ManifestRendition {
                     name: r.name.clone(),
                     key: rendition_key(names, &r.name),
+                    url: None,
                     content_type: "video/mp4",
                     width: r.width,
                     height: r.height,
@@ -153,6 +169,8 @@ impl VideoManifest {
             },
             placeholder: ManifestPlaceholder::of(poster),
             variants: ManifestVariant::list(names, poster),
+            responsive: Vec::new(),
+            html: None,
             timings_ms: VideoManifestTimings {
                 probe: round(out.timings.probe_ms, 2),
                 transcode: round(out.timings.transcode_ms, 2),
@@ -160,6 +178,51 @@ impl VideoManifest {
                 total: round(out.timings.total_ms, 2),
             },
         }
+    }
+
+    /// Adds each output's URL under `base`, the poster's responsive
+    /// markup (its variants follow `plan`) and the `<video>` snippet.
+    pub fn publish(&mut self, plan: &Plan, base: &PublicBase) {
+        for r in &mut self.renditions {
+            r.url = Some(base.url(&r.key));
+        }
+        set_urls(&mut self.variants, base);
+        self.responsive = responsive(plan, &self.variants, self.placeholder.as_ref(), true);
+        let mut renditions: Vec<&ManifestRendition> = self.renditions.iter().collect();
+        renditions.sort_by_key(|r| r.width);
+        let Some(largest) = renditions.last() else {
+            return;
+        };
+        let mut html = format!(
+            "<video controls playsinline preload=\"metadata\" width=\"{}\" height=\"{}\"",
+            largest.width, largest.height
+        );
+        if let Some(poster) = self.responsive.first() {
+            html.push_str(&format!(" poster=\"{}\"", attr(&poster.src)));
+        }
+        let background = self
+            .placeholder
+            .as_ref()
+            .map(|p| format!(";background-color:{}", p.dominant_color))
+            .unwrap_or_default();
+        html.push_str(&format!(
+            " style=\"max-width:100%;height:auto{}\">\n",
+            attr(&background)
+        ));
+        for (i, r) in renditions.iter().enumerate() {
+            let media = if i + 1 < renditions.len() {
+                format!(" media=\"(max-width: {}px)\"", r.width)
+            } else {
+                String::new()
+            };
+            html.push_str(&format!(
+                "  <source src=\"{}\" type=\"{}\"{media}>\n",
+                attr(r.url.as_deref().unwrap_or_default()),
+                r.content_type
+            ));
+        }
+        html.push_str("</video>");
+        self.html = Some(html);
     }
 
     /// Pretty JSON bytes.
