@@ -15,7 +15,9 @@ use crate::UsageError;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use mediaflow_config::Config;
-use mediaflow_engine::{content_hash, manifest_key, Manifest, MediaError, OutputNames, SourceRef};
+use mediaflow_engine::{
+    content_hash, manifest_key, Manifest, MediaError, OutputNames, PublicBase, SourceRef,
+};
 use mediaflow_pipeline::media::{self, Media, Produced, VideoMedia};
 use mediaflow_pipeline::MemoryBudget;
 use mediaflow_video::{Tools, VideoManifest, VideoOutput};
@@ -77,6 +79,13 @@ pub struct ProcessArgs {
     /// [default: the memory available at start].
     #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse)]
     pub memory: Option<bytesize::ByteSize>,
+
+    /// Where the output directory will be served (e.g.
+    /// https://cdn.example.com): each manifest then gives every output's
+    /// `url` (the key percent-encoded), `srcset` strings per format and a
+    /// `<picture>` snippet per family of variants.
+    #[arg(long, value_name = "URL", env = "MEDIAFLOW_PUBLIC_BASE_URL", value_parser = crate::parse_public_base)]
+    pub public_base_url: Option<PublicBase>,
 }
 
 /// How [`run`] reports while it works.
@@ -507,6 +516,7 @@ pub fn run(args: &ProcessArgs, config: &Config, options: RunOptions) -> Result<S
         fingerprint: config.video.fingerprint(&config.image.fingerprint()),
         timeout: args.timeout,
         budget: crate::memory::budget(args.memory),
+        public_base: args.public_base_url.clone(),
     };
     let start = Instant::now();
     fs::create_dir_all(&args.out).map_err(|e| {
@@ -601,6 +611,8 @@ pub struct LocalVideo<'a> {
     pub timeout: Duration,
     /// Memory all sources in flight share.
     pub budget: MemoryBudget,
+    /// Where the outputs are served: URLs and markup in the manifests.
+    pub public_base: Option<PublicBase>,
 }
 
 /// Reads, processes and writes one source: [`media::process_file`] makes
@@ -655,17 +667,11 @@ pub fn process_source(
     };
     let mut ok = match produced {
         Produced::Image(output) => {
-            write_image(source, &local, &names, &output, out_dir, protected)?
+            write_image(source, &local, &names, &output, video, out_dir, protected)?
         }
-        Produced::Video(output) => write_video(
-            source,
-            &local,
-            &names,
-            &output,
-            &video.fingerprint,
-            out_dir,
-            protected,
-        )?,
+        Produced::Video(output) => {
+            write_video(source, &local, &names, &output, video, out_dir, protected)?
+        }
     };
     ok.ms = start.elapsed().as_secs_f64() * 1000.0;
     tracing::debug!(input = %source.path.display(), outputs = ok.outputs.len(), ms = ok.ms, "done");
@@ -678,13 +684,17 @@ fn write_image(
     local: &SourceRef<'_>,
     names: &OutputNames<'_>,
     output: &mediaflow_engine::Output,
+    video: &LocalVideo<'_>,
     out_dir: &Path,
     protected: &HashSet<PathBuf>,
 ) -> Result<SourceOk, SourceError> {
     let mut outputs = Vec::with_capacity(output.variants.len());
     write_variants(output, names, out_dir, protected, &mut outputs)?;
     // The manifest goes last: when it exists, every output it lists does.
-    let manifest = Manifest::build(names, local, output);
+    let mut manifest = Manifest::build(names, local, output);
+    if let Some(base) = &video.public_base {
+        manifest.publish(&video.config.image, base);
+    }
     let manifest_path = out_dir.join(manifest_key("", &source.key));
     write_output(&manifest_path, &manifest.to_json(), protected)?;
     Ok(SourceOk {
@@ -705,7 +715,7 @@ fn write_video(
     local: &SourceRef<'_>,
     names: &OutputNames<'_>,
     out: &VideoOutput,
-    fingerprint: &str,
+    video: &LocalVideo<'_>,
     out_dir: &Path,
     protected: &HashSet<PathBuf>,
 ) -> Result<SourceOk, SourceError> {
@@ -723,7 +733,10 @@ fn write_video(
         });
     }
     write_variants(&out.poster, names, out_dir, protected, &mut outputs)?;
-    let manifest = VideoManifest::build(names, local, out, fingerprint);
+    let mut manifest = VideoManifest::build(names, local, out, &video.fingerprint);
+    if let Some(base) = &video.public_base {
+        manifest.publish(&video.config.image, base);
+    }
     let manifest_path = out_dir.join(manifest_key("", &source.key));
     write_output(&manifest_path, &manifest.to_json(), protected)?;
     let (width, height) = out.probe.display_size();

@@ -14,7 +14,7 @@ use crate::media::{self, Kind, Media, Prepared, Produced, VideoMedia};
 use bytes::Bytes;
 use mediaflow_engine::{
     content_hash, failure_key, longest_output_key, manifest::MAX_KEY_BYTES, manifest_key,
-    output_key_limit, Manifest, MediaError, Output, OutputNames, Plan, SourceRef, Stop,
+    output_key_limit, Manifest, MediaError, Output, OutputNames, Plan, PublicBase, SourceRef, Stop,
 };
 use mediaflow_store::{
     escape_key, object_url, MessageQueue, ObjectInfo, ObjectStore, PutOptions, StoreError,
@@ -160,6 +160,9 @@ pub struct PipelineConfig {
     /// With `video_queue`: GIFs are videos too (the transcode function's
     /// `animated_gif`), so they are forwarded.
     pub forward_gifs: bool,
+    /// Where the outputs are served (`MEDIAFLOW_PUBLIC_BASE_URL`): each
+    /// manifest then gives every output's URL and the responsive markup.
+    pub public_base: Option<PublicBase>,
 }
 
 /// What the video path needs besides the image plan.
@@ -182,6 +185,7 @@ impl PipelineConfig {
             video: None,
             video_queue: None,
             forward_gifs: false,
+            public_base: None,
         }
     }
 
@@ -795,13 +799,20 @@ impl Pipeline {
                 times.encode_ms = output.timings.encode_ms + output.timings.placeholder_ms;
                 let mut manifest = Manifest::build(&names, source, &output);
                 manifest.plan_fingerprint = fingerprint.to_string();
+                if let Some(base) = &c.public_base {
+                    manifest.publish(&self.plan, base);
+                }
                 (manifest.to_json(), Vec::new(), output, None)
             }
             // The work directory lives until the renditions are uploaded.
             Made::Video(output, work_dir) => {
                 times.decode_ms = output.timings.probe_ms;
                 times.encode_ms = output.timings.transcode_ms + output.timings.poster_ms;
-                let manifest = VideoManifest::build(&names, source, &output, fingerprint).to_json();
+                let mut manifest = VideoManifest::build(&names, source, &output, fingerprint);
+                if let Some(base) = &c.public_base {
+                    manifest.publish(&self.plan, base);
+                }
+                let manifest = manifest.to_json();
                 let files: Vec<(String, PathBuf, u64)> = output
                     .renditions
                     .iter()

@@ -306,3 +306,112 @@ async fn an_image_only_pipeline_says_where_videos_belong() {
         "{e}"
     );
 }
+
+/// With a public base URL (`MEDIAFLOW_PUBLIC_BASE_URL`), every output of a
+/// photo and of a clip gets its URL (the key percent-encoded), the photo
+/// its `srcset` and `<picture>`, the clip its `<video>` with the poster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg: ./scripts/test runs it"]
+async fn a_public_base_url_gives_every_output_its_url_and_markup() {
+    let store = Arc::new(MemoryStore::new(&["uploads", "media"]));
+    let work = tempfile::tempdir().unwrap();
+    let base = "https://d111111abcdef8.cloudfront.net";
+    let tools = Tools::new("ffmpeg", None);
+    let config = PipelineConfig {
+        public_base: Some(mediaflow_engine::PublicBase::parse(&format!("{base}/")).unwrap()),
+        ..PipelineConfig::new("media", "out/")
+    }
+    .with_video(VideoSettings {
+        plan: VideoPlan::builtin(),
+        tools,
+        work_root: work.path().to_path_buf(),
+    });
+    let p = Pipeline::new(store.clone(), Plan::builtin(), config);
+
+    let photo = upload(&*store, "photos/a b+c é.jpg", sample("rocket.jpg")).await;
+    let report = p.process(&photo, None).await;
+    let Outcome::Processed { manifest_key, .. } = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    let m = manifest(&store, manifest_key).await;
+    for v in m["variants"].as_array().unwrap() {
+        let key = v["key"].as_str().unwrap();
+        let url = v["url"].as_str().unwrap();
+        let tail = key.strip_prefix("out/").unwrap().split_once('/').unwrap();
+        assert_eq!(
+            url,
+            format!(
+                "{base}/out/{}/photos/a%20b%2Bc%20%C3%A9.jpg.{}",
+                tail.0,
+                tail.1.rsplit_once(".jpg.").unwrap().1
+            )
+        );
+    }
+    let families = m["responsive"].as_array().unwrap();
+    assert_eq!(families.len(), 1, "the built-in widths are one family");
+    let f = &families[0];
+    assert_eq!(
+        f["variants"],
+        serde_json::json!(["w2048", "w1024", "w512", "w256"])
+    );
+    let html = f["html"].as_str().unwrap();
+    assert!(html.contains("<source type=\"image/webp\""), "{html}");
+    assert!(
+        html.contains(&format!("<img src=\"{}\"", f["src"].as_str().unwrap())),
+        "{html}"
+    );
+    assert!(html.contains(&format!(
+        "background-color:{}",
+        m["placeholder"]["dominant_color"].as_str().unwrap()
+    )));
+    // Every srcset candidate is a variant's URL with its width.
+    for (format, srcset) in f["srcset"].as_object().unwrap() {
+        for candidate in srcset.as_str().unwrap().split(", ") {
+            let (url, w) = candidate.split_once(' ').unwrap();
+            let v = m["variants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["url"] == url)
+                .unwrap_or_else(|| panic!("{url} is no variant's"));
+            assert_eq!(v["format"], format.as_str());
+            assert_eq!(format!("{}w", v["width"]), w);
+        }
+    }
+
+    let clip = upload(
+        &*store,
+        "clips/my clip (1).mp4",
+        sample("fixtures/video/phone-rotated.mp4"),
+    )
+    .await;
+    let report = p.process(&clip, None).await;
+    let Outcome::Processed { manifest_key, .. } = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    let m = manifest(&store, manifest_key).await;
+    let r = &m["renditions"][0];
+    let url = r["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{base}/out/mp4/clips/my%20clip%20%281%29.mp4.")),
+        "{url}"
+    );
+    let html = m["html"].as_str().unwrap();
+    assert!(html.starts_with("<video controls"), "{html}");
+    assert!(
+        html.contains(&format!("<source src=\"{url}\" type=\"video/mp4\">")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "poster=\"{}\"",
+            m["responsive"][0]["src"].as_str().unwrap()
+        )),
+        "{html}"
+    );
+    assert!(m["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["url"].is_string()));
+}

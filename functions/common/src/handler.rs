@@ -85,6 +85,7 @@ impl App {
         config.memory_budget = settings.memory_budget;
         config.video_queue = video_queue;
         config.forward_gifs = settings.animated_gif;
+        config.public_base = settings.public_base;
         if let Some(video) = settings.video {
             config = config.with_video(video);
         }

@@ -56,6 +56,7 @@ async fn run(function: Function) -> Result<(), StartError> {
         animated_gif = settings.animated_gif,
         video_queue = settings.video_queue_url.as_deref(),
         sqs_endpoint = settings.sqs_endpoint.as_deref(),
+        public_base_url = settings.public_base.as_ref().map(tracing::field::display),
         "{} starting",
         function.name()
     );

@@ -20,7 +20,7 @@
 //! set them.
 
 use crate::Function;
-use mediaflow_engine::Plan;
+use mediaflow_engine::{Plan, PublicBase};
 use mediaflow_pipeline::{MemoryBudget, VideoSettings};
 use mediaflow_store::valid_bucket_name;
 use mediaflow_video::{Tools, DEFAULT_FFMPEG};
@@ -44,6 +44,11 @@ pub const ENV_ANIMATED_GIF: &str = "MEDIAFLOW_ANIMATED_GIF";
 /// on-upload: the transcode function's SQS queue URL, where video uploads
 /// are forwarded (default: none, and videos fail permanently).
 pub const ENV_VIDEO_QUEUE_URL: &str = "MEDIAFLOW_VIDEO_QUEUE_URL";
+/// Where the output bucket is served (the templates set the CloudFront
+/// distribution's `https://DOMAIN`): each manifest then gives every
+/// output's URL and the responsive markup ([`mediaflow_engine::delivery`]).
+/// Unset or empty: manifests give keys only.
+pub const ENV_PUBLIC_BASE_URL: &str = "MEDIAFLOW_PUBLIC_BASE_URL";
 /// A boolean ([`parse_bool`]) that forces (true) or disables (false)
 /// path-style S3 addressing. Unset: path-style exactly when an endpoint
 /// override ([`ENV_ENDPOINT_URL`], [`ENV_ENDPOINT_URL_S3`]) is set
@@ -100,6 +105,8 @@ pub struct Settings {
     pub function_name: String,
     /// Path-style S3 addressing, from [`ENV_S3_PATH_STYLE`].
     pub s3_path_style: bool,
+    /// Where the outputs are served, from [`ENV_PUBLIC_BASE_URL`].
+    pub public_base: Option<PublicBase>,
 }
 
 /// A setting that is missing or invalid: the function refuses to start.
@@ -119,6 +126,8 @@ pub enum SettingsError {
     BadMemory(String),
     #[error("{ENV_VIDEO_QUEUE_URL}={0:?} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)")]
     BadQueueUrl(String),
+    #[error("{ENV_PUBLIC_BASE_URL}: {0}")]
+    BadPublicBase(String),
     #[error("{0}")]
     Tools(String),
 }
@@ -210,6 +219,9 @@ impl Settings {
         let function_name = var(ENV_FUNCTION_NAME).unwrap_or_else(|| function.name().into());
         let endpoint_set = var(ENV_ENDPOINT_URL_S3).is_some() || var(ENV_ENDPOINT_URL).is_some();
         let s3_path_style = get_bool(ENV_S3_PATH_STYLE)?.unwrap_or(endpoint_set);
+        let public_base = get(ENV_PUBLIC_BASE_URL)
+            .map(|u| PublicBase::parse(&u).map_err(SettingsError::BadPublicBase))
+            .transpose()?;
         Ok(Settings {
             function,
             output_bucket,
@@ -223,6 +235,7 @@ impl Settings {
             memory_budget,
             function_name,
             s3_path_style,
+            public_base,
         })
     }
 
@@ -663,6 +676,48 @@ mod tests {
         let s = Settings::from_lookup(Function::OnUpload, env(&[(ENV_OUTPUT_BUCKET, "media")]))
             .unwrap();
         assert_eq!(s.check_tools().unwrap(), None);
+    }
+
+    #[test]
+    fn the_public_base_url_is_read_and_checked() {
+        for function in [Function::OnUpload, Function::Transcode] {
+            let s = Settings::from_lookup(
+                function,
+                env(&[
+                    (ENV_OUTPUT_BUCKET, "media"),
+                    (
+                        ENV_PUBLIC_BASE_URL,
+                        "https://d111111abcdef8.cloudfront.net/",
+                    ),
+                ]),
+            )
+            .unwrap();
+            assert_eq!(
+                s.public_base.unwrap().url("w256/a b.jpg"),
+                "https://d111111abcdef8.cloudfront.net/w256/a%20b.jpg"
+            );
+            let s = Settings::from_lookup(
+                function,
+                env(&[(ENV_OUTPUT_BUCKET, "media"), (ENV_PUBLIC_BASE_URL, " ")]),
+            )
+            .unwrap();
+            assert_eq!(s.public_base, None, "empty means unset (delivery off)");
+            let e = Settings::from_lookup(
+                function,
+                env(&[
+                    (ENV_OUTPUT_BUCKET, "media"),
+                    (ENV_PUBLIC_BASE_URL, "d111111abcdef8.cloudfront.net"),
+                ]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.starts_with(
+                    "MEDIAFLOW_PUBLIC_BASE_URL: \"d111111abcdef8.cloudfront.net\" is not a URL"
+                ),
+                "{e}"
+            );
+        }
     }
 
     #[test]
