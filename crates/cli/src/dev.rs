@@ -26,9 +26,11 @@
 //! Keys are printed escaped ([`mediaflow_store::escape_key`]): a key cannot
 //! forge an output line.
 
+use crate::gallery::{Gallery, GALLERY_PATH, MEDIA_PATH};
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
 use mediaflow_config::Config;
+use mediaflow_engine::PublicBase;
 use mediaflow_pipeline::{
     media, parse_body, ObjectReport, Outcome, Pipeline, PipelineConfig, Retry, S3Notification,
     SourceObject,
@@ -93,6 +95,11 @@ pub struct DevArgs {
     /// and goes to the dead-letter file after the last attempt.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+    /// The base URL of the manifests' `url`, `srcset` and `html` (e.g. the
+    /// CloudFront domain the outputs will be served from) [default: this
+    /// server's own http://127.0.0.1:PORT/_media, which the gallery uses].
+    #[arg(long, value_name = "URL", value_parser = crate::parse_public_base)]
+    pub public_base_url: Option<mediaflow_engine::PublicBase>,
     /// Peak memory the uploads in flight may take together (`2GiB`,
     /// `1500MB`), as a function's memory bounds it: an upload starts when its
     /// estimate fits, one that could never fit fails with `limits`
@@ -259,6 +266,7 @@ struct Dispatcher {
     permits: Arc<Semaphore>,
     max_attempts: u32,
     tally: Tally,
+    gallery: Arc<Gallery>,
 }
 
 impl Dispatcher {
@@ -312,6 +320,12 @@ impl Dispatcher {
             pending = retry;
         }
         drop(permit);
+        let (outcome, message) = match (reports.last(), &error) {
+            (_, Some(e)) => ("failed", format!("failed {object}: {e}")),
+            (Some(r), None) => (outcome_name(&r.outcome), report_line(r)),
+            (None, None) => ("sent", format!("sent {object} to the function")),
+        };
+        self.gallery.record(&upload.key, outcome, &message);
         let _ = self.done.send(Handled {
             key: upload.key.clone(),
             reports,
@@ -459,6 +473,17 @@ async fn invoke(url: &str, body: String) -> Result<(), String> {
 }
 
 /// One line per handled upload, as the server prints it.
+/// The outcome's name, as the gallery shows it.
+fn outcome_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Processed { .. } => "processed",
+        Outcome::Skipped(_) => "skipped",
+        Outcome::Removed { .. } => "removed",
+        Outcome::Forwarded { .. } => "forwarded",
+        Outcome::Failed(_) => "failed",
+    }
+}
+
 fn report_line(r: &ObjectReport) -> String {
     let object = object_url(&r.bucket, &r.key);
     match &r.outcome {
@@ -623,6 +648,8 @@ pub fn seed_table(handled: &[Handled]) -> String {
 /// What the start-up banner shows.
 struct Banner<'a> {
     endpoint: &'a str,
+    gallery: &'a str,
+    public_base: &'a str,
     data: &'a Path,
     credentials: &'a Credentials,
     plan_source: &'a str,
@@ -635,6 +662,8 @@ struct Banner<'a> {
 fn banner(b: &Banner<'_>) -> String {
     let Banner {
         endpoint,
+        gallery,
+        public_base,
         data,
         plan_source,
         video,
@@ -650,10 +679,12 @@ fn banner(b: &Banner<'_>) -> String {
     format!(
         "\
 mediaflow dev: S3 endpoint {endpoint} (path-style), data in {data}
+  gallery:      {gallery}  (open it in a browser; drop files on it to upload)
   buckets:      s3://{UPLOADS} (uploads trigger the pipeline) -> s3://{MEDIA} (variants and manifests)
   credentials:  access key {access_key}, secret key {secret_key}, region {REGION}
                 (made for this data directory, kept in {secret_file})
   config:       {plan_source}
+  public URLs:  {public_base}/KEY in the manifests (--public-base-url)
   memory:       {memory_mib} MiB for the uploads in flight (--memory)
   video:        {video}
   failures:     retryable ones retried ({max_attempts} attempts in all); then logged, and appended to {dead}
@@ -722,6 +753,12 @@ pub async fn run(
     let injector = fault_injector(&faults)?;
     let (tx, uploads) = mpsc::unbounded_channel();
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let max_input = config
+        .image
+        .limits()
+        .max_input_bytes
+        .max(config.video.limits().max_input_bytes);
+    let gallery = Arc::new(Gallery::new(&data, max_input));
     let server = LocalS3::start_with_faults(
         &buckets,
         addr,
@@ -729,6 +766,7 @@ pub async fn run(
         Some(Arc::new(Forward(tx))),
         credentials.clone(),
         injector.clone(),
+        Some(Arc::clone(&gallery) as Arc<dyn mediaflow_s3_local::Site>),
     )
     .await
     .with_context(|| format!("starting the S3 endpoint on {addr}"))?;
@@ -739,11 +777,24 @@ pub async fn run(
         &credentials.secret_key,
         REGION,
     );
-    // Uploads go through the pipeline writing to the media bucket.
+    gallery.connect(store.clone());
+    let gallery_url = format!("{endpoint}{GALLERY_PATH}");
+    // Uploads go through the pipeline writing to the media bucket; the
+    // manifests' URLs point at the gallery's view of it unless told otherwise.
+    let public_base = match &args.public_base_url {
+        Some(base) => base.clone(),
+        None => {
+            PublicBase::parse(&format!("{endpoint}{MEDIA_PATH}")).map_err(anyhow::Error::msg)?
+        }
+    };
+    let pipeline_config = PipelineConfig {
+        public_base: Some(public_base.clone()),
+        ..PipelineConfig::new(MEDIA, "")
+    };
     let (pipeline, video_status) = crate::local_pipeline(
         Arc::new(store.clone()),
         config,
-        PipelineConfig::new(MEDIA, ""),
+        pipeline_config,
         &data.join(WORK_DIR),
         args.memory,
         None,
@@ -758,11 +809,14 @@ pub async fn run(
         done: done_tx,
         max_attempts: args.max_attempts,
         tally: Tally::default(),
+        gallery: Arc::clone(&gallery),
     });
     print!(
         "{}",
         banner(&Banner {
             endpoint: &endpoint,
+            gallery: &gallery_url,
+            public_base: public_base.as_str(),
             data: &data,
             credentials: &credentials,
             plan_source,
@@ -782,7 +836,7 @@ pub async fn run(
     let mut shutdown = std::pin::pin!(shutdown);
     let shut_down = match &args.seed {
         Some(dir) => {
-            let seeding = seed_and_wait(&store, dir, &mut done, &endpoint, &buckets);
+            let seeding = seed_and_wait(&store, dir, &mut done, &gallery_url, &buckets);
             tokio::select! {
                 seeded = seeding => { seeded?; false }
                 () = &mut shutdown => true,
@@ -858,7 +912,7 @@ async fn seed_and_wait(
     store: &S3Store,
     dir: &Path,
     done: &mut mpsc::UnboundedReceiver<Handled>,
-    endpoint: &str,
+    gallery: &str,
     buckets: &Path,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -880,7 +934,7 @@ async fn seed_and_wait(
     handled.sort_by(|a, b| a.key.cmp(&b.key));
     println!("\n{}", seed_table(&handled));
     println!(
-        "{} source(s) in {:.1} s. Outputs: aws --endpoint-url {endpoint} s3 ls s3://{MEDIA}/ --recursive  (or look in {})",
+        "{} source(s) in {:.1} s. Outputs in {}\ngallery: {gallery}",
         handled.len(),
         started.elapsed().as_secs_f64(),
         buckets.join(MEDIA).display()

@@ -8,6 +8,7 @@
 pub mod backfill;
 pub mod bench;
 pub mod dev;
+pub mod gallery;
 pub mod memory;
 pub mod process;
 
@@ -75,6 +76,11 @@ pub fn local_video_tools() -> Tools {
         var("MEDIAFLOW_FFMPEG").unwrap_or_else(|| "ffmpeg".into()),
         var("MEDIAFLOW_FFPROBE").map(PathBuf::from),
     )
+}
+
+/// `--public-base-url`: a base URL [`PublicBase::parse`] accepts.
+pub fn parse_public_base(text: &str) -> Result<mediaflow_engine::PublicBase, String> {
+    mediaflow_engine::PublicBase::parse(text)
 }
 
 /// The pipeline `dev` and `backfill --local` run in this process: the

@@ -651,3 +651,259 @@ async fn an_objects_whole_life_in_dev() {
     })
     .await;
 }
+
+/// One HTTP request to the dev server with ureq; `(status, headers, body)`.
+fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, ureq::http::HeaderMap, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut resp = agent
+        .run(request.body(body.to_vec()).unwrap())
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap();
+    (status, headers, body)
+}
+
+/// A request with its own `Host` header, over a plain socket (clients set
+/// `Host` from the URL): the status code.
+fn status_with_host(port: u16, path: &str, host: &str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ').nth(1).unwrap_or("0").parse().unwrap()
+}
+
+/// The state the gallery page polls, once `done` holds of it (bounded).
+fn gallery_state_until(dev: &Dev, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let url = format!("http://127.0.0.1:{}/_gallery/api/state", dev.port);
+    let until = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (status, _, body) = http("GET", &url, &[], b"");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let state: Value = serde_json::from_slice(&body).unwrap();
+        if done(&state) {
+            return state;
+        }
+        assert!(
+            Instant::now() < until,
+            "{what}: not within 90 s: {state:#}{}",
+            dev.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The gallery's server side: the page with its policy, an upload through
+/// it that the pipeline processes, the manifest's URLs (percent-encoded
+/// keys) served from `/_media`, a failed upload with its reason, and the
+/// refusals: another origin, another `Host` (DNS rebinding), a key that
+/// climbs out of the bucket, a body over the limit.
+#[test]
+fn the_gallery_serves_its_page_state_media_and_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small limits, so the page's upload limit can be crossed cheaply.
+    std::fs::write(
+        dir.path().join("mediaflow.toml"),
+        "[limits]\nmax_input_bytes = 2000000\n[video_limits]\nmax_input_bytes = 2000000\n\
+         [[variant]]\nname = \"w512\"\nwidth = 512\nformats = [\"webp\", \"jpeg\"]\n\
+         [[variant]]\nname = \"w256\"\nwidth = 256\nformats = [\"webp\", \"jpeg\"]\n",
+    )
+    .unwrap();
+    let mut dev = Dev::start(dir.path(), &[]);
+    let base = format!("http://127.0.0.1:{}", dev.port);
+    let gallery = format!("{base}/_gallery/");
+    assert!(
+        dev.out().contains(&format!("gallery:      {gallery}")),
+        "{}",
+        dev.logs()
+    );
+
+    let (status, headers, page) = http("GET", &gallery, &[], b"");
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert!(String::from_utf8_lossy(&page).contains("<script src=\"app.js\""));
+    for asset in ["app.js", "style.css"] {
+        assert_eq!(http("GET", &format!("{gallery}{asset}"), &[], b"").0, 200);
+    }
+
+    // An upload through the page: the key has a space, a '+' and non-ASCII.
+    let key = "a b+c ö.jpg";
+    let upload = format!("{gallery}api/upload?key=a%20b%2Bc%20%C3%B6.jpg");
+    let photo = sample("rocket.jpg");
+    let own = [("origin", base.as_str()), ("content-type", "image/jpeg")];
+    let (status, _, body) = http("POST", &upload, &own, &photo);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let state = gallery_state_until(&dev, "the uploaded photo processed", |s| {
+        s["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["key"] == key)
+    });
+    let source = state["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["key"] == key)
+        .unwrap();
+    let manifest = &source["manifest"];
+    let variants = manifest["variants"].as_array().unwrap();
+    assert!(!variants.is_empty());
+    for v in variants {
+        let url = v["url"].as_str().unwrap();
+        assert!(url.starts_with(&format!("{base}/_media/")), "{url}");
+        assert!(url.ends_with(&format!(
+            "/a%20b%2Bc%20%C3%B6.jpg.{}",
+            v["key"].as_str().unwrap().rsplit_once(".jpg.").unwrap().1
+        )));
+        let (status, headers, body) = http("GET", url, &[], b"");
+        assert_eq!(status, 200, "{url}");
+        assert_eq!(headers["content-type"], v["content_type"].as_str().unwrap());
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable"));
+        let size = imagesize::blob_size(&body).unwrap();
+        assert_eq!(
+            (size.width as u64, size.height as u64),
+            (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap()),
+            "{url}"
+        );
+    }
+    let html = manifest["responsive"][0]["html"].as_str().unwrap();
+    assert!(
+        html.starts_with("<picture>") && html.contains("loading=\"lazy\""),
+        "{html}"
+    );
+    let recent = state["recent"].as_array().unwrap();
+    assert!(
+        recent
+            .iter()
+            .any(|r| r["key"] == key && r["outcome"] == "processed"),
+        "{recent:?}"
+    );
+
+    // Not an image: it fails, with its reason, in the dead letters.
+    let (status, _, _) = http(
+        "POST",
+        &format!("{gallery}api/upload?key=notes.jpg"),
+        &own,
+        b"plain text, not a JPEG",
+    );
+    assert_eq!(status, 201);
+    let state = gallery_state_until(&dev, "the failure listed", |s| {
+        s["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["key"] == "notes.jpg")
+    });
+    let failure = state["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "notes.jpg")
+        .unwrap();
+    assert!(failure["error"].as_str().unwrap().len() > 10, "{failure}");
+
+    // Refused: another site's page (its Origin), a rebound DNS name (its
+    // Host), a body over the limit, keys outside the bucket.
+    let (status, _, _) = http(
+        "POST",
+        &format!("{gallery}api/upload?key=evil.jpg"),
+        &[("origin", "http://evil.example")],
+        &photo,
+    );
+    assert_eq!(status, 403);
+    assert_eq!(
+        status_with_host(
+            dev.port,
+            "/_gallery/api/state",
+            &format!("evil.example:{}", dev.port)
+        ),
+        421
+    );
+    assert_eq!(
+        status_with_host(
+            dev.port,
+            "/_gallery/api/state",
+            &format!("localhost:{}", dev.port)
+        ),
+        200
+    );
+    // Refused from its declared length, before the body is read (so a
+    // client that writes the whole body first would see the socket close).
+    {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", dev.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "POST /_gallery/api/upload?key=big.jpg HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 2000001\r\n\r\n",
+            dev.port
+        )
+        .unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 413");
+    }
+    for path in [
+        "/_media/..%2Flocal-secret",
+        "/_media/../local-secret",
+        "/_media/%2E%2E/uploads/notes.jpg",
+        "/_media/nope.jpg",
+    ] {
+        let (status, _, body) = http("GET", &format!("{base}{path}"), &[], b"");
+        assert!(
+            status == 404 || status == 400 || status == 502,
+            "{path}: {status}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&body).contains(&dev.secret()),
+            "{path}"
+        );
+    }
+    let store = dev.store();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for k in ["evil.jpg", "big.jpg"] {
+        assert!(
+            rt.block_on(store.head("uploads", k)).unwrap().is_none(),
+            "{k} was stored"
+        );
+    }
+    dev.interrupt();
+}

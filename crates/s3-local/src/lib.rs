@@ -15,6 +15,11 @@
 //! other than the server's own are refused as well (`AccessDenied`), before
 //! their body is read. The AWS CLI and SDKs send no `Origin`.
 //!
+//! A [`Site`] can be served beside the protocol on the same port: paths
+//! beginning `/_` (no bucket name can) go to it, after the same origin
+//! check and a check that the `Host` is this server's own (`mediaflow
+//! dev`'s gallery).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), mediaflow_s3_local::Error> {
 //! let dir = std::path::Path::new("/tmp/s3");
@@ -31,7 +36,7 @@ pub use faults::{Action, Decision, FaultCounts, FaultInjector, FaultService, Fau
 pub use service::{check_key, LocalService, Upload, UploadObserver, OBJECT_REMOVED_DELETE};
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ORIGIN};
+use hyper::header::{HeaderValue, CONTENT_LENGTH, HOST, ORIGIN};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use mediaflow_store::valid_bucket_name;
@@ -41,6 +46,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -226,11 +232,12 @@ impl LocalS3 {
         observer: Option<std::sync::Arc<dyn UploadObserver>>,
         credentials: Credentials,
     ) -> Result<LocalS3, Error> {
-        Self::start_with_faults(root, addr, buckets, observer, credentials, None).await
+        Self::start_with_faults(root, addr, buckets, observer, credentials, None, None).await
     }
 
     /// Like [`LocalS3::start_observed`], with `faults` deciding which
-    /// requests are refused, dropped or delayed (see [`Faults`]).
+    /// requests are refused, dropped or delayed (see [`Faults`]), and
+    /// `site` served beside the protocol (see [`Site`]).
     pub async fn start_with_faults(
         root: &Path,
         addr: SocketAddr,
@@ -238,10 +245,11 @@ impl LocalS3 {
         observer: Option<std::sync::Arc<dyn UploadObserver>>,
         credentials: Credentials,
         faults: Option<std::sync::Arc<FaultInjector>>,
+        site: Option<Arc<dyn Site>>,
     ) -> Result<LocalS3, Error> {
         create_buckets(root, buckets)?;
         let service = LocalService::new(root, observer)?;
-        Self::serve_with_faults(service, root, addr, credentials, faults).await
+        Self::serve_with_faults(service, root, addr, credentials, faults, site).await
     }
 
     /// Serves any S3 implementation (e.g. `s3s-fs` wrapped to observe
@@ -253,16 +261,18 @@ impl LocalS3 {
         addr: SocketAddr,
         credentials: Credentials,
     ) -> Result<LocalS3, Error> {
-        Self::serve_with_faults(s3, root, addr, credentials, None).await
+        Self::serve_with_faults(s3, root, addr, credentials, None, None).await
     }
 
-    /// [`LocalS3::serve`] with fault injection (none when `faults` is `None`).
+    /// [`LocalS3::serve`] with fault injection (none when `faults` is
+    /// `None`) and a [`Site`] beside the protocol.
     pub async fn serve_with_faults(
         s3: impl s3s::S3,
         root: &Path,
         addr: SocketAddr,
         credentials: Credentials,
         faults: Option<std::sync::Arc<FaultInjector>>,
+        site: Option<Arc<dyn Site>>,
     ) -> Result<LocalS3, Error> {
         let s3 = {
             let mut b = S3ServiceBuilder::new(s3);
@@ -278,7 +288,7 @@ impl LocalS3 {
         let addr = listener
             .local_addr()
             .map_err(|source| Error::Bind { addr, source })?;
-        let service = SameOrigin::new(s3, addr);
+        let service = SameOrigin::new(s3, addr, site);
         let (tx, mut rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
@@ -362,20 +372,105 @@ impl Drop for LocalS3 {
 struct SameOrigin {
     inner: S3Service,
     own: std::sync::Arc<[HeaderValue; 2]>,
+    /// `127.0.0.1:PORT` and `localhost:PORT`.
+    own_hosts: std::sync::Arc<[String; 2]>,
+    site: Option<Arc<dyn Site>>,
 }
 
 impl SameOrigin {
-    fn new(inner: S3Service, addr: SocketAddr) -> SameOrigin {
+    fn new(inner: S3Service, addr: SocketAddr, site: Option<Arc<dyn Site>>) -> SameOrigin {
         let port = addr.port();
-        let own = [
-            HeaderValue::from_str(&format!("http://127.0.0.1:{port}")).expect("ASCII"),
-            HeaderValue::from_str(&format!("http://localhost:{port}")).expect("ASCII"),
-        ];
+        let own_hosts = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
+        let own = own_hosts
+            .clone()
+            .map(|h| HeaderValue::from_str(&format!("http://{h}")).expect("ASCII"));
         SameOrigin {
             inner,
             own: std::sync::Arc::new(own),
+            own_hosts: std::sync::Arc::new(own_hosts),
+            site,
         }
     }
+
+    /// Whether the request names this server as its host (`Host`, or the
+    /// authority of an HTTP/2 request).
+    fn own_host(&self, req: &hyper::Request<Incoming>) -> bool {
+        let host = match req.headers().get(HOST) {
+            Some(h) => h.to_str().ok().map(str::to_string),
+            None => req.uri().authority().map(|a| a.as_str().to_string()),
+        };
+        host.is_some_and(|h| self.own_hosts.iter().any(|o| h.eq_ignore_ascii_case(o)))
+    }
+}
+
+/// A request to a [`Site`], its body read.
+#[derive(Debug)]
+pub struct SiteRequest {
+    pub method: hyper::Method,
+    /// The path as sent (percent-encoded), beginning `/_`.
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: hyper::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// A [`Site`]'s answer.
+pub type SiteResponse = hyper::Response<bytes::Bytes>;
+
+/// Pages and files served beside the S3 protocol, on the same port, for
+/// paths beginning `/_`. Requests reach it only from this server's own
+/// origin (or none: a plain link or `<img>`) and with this server as their
+/// `Host`, so neither another web site nor a DNS name rebound to
+/// 127.0.0.1 can use it through a browser.
+#[async_trait::async_trait]
+pub trait Site: Send + Sync + 'static {
+    /// The largest request body accepted: a larger one is answered `413`
+    /// (when its length is declared, before it is read).
+    fn max_body(&self) -> u64;
+    async fn handle(&self, request: SiteRequest) -> SiteResponse;
+}
+
+fn plain_response(status: hyper::StatusCode, text: String) -> s3s::HttpResponse {
+    let mut resp = hyper::Response::new(s3s::Body::from(text));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+async fn serve_site(site: Arc<dyn Site>, req: hyper::Request<Incoming>) -> s3s::HttpResponse {
+    let limit = site.max_body();
+    let too_large = || {
+        plain_response(
+            hyper::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over this server's limit of {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let mut body = s3s::Body::from(body);
+    let Ok(body) = body
+        .store_all_limited(usize::try_from(limit).unwrap_or(usize::MAX))
+        .await
+    else {
+        return too_large();
+    };
+    let request = SiteRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+    };
+    site.handle(request).await.map(s3s::Body::from)
 }
 
 /// S3's error document, for a response this module builds itself.
@@ -423,6 +518,19 @@ impl hyper::service::Service<hyper::Request<Incoming>> for SameOrigin {
                     ),
                 );
                 return Box::pin(std::future::ready(Ok(resp)));
+            }
+        }
+        if let Some(site) = &self.site {
+            if req.uri().path().starts_with("/_") {
+                if !self.own_host(&req) {
+                    let resp = plain_response(
+                        hyper::StatusCode::MISDIRECTED_REQUEST,
+                        format!("this server answers only as {}", self.own_hosts[0]),
+                    );
+                    return Box::pin(std::future::ready(Ok(resp)));
+                }
+                let site = Arc::clone(site);
+                return Box::pin(async move { Ok(serve_site(site, req).await) });
             }
         }
         hyper::service::Service::call(&self.inner, req)

@@ -17,6 +17,7 @@ async fn server(faults: Faults) -> (tempfile::TempDir, LocalS3, Arc<FaultInjecto
         None,
         Credentials::random().unwrap(),
         Some(Arc::clone(&injector)),
+        None,
     )
     .await
     .unwrap();
