@@ -5,6 +5,8 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { ACCESS_LOG_PREFIXES, type AccessLogs } from './access-logs';
+import { checkovSkips, ignoreLintChecks } from './suppressions';
 
 /**
  * The S3 Inventory configuration's id: reports land at
@@ -110,11 +112,6 @@ export function backfillDefinition(): Record<string, unknown> {
   };
 }
 
-/** checkov suppressions with their reasons, as the SAM template's Metadata writes them. */
-function checkovSkips(reasons: Record<string, string>): Record<string, unknown> {
-  return { checkov: { skip: Object.entries(reasons).map(([id, comment]) => ({ id, comment })) } };
-}
-
 export interface BackfillProps {
   /** The source (uploads) bucket: its inventory is the backfill's listing. */
   readonly sourceBucket: s3.Bucket;
@@ -126,6 +123,10 @@ export interface BackfillProps {
   readonly toleratedFailurePercentage: number;
   readonly inventoryRetentionDays: number;
   readonly logRetentionDays: number;
+  /** The access-log bucket, if any: the inventory bucket's S3 server access logs go there. */
+  readonly accessLogs?: AccessLogs;
+  /** X-Ray tracing of the state machine (Tracing=Active). */
+  readonly tracing: boolean;
 }
 
 /**
@@ -156,13 +157,11 @@ export class Backfill extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     (this.inventoryBucket.node.defaultChild as s3.CfnBucket).cfnOptions.metadata = checkovSkips({
-      CKV_AWS_18:
-        'Only S3 Inventory writes here and only the backfill state machine reads; access logs would need yet ' +
-        'another bucket (CloudTrail data events cover it if wanted).',
       CKV_AWS_21:
         'Reports are regenerated daily and expire after BackfillInventoryRetentionDays; versions would keep ' +
         'what the lifecycle rule removes.',
     });
+    props.accessLogs?.logBucket(this.inventoryBucket, ACCESS_LOG_PREFIXES.inventory);
     // S3 Inventory writes the reports of this stack's source bucket only.
     this.inventoryBucket.addToResourcePolicy(
       new iam.PolicyStatement({
@@ -244,6 +243,14 @@ export class Backfill extends Construct {
         ['*'],
       ],
     ];
+    if (props.tracing) {
+      // What Step Functions needs to send traces; X-Ray takes no resource ARN.
+      statements.push([
+        'Tracing',
+        ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
+        ['*'],
+      ]);
+    }
     for (const [sid, actions, resources] of statements) {
       this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions, resources }));
     }
@@ -263,6 +270,10 @@ export class Backfill extends Construct {
         ToleratedFailurePercentage: String(props.toleratedFailurePercentage),
       },
       definition: backfillDefinition(),
+      tracingConfiguration: props.tracing ? { enabled: true } : undefined,
+    });
+    ignoreLintChecks(this.stateMachine, {
+      WS5000: 'X-Ray is opt-in (Tracing=Active): it bills per trace; the state machine logs its errors.',
     });
     // Step Functions checks the role's log delivery permissions when it
     // creates the state machine: the role's policy must exist first.

@@ -11,6 +11,8 @@
 export type BucketMode = 'separate' | 'single';
 export type ArchitectureName = 'arm64' | 'x86_64';
 export type LogLevelName = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'FATAL';
+export type DeliveryName = 'cloudfront' | 'none';
+export type TracingName = 'Disabled' | 'Active';
 
 export interface MediaflowParameters {
   /** "separate": a source and an output bucket; "single": one bucket, prefixes keep them apart. */
@@ -99,6 +101,22 @@ export interface MediaflowParameters {
   readonly backfillToleratedFailurePercentage: number;
   /** Days an inventory report is kept. */
   readonly backfillInventoryRetentionDays: number;
+  /**
+   * "cloudfront": a CloudFront distribution serves the output bucket (origin
+   * access control, only keys under OutputPrefix), and both functions get
+   * MEDIAFLOW_PUBLIC_BASE_URL=https://<its domain> (lib/delivery.ts).
+   * "none": no distribution, no variable.
+   */
+  readonly delivery: DeliveryName;
+  /**
+   * An access-log bucket: S3 server access logs of the stack's buckets and
+   * the distribution's standard logs (lib/access-logs.ts).
+   */
+  readonly accessLogs: boolean;
+  /** Days an access log is kept. */
+  readonly accessLogRetentionDays: number;
+  /** "Active": X-Ray traces of both functions and the backfill state machine. */
+  readonly tracing: TracingName;
 }
 
 type Spec =
@@ -147,6 +165,10 @@ export const PARAMETER_SPECS: Record<string, Spec> = {
   BackfillMaxConcurrency: { kind: 'number', min: 1, max: 10000 },
   BackfillToleratedFailurePercentage: { kind: 'number', min: 0, max: 100 },
   BackfillInventoryRetentionDays: { kind: 'number', min: 1, max: 3650 },
+  Delivery: { kind: 'enum', values: ['cloudfront', 'none'] },
+  AccessLogs: { kind: 'enum', values: ['false', 'true'] },
+  AccessLogRetentionDays: { kind: 'number', min: 1, max: 3650 },
+  Tracing: { kind: 'enum', values: ['Disabled', 'Active'] },
 };
 
 /** Defaults, keyed by the SAM parameter name, as the SAM template writes them. */
@@ -195,6 +217,13 @@ export const DEFAULTS: Record<string, string | number> = {
   // Any batch that could not be sent fails the execution.
   BackfillToleratedFailurePercentage: 0,
   BackfillInventoryRetentionDays: 14,
+  // The outputs are served by CloudFront unless Delivery=none.
+  Delivery: 'cloudfront',
+  // S3 server access logs and CloudFront standard logs, kept 90 days.
+  AccessLogs: 'true',
+  AccessLogRetentionDays: 90,
+  // X-Ray costs per trace: opt in.
+  Tracing: 'Disabled',
 };
 
 /** MemorySize -> memorySize */
@@ -276,6 +305,10 @@ export function resolveParameters(lookup: (name: string) => unknown): MediaflowP
     backfillMaxConcurrency: values.BackfillMaxConcurrency as number,
     backfillToleratedFailurePercentage: values.BackfillToleratedFailurePercentage as number,
     backfillInventoryRetentionDays: values.BackfillInventoryRetentionDays as number,
+    delivery: values.Delivery as DeliveryName,
+    accessLogs: values.AccessLogs === 'true',
+    accessLogRetentionDays: values.AccessLogRetentionDays as number,
+    tracing: values.Tracing as TracingName,
   };
   validateParameters(parameters);
   return parameters;
@@ -314,8 +347,11 @@ export function validateParameters(p: MediaflowParameters): void {
           '(e.g. "media/"), or the function\'s own outputs would trigger it',
       );
     }
-    // Stricter than the SAM template's Rules (CloudFormation rules cannot
-    // compare prefixes): neither prefix may contain the other.
+    // Neither prefix may start with the other. The SAM template refuses the
+    // same through its condition SingleBucketPrefixesOverlap, which compares
+    // the prefixes level by level ("/"-separated, up to 10 levels): it misses
+    // only a SourcePrefix that ends inside a level of OutputPrefix (e.g. "med"
+    // and "media/"), which this check refuses too.
     if (p.sourcePrefix.startsWith(p.outputPrefix) || p.outputPrefix.startsWith(p.sourcePrefix)) {
       throw new Error(
         `mediaflow: BucketMode=single: SourcePrefix "${p.sourcePrefix}" and OutputPrefix ` +

@@ -9,6 +9,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
+import { ignoreLintChecks, skipChecks } from './suppressions';
 import type { ArchitectureName, LogLevelName } from './parameters';
 
 /** SQS visibility timeout = this x the function timeout (AWS's recommendation for Lambda). */
@@ -39,7 +40,64 @@ export interface QueueWorkerProps {
   readonly queueAgeAlarmSeconds: number;
   /** Where the alarms notify, if anywhere. */
   readonly alarmTopic?: sns.ITopic;
+  /** X-Ray: TracingConfig Mode Active, and the role may send traces (Tracing=Active). */
+  readonly tracing: boolean;
 }
+
+/**
+ * The checkov suppressions of each worker's resources, with their reasons
+ * (the SAM template's Metadata says the same).
+ */
+export const WORKER_CHECKOV_SKIPS = {
+  function: {
+    CKV_AWS_115:
+      "Concurrency is bounded by the SQS event source mapping's MaximumConcurrency; reserved concurrency would " +
+      'take capacity from the rest of the account (on-upload has the optional ReservedConcurrency parameter).',
+    CKV_AWS_116:
+      'Invoked synchronously by the SQS event source mapping, never asynchronously: a Lambda DLQ would never ' +
+      "receive anything. Failed messages go to the queue's dead-letter queue (RedrivePolicy) after MaxReceiveCount.",
+    CKV_AWS_117:
+      'Talks only to S3 and SQS (and the transcode queue) over TLS with IAM auth; no private resource to reach. A ' +
+      'VPC would need NAT or gateway/interface endpoints for no gain.',
+    CKV_AWS_173:
+      'The variables hold bucket names, prefixes, the queue and distribution URLs and the variants config, no ' +
+      'secrets; Lambda encrypts them at rest with its own key. A customer managed key would add cost and a key policy.',
+  },
+  queue: {
+    CKV_AWS_27:
+      'Encrypted at rest with SSE-SQS (SqsManagedSseEnabled). checkov only accepts KMS; S3 event notifications ' +
+      'cannot use the aws/sqs managed key, so KMS would mean a customer managed key and its policy for S3.',
+  },
+  logGroup: {
+    CKV_AWS_158:
+      "CloudWatch Logs' default encryption at rest; the logs hold keys, timings and errors, no content. A " +
+      'customer managed key would add cost and a key policy for the logs service.',
+  },
+} as const;
+
+/**
+ * The cfn-lint serverless rules (cfn-lint-serverless) each worker's resources
+ * ignore, with their reasons (the SAM template's Metadata and comments say the same).
+ */
+export const WORKER_LINT_IGNORES = {
+  deadLetterQueue: {
+    ES6000:
+      'A dead-letter queue ends the redrive chain: its messages stay 14 days to be read and redriven ' +
+      '(infra/README.md).',
+  },
+  function: {
+    WS1000: 'X-Ray is opt-in (Tracing=Active): it bills per trace, and the EMF metrics and JSON logs cover the rest.',
+    WS1004:
+      'The log group is explicit (LoggingConfig LogGroup, RetentionInDays = LogRetentionDays); the rule looks ' +
+      'for /aws/lambda/<name>, which the function never writes to.',
+  },
+  // CDK only: SAM writes the mapping from the function's SQS event.
+  eventSourceMapping: {
+    ES1001:
+      "An SQS event source mapping takes no OnFailure destination; failed messages go to the queue's " +
+      'dead-letter queue (RedrivePolicy).',
+  },
+} as const;
 
 /**
  * One queue-driven worker: a queue with a dead-letter queue, a least-privilege
@@ -112,9 +170,20 @@ export class QueueWorker extends Construct {
       environment: props.environment,
       loggingFormat: lambda.LoggingFormat.JSON,
       applicationLogLevelV2: props.logLevel as lambda.ApplicationLogLevel,
-      systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      // INFO: Lambda's platform lines, among them each invocation's REPORT
+      // (duration, billed duration, max memory used), are kept.
+      systemLogLevelV2: lambda.SystemLogLevel.INFO,
       logGroup: this.logGroup,
+      // Undefined (Disabled): no TracingConfig and no X-Ray permission.
+      tracing: props.tracing ? lambda.Tracing.ACTIVE : undefined,
     });
+    skipChecks(this.function.node.defaultChild as lambda.CfnFunction, WORKER_CHECKOV_SKIPS.function);
+    for (const queue of [this.queue, this.deadLetterQueue]) {
+      skipChecks(queue.node.defaultChild as sqs.CfnQueue, WORKER_CHECKOV_SKIPS.queue);
+    }
+    ignoreLintChecks(this.deadLetterQueue.node.defaultChild as sqs.CfnQueue, WORKER_LINT_IGNORES.deadLetterQueue);
+    ignoreLintChecks(this.function.node.defaultChild as lambda.CfnFunction, WORKER_LINT_IGNORES.function);
+    skipChecks(this.logGroup.node.defaultChild as logs.CfnLogGroup, WORKER_CHECKOV_SKIPS.logGroup);
 
     // Grants ReceiveMessage, DeleteMessage, ChangeMessageVisibility,
     // GetQueueAttributes (and GetQueueUrl) on this queue only.
@@ -125,6 +194,11 @@ export class QueueWorker extends Construct {
         reportBatchItemFailures: true,
       }),
     );
+    for (const mapping of this.function.node.findAll()) {
+      if (mapping instanceof lambda.CfnEventSourceMapping) {
+        ignoreLintChecks(mapping, WORKER_LINT_IGNORES.eventSourceMapping);
+      }
+    }
 
     // lambda.Function adds "DependsOn: <role>" next to its "Role: GetAtt <role>",
     // which cfn-lint reports as redundant (W3005). Keep only the dependency that

@@ -7,10 +7,14 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { ACCESS_LOG_PREFIXES, AccessLogs } from './access-logs';
 import { Backfill } from './backfill';
+import { Dashboard } from './dashboard';
+import { Delivery, PUBLIC_BASE_URL_VARIABLE } from './delivery';
 import { checkFfmpegLayerZip, FFMPEG_LAYER_DESCRIPTION, FFMPEG_LAYER_LICENSE } from './ffmpeg-layer';
 import { type MediaflowParameters, validateParameters } from './parameters';
 import { QueueWorker } from './queue-worker';
+import { checkovSkips, ignoreLintChecks, skipChecks } from './suppressions';
 
 /** The repository root: the Cargo workspace that holds functions/on-upload and functions/transcode. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -50,7 +54,13 @@ const COMMON_ENVIRONMENT = [
  * forwards videos to; empty without an ffmpeg layer).
  */
 export const ON_UPLOAD_ENVIRONMENT = [...COMMON_ENVIRONMENT, 'MEDIAFLOW_VIDEO_QUEUE_URL'] as const;
-type OnUploadEnvironment = Record<(typeof ON_UPLOAD_ENVIRONMENT)[number], string>;
+/**
+ * Both functions also get MEDIAFLOW_PUBLIC_BASE_URL (lib/delivery.ts), only
+ * with Delivery=cloudfront: the variable is absent otherwise, which the
+ * functions read as unset.
+ */
+type DeliveryEnvironment = Partial<Record<typeof PUBLIC_BASE_URL_VARIABLE, string>>;
+type OnUploadEnvironment = Record<(typeof ON_UPLOAD_ENVIRONMENT)[number], string> & DeliveryEnvironment;
 
 /** The transcode (video) binary, as in functions/transcode/environment.json. */
 export const TRANSCODE_BINARY = 'transcode';
@@ -64,7 +74,7 @@ export const TRANSCODE_MANIFEST = path.join(REPO_ROOT, 'functions', 'transcode',
  * MEDIAFLOW_FFPROBE (empty: next to ffmpeg).
  */
 export const TRANSCODE_ENVIRONMENT = [...COMMON_ENVIRONMENT, 'MEDIAFLOW_FFMPEG', 'MEDIAFLOW_FFPROBE'] as const;
-type TranscodeEnvironment = Record<(typeof TRANSCODE_ENVIRONMENT)[number], string>;
+type TranscodeEnvironment = Record<(typeof TRANSCODE_ENVIRONMENT)[number], string> & DeliveryEnvironment;
 
 /** Where a layer zip's bin/ffmpeg ends up (layers are extracted to /opt). */
 export const FFMPEG_PATH = '/opt/bin/ffmpeg';
@@ -79,6 +89,13 @@ export const FFMPEG_PATH = '/opt/bin/ffmpeg';
 export const SOURCE_EVENTS = ['s3:ObjectCreated:*', 's3:ObjectRemoved:*'] as const;
 
 export type MediaflowStackProps = StackProps & MediaflowParameters;
+
+/** The alarm topic's checkov suppression (the SAM template's AlarmTopic Metadata). */
+export const ALARM_TOPIC_CHECKOV_SKIPS = {
+  CKV_AWS_26:
+    'CloudWatch alarms cannot publish to a topic encrypted with the aws/sns managed key; a customer managed key ' +
+    'would be needed for messages that carry only alarm names and states.',
+};
 
 /**
  * Buckets, the S3 -> SQS -> Lambda wiring of the on-upload function (and,
@@ -97,6 +114,11 @@ export class MediaflowStack extends Stack {
   readonly ffmpegLayer?: lambda.ILayerVersion;
   /** Backfill at scale (inventory bucket and state machine); undefined unless BackfillAtScale. */
   readonly backfill?: Backfill;
+  /** The access-log bucket; undefined with AccessLogs=false. */
+  readonly accessLogs?: AccessLogs;
+  /** The CloudFront distribution in front of the outputs; undefined with Delivery=none. */
+  readonly delivery?: Delivery;
+  readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: MediaflowStackProps) {
     super(scope, id, { description: STACK_DESCRIPTION, ...props });
@@ -141,6 +163,44 @@ export class MediaflowStack extends Stack {
           ],
           removalPolicy: RemovalPolicy.RETAIN,
         });
+    if (!single) {
+      (this.outputBucket.node.defaultChild as s3.CfnBucket).cfnOptions.metadata = checkovSkips({
+        CKV_AWS_21:
+          'The outputs are derived from the versioned originals and made again by a re-upload or a backfill; ' +
+          'versions would keep every replaced or removed output (the functions delete stale ones) and cost storage.',
+      });
+    }
+
+    // Access logs (AccessLogs=true): the buckets' S3 server access logs and
+    // the distribution's standard logs, in one bucket (lib/access-logs.ts).
+    const delivers = props.delivery === 'cloudfront';
+    if (props.accessLogs) {
+      this.accessLogs = new AccessLogs(this, 'AccessLog', {
+        retentionDays: props.accessLogRetentionDays,
+        cloudFront: delivers,
+      });
+      this.accessLogs.logBucket(this.sourceBucket, ACCESS_LOG_PREFIXES.source);
+      if (!single) this.accessLogs.logBucket(this.outputBucket, ACCESS_LOG_PREFIXES.output);
+    }
+
+    // -----------------------------------------------------------------------
+    // Delivery (Delivery=cloudfront): CloudFront in front of the outputs,
+    // made before the functions, whose MEDIAFLOW_PUBLIC_BASE_URL is its URL
+    // (lib/delivery.ts).
+    // -----------------------------------------------------------------------
+    if (delivers) {
+      this.delivery = new Delivery(this, 'Delivery', {
+        bucket: this.outputBucket,
+        outputPrefix: props.outputPrefix,
+        // Unique in the account, like the bucket names; at most 64 characters.
+        name: Fn.join('-', [props.bucketNamePrefix, 'output', stackUuid]),
+        logBucket: this.accessLogs?.bucket,
+      });
+    }
+    const publicBaseUrl: DeliveryEnvironment = this.delivery
+      ? { [PUBLIC_BASE_URL_VARIABLE]: this.delivery.url }
+      : {};
+    const tracing = props.tracing === 'Active';
 
     // -----------------------------------------------------------------------
     // Alarm topic (shared by every worker's alarms), optional
@@ -150,7 +210,18 @@ export class MediaflowStack extends Stack {
       alarmTopic = sns.Topic.fromTopicArn(this, 'ExistingAlarmTopic', props.alarmTopicArn);
     } else if (props.alarmEmail) {
       const topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'mediaflow alarms', enforceSSL: true });
+      skipChecks(topic.node.defaultChild as sns.CfnTopic, ALARM_TOPIC_CHECKOV_SKIPS);
       topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+      // CDK only (SAM's topic lists its subscription inline).
+      for (const subscription of topic.node.findAll()) {
+        if (subscription instanceof sns.CfnSubscription) {
+          ignoreLintChecks(subscription, {
+            ES7000:
+              'An email subscription for alarm notifications: an undelivered email leaves the alarm in ALARM in ' +
+              'CloudWatch, so a dead-letter queue would be one more thing to watch for nothing.',
+          });
+        }
+      }
       topic.addToResourcePolicy(
         new iam.PolicyStatement({
           sid: 'AllowCloudWatchAlarms',
@@ -192,6 +263,7 @@ export class MediaflowStack extends Stack {
           MEDIAFLOW_FFPROBE: '',
           MEDIAFLOW_ANIMATED_GIF: animatedGif,
           MEDIAFLOW_S3_PATH_STYLE: '',
+          ...publicBaseUrl,
         } satisfies TranscodeEnvironment,
         logLevel: props.logLevel,
         logRetentionDays: props.logRetentionDays,
@@ -200,6 +272,7 @@ export class MediaflowStack extends Stack {
         maxReceiveCount: props.maxReceiveCount,
         queueAgeAlarmSeconds: props.queueAgeAlarmSeconds,
         alarmTopic,
+        tracing,
       });
       // HeadObject on outputs and manifests, to check what is already done
       // before a long transcode; DeleteObject for stale renditions after a re-upload.
@@ -229,6 +302,7 @@ export class MediaflowStack extends Stack {
         // The same value as transcode's: animated GIFs are forwarded only when it exists.
         MEDIAFLOW_ANIMATED_GIF: animatedGif,
         MEDIAFLOW_S3_PATH_STYLE: '',
+        ...publicBaseUrl,
       } satisfies OnUploadEnvironment,
       logLevel: props.logLevel,
       logRetentionDays: props.logRetentionDays,
@@ -237,6 +311,7 @@ export class MediaflowStack extends Stack {
       maxReceiveCount: props.maxReceiveCount,
       queueAgeAlarmSeconds: props.queueAgeAlarmSeconds,
       alarmTopic,
+      tracing,
     });
     // HeadObject on output keys (collisions), manifests and failure records;
     // DeleteObject for a removed upload's outputs.
@@ -270,11 +345,31 @@ export class MediaflowStack extends Stack {
         toleratedFailurePercentage: props.backfillToleratedFailurePercentage,
         inventoryRetentionDays: props.backfillInventoryRetentionDays,
         logRetentionDays: props.logRetentionDays,
+        accessLogs: this.accessLogs,
+        tracing,
       });
     }
+    // S3 server access logging may write for each bucket that logs there.
+    this.accessLogs?.allowServerAccessLogs([
+      this.sourceBucket,
+      ...(single ? [] : [this.outputBucket]),
+      ...(this.backfill ? [this.backfill.inventoryBucket] : []),
+    ]);
 
     // -----------------------------------------------------------------------
-    // 5. Outputs (same names as the SAM template's)
+    // 5. The dashboard: the functions' EMF metrics, Lambda, SQS and
+    //    CloudFront (lib/dashboard.ts)
+    // -----------------------------------------------------------------------
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      workers: [
+        { name: 'on-upload', worker: this.onUpload },
+        ...(this.transcode ? [{ name: 'transcode', worker: this.transcode }] : []),
+      ],
+      distributionId: this.delivery?.distribution.ref,
+    });
+
+    // -----------------------------------------------------------------------
+    // 6. Outputs (same names as the SAM template's)
     // -----------------------------------------------------------------------
     const output = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });
@@ -335,6 +430,27 @@ export class MediaflowStack extends Stack {
         'Daily S3 Inventory reports of the source bucket (<source bucket>/mediaflow-backfill/<date>/manifest.json).',
       );
     }
+    if (this.delivery) {
+      output(
+        'DeliveryUrl',
+        this.delivery.url,
+        "The outputs' public base URL (MEDIAFLOW_PUBLIC_BASE_URL): this, '/' and an output's key.",
+      );
+      output('DeliveryDistributionId', this.delivery.distribution.ref, 'The CloudFront distribution (invalidations).');
+      output(
+        'DeliveryDomainName',
+        this.delivery.distribution.attrDomainName,
+        "The distribution's domain name (DNS CNAME target).",
+      );
+    }
+    if (this.accessLogs) {
+      output(
+        'AccessLogBucketName',
+        this.accessLogs.bucket.bucketName,
+        'S3 server access logs (s3/source/, s3/output/, s3/inventory/) and CloudFront standard logs (cloudfront/).',
+      );
+    }
+    output('DashboardUrl', this.dashboard.url, 'The CloudWatch dashboard: EMF metrics, Lambda, SQS and CloudFront.');
     if (alarmTopic) output('AlarmTopicArn', alarmTopic.topicArn, 'SNS topic the alarms notify.');
   }
 

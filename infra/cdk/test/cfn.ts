@@ -151,6 +151,18 @@ export function evaluateSam(template: Json, overrides: Record<string, string | n
 }
 
 /**
+ * The value of one of the template's conditions under the parameters (defaults
+ * unless overridden), as CloudFormation would decide it.
+ */
+export function conditionValue(
+  template: Json,
+  name: string,
+  overrides: Record<string, string | number> = {},
+): boolean {
+  return evaluator(template, overrides).condition(name);
+}
+
+/**
  * The assertions of the template's Rules that fail under the parameters, as
  * "RuleName: AssertDescription" (CloudFormation refuses such a deployment).
  */
@@ -232,9 +244,26 @@ function evaluator(template: Json, overrides: Record<string, string | number>) {
         const replaced = text.replace(/\$\{([^}!.]+)\}/g, (whole: string, name: string) =>
           name in params && !(name in vars) ? params[name] : whole,
         );
-        return Object.keys(vars).length === 0
-          ? { 'Fn::Sub': replaced }
-          : { 'Fn::Sub': [replaced, evaluate(vars)] };
+        if (Object.keys(vars).length === 0) {
+          // Only parameters: the string itself (as conditions compare it).
+          return replaced.includes('${') ? { 'Fn::Sub': replaced } : replaced;
+        }
+        return { 'Fn::Sub': [replaced, evaluate(vars)] };
+      }
+      if (key === 'Fn::Split') {
+        // A literal delimiter (CloudFormation takes no function there).
+        const [delimiter, source] = [arg[0], evaluate(arg[1])];
+        if (typeof delimiter !== 'string' || delimiter === '') throw new Error(`bad Fn::Split ${JSON.stringify(arg)}`);
+        return typeof source === 'string' ? source.split(delimiter) : { 'Fn::Split': [delimiter, source] };
+      }
+      if (key === 'Fn::Select') {
+        const [index, list] = [evaluate(arg[0]), evaluate(arg[1])];
+        if (!Array.isArray(list)) return { 'Fn::Select': [index, list] };
+        // CloudFormation fails the stack on an index out of range.
+        if (!(Number(index) >= 0 && Number(index) < list.length)) {
+          throw new Error(`Fn::Select index ${index} out of range for ${JSON.stringify(list)}`);
+        }
+        return list[Number(index)];
       }
     }
     const out: Json = {};
@@ -272,6 +301,7 @@ function canonicalNames(resources: Json): Record<string, string> {
 
   for (const [id, r] of byType('AWS::S3::Bucket')) {
     if (workerOf(id) === 'Backfill') names[id] = 'BackfillInventoryBucket';
+    else if (id.startsWith('AccessLog')) names[id] = 'AccessLogBucket';
     else names[id] = r.Properties?.NotificationConfiguration ? 'SourceBucket' : 'OutputBucket';
   }
   const functions = [...byType('AWS::Serverless::Function'), ...byType('AWS::Lambda::Function')];
@@ -288,6 +318,12 @@ function canonicalNames(resources: Json): Record<string, string> {
   for (const [id] of byType('AWS::Lambda::EventSourceMapping')) names[id] = `${workerOf(id)}EventSourceMapping`;
   for (const [id] of byType('AWS::Lambda::LayerVersion')) names[id] = `${workerOf(id)}FfmpegLayer`;
   for (const [id] of byType('AWS::StepFunctions::StateMachine')) names[id] = `${workerOf(id)}StateMachine`;
+  for (const [id] of byType('AWS::CloudFront::OriginAccessControl')) names[id] = 'DeliveryOriginAccessControl';
+  for (const [id] of byType('AWS::CloudFront::CachePolicy')) names[id] = 'DeliveryCachePolicy';
+  for (const [id] of byType('AWS::CloudFront::Distribution')) names[id] = 'DeliveryDistribution';
+  for (const [id] of byType('AWS::CloudWatch::Dashboard')) names[id] = 'Dashboard';
+  // SAM only: exists only when the prefixes overlap, to fail the deployment.
+  for (const [id] of byType('AWS::SSM::Parameter')) names[id] = 'SingleBucketPrefixesOverlap';
   for (const [id, r] of byType('AWS::S3::BucketPolicy')) names[id] = `${names[refId(r.Properties.Bucket)!]}Policy`;
   for (const [id, r] of byType('AWS::SQS::QueuePolicy')) names[id] = `${names[refId(r.Properties.Queues[0])!]}Policy`;
   for (const [id, r] of byType('AWS::CloudWatch::Alarm')) {
@@ -476,6 +512,16 @@ export function canonicalModel(template: Json): Json {
       case 'AWS::SNS::Subscription':
         subscriptions.push({ Protocol: p.Protocol, Endpoint: p.Endpoint });
         break;
+      case 'AWS::CloudFront::OriginAccessControl':
+      case 'AWS::CloudFront::CachePolicy':
+      case 'AWS::CloudFront::Distribution':
+      case 'AWS::SSM::Parameter':
+        put(name, { ...p, DeletionPolicy: r.DeletionPolicy ?? 'Delete' });
+        break;
+      case 'AWS::CloudWatch::Dashboard':
+        // The body is JSON text: compared parsed (SAM's whitespace is not CDK's).
+        put(name, { DashboardName: p.DashboardName, DashboardBody: JSON.parse(p.DashboardBody) });
+        break;
       case 'AWS::CDK::Metadata':
         break;
       default:
@@ -506,6 +552,8 @@ function functionModel(p: Json): Json {
     ReservedConcurrentExecutions:
       p.ReservedConcurrentExecutions === undefined ? undefined : Number(p.ReservedConcurrentExecutions),
     LoggingConfig: p.LoggingConfig,
+    // SAM's Tracing is Lambda's TracingConfig Mode.
+    TracingConfig: p.TracingConfig ?? (p.Tracing === undefined ? undefined : { Mode: p.Tracing }),
     Environment: p.Environment,
     Description: p.Description,
   };
@@ -534,4 +582,31 @@ export function sourceBucketDependencies(template: Json): string[] {
   walk(bucket.Properties);
   found.delete(id);
   return [...found].filter((ref) => ref in resources).map((ref) => names[ref]).sort();
+}
+
+/**
+ * Every resource's checkov suppressions (Metadata checkov skip), by canonical
+ * name, sorted by check id.
+ */
+export function checkovSkips(template: Json): Record<string, { id: string; comment: string }[]> {
+  const names = canonicalNames(template.Resources);
+  const out: Record<string, { id: string; comment: string }[]> = {};
+  for (const [id, r] of Object.entries<Json>(template.Resources)) {
+    const skip = r.Metadata?.checkov?.skip;
+    if (skip === undefined) continue;
+    out[names[id] ?? id] = [...skip].sort((a: Json, b: Json) => a.id.localeCompare(b.id));
+  }
+  return out;
+}
+
+/** Every resource's cfn-lint ignore_checks (Metadata cfn-lint config), by canonical name, sorted. */
+export function lintIgnores(template: Json): Record<string, string[]> {
+  const names = canonicalNames(template.Resources);
+  const out: Record<string, string[]> = {};
+  for (const [id, r] of Object.entries<Json>(template.Resources)) {
+    const ignore = r.Metadata?.['cfn-lint']?.config?.ignore_checks;
+    if (ignore === undefined) continue;
+    out[names[id] ?? id] = [...ignore].sort();
+  }
+  return out;
 }

@@ -14,10 +14,12 @@
  * canonical form where logical IDs are replaced by roles such as
  * "SourceBucket", "Queue" or "TranscodeQueue").
  */
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { getManifest } from 'cargo-lambda-cdk/lib/cargo';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, PARAMETER_SPECS } from '../lib/parameters';
+import { PUBLIC_BASE_URL_VARIABLE } from '../lib/delivery';
+import { DEFAULTS, PARAMETER_SPECS, resolveParameters } from '../lib/parameters';
 import { VISIBILITY_TIMEOUT_FACTOR } from '../lib/queue-worker';
 import {
   FFMPEG_PATH,
@@ -32,6 +34,9 @@ import {
 import {
   canonicalModel,
   canonicalStatements,
+  checkovSkips,
+  conditionValue,
+  lintIgnores,
   evaluateSam,
   failedRules,
   type Json,
@@ -141,6 +146,24 @@ const PARAMETER_SETS: Record<string, Record<string, string | number>> = {
     AnimatedGifToVideo: 'true',
   },
   'backfill at scale, otherwise defaults': { BackfillAtScale: 'true' },
+  'no delivery, no access logs, otherwise defaults': { Delivery: 'none', AccessLogs: 'false' },
+  'no delivery, access logs (a log bucket without ACLs), single bucket': {
+    Delivery: 'none',
+    BucketMode: 'single',
+    SourcePrefix: 'uploads/',
+    OutputPrefix: 'media/',
+  },
+  'delivery without access logs, video, output prefix': { AccessLogs: 'false', FfmpegLayerArn: LAYER, OutputPrefix: 'v1/' },
+  'tracing, video, backfill, single bucket, delivery, access logs kept 30 days': {
+    Tracing: 'Active',
+    FfmpegLayerArn: LAYER,
+    BackfillAtScale: 'true',
+    BucketMode: 'single',
+    SourcePrefix: 'uploads/',
+    OutputPrefix: 'media/',
+    AccessLogRetentionDays: 30,
+  },
+  'tracing without video or backfill, no delivery': { Tracing: 'Active', Delivery: 'none' },
   'backfill at scale tuned, single bucket with prefixes, video, existing topic': {
     BackfillAtScale: 'true',
     BackfillMaxConcurrency: 500,
@@ -154,6 +177,29 @@ const PARAMETER_SETS: Record<string, Record<string, string | number>> = {
     LogRetentionDays: 90,
   },
 };
+
+/** The EMF metrics the functions write (crates/pipeline/src/metrics.rs), read from the Rust source. */
+const METRICS_RS = readFileSync(path.join(REPO_ROOT, 'crates', 'pipeline', 'src', 'metrics.rs'), 'utf8');
+const EMF_METRICS = [
+  ...[...METRICS_RS.matchAll(/\("(\w+)", "(?:Milliseconds|Bytes|Count)"\)/g)].map((m) => m[1]),
+  ...[...METRICS_RS.matchAll(/"Metrics": \[\{"Name": "(\w+)"/g)].map((m) => m[1]),
+];
+const EMF_NAMESPACE = /pub const NAMESPACE: &str = "(\w+)";/.exec(METRICS_RS)?.[1];
+const EMF_DIMENSIONS = [...new Set([...METRICS_RS.matchAll(/"Dimensions": (\[\[[^\]]*\]\])/g)].map((m) => m[1]))];
+
+/** Every metric a dashboard widget shows, as "namespace metric dimension=value ..." (and the widget's region). */
+function dashboardMetrics(dashboard: Json): string[] {
+  return dashboard.DashboardBody.widgets.flatMap((w: Json) =>
+    w.properties.metrics.map((m: Json[]) => {
+      const [namespace, metric, ...rest] = m.filter((x) => typeof x === 'string') as string[];
+      const dims = [];
+      for (let i = 0; i < rest.length; i += 2) dims.push(`${rest[i]}=${rest[i + 1]}`);
+      const options = m.find((x) => typeof x === 'object') ?? {};
+      const region = options.region ?? w.properties.region;
+      return `${namespace} ${metric} ${dims.join(' ')} @${region}`;
+    }),
+  );
+}
 
 /** The canonical names of everything that belongs to the backfill at scale. */
 const BACKFILL_RESOURCES = [
@@ -235,7 +281,8 @@ describe('environment.json (the function contracts)', () => {
       const found = samFunctions.filter(([, fn]) => fn.Metadata?.BuildProperties?.Binary === worker.contract.binary);
       expect(found.map(([id]) => id)).toEqual([worker.samFunction]);
       const [, fn] = found[0];
-      expect(fn.Metadata).toEqual({
+      const { checkov: _skips, 'cfn-lint': _ignores, ...build } = fn.Metadata;
+      expect(build).toEqual({
         BuildMethod: 'rust-cargolambda',
         BuildProperties: { Binary: worker.contract.binary },
       });
@@ -259,7 +306,15 @@ describe('environment.json (the function contracts)', () => {
     });
 
     it('the CDK stack sets exactly the variables the function reads', () => {
-      expect([...worker.environment].sort()).toEqual(worker.contract.variables.map((v: Json) => v.name).sort());
+      // MEDIAFLOW_PUBLIC_BASE_URL only with Delivery=cloudfront (lib/delivery.ts).
+      expect([...worker.environment, PUBLIC_BASE_URL_VARIABLE].sort()).toEqual(
+        worker.contract.variables.map((v: Json) => v.name).sort(),
+      );
+    });
+
+    it('MEDIAFLOW_PUBLIC_BASE_URL is optional, and empty (as absent) by default', () => {
+      const v = worker.contract.variables.find((x: Json) => x.name === PUBLIC_BASE_URL_VARIABLE);
+      expect(v).toMatchObject({ required: false, default: '' });
     });
   });
 
@@ -295,6 +350,10 @@ describe('environment.json (the function contracts)', () => {
     const cdkModel = canonicalModel(cdkTemplate);
     const { video, gifToVideo } = videoOf(parameters);
     const backfill = valueOf(parameters, 'BackfillAtScale') === 'true';
+    const delivery = valueOf(parameters, 'Delivery') === 'cloudfront';
+    const accessLogs = valueOf(parameters, 'AccessLogs') === 'true';
+    const tracing = valueOf(parameters, 'Tracing') === 'Active';
+    const single = valueOf(parameters, 'BucketMode') === 'single';
     const present = video ? WORKERS : [ON_UPLOAD];
     const sourcePrefix = valueOf(parameters, 'SourcePrefix');
     const outputs = outputsArn(parameters);
@@ -388,7 +447,11 @@ describe('environment.json (the function contracts)', () => {
         // Read the reports, send to on-upload's queue, run its own child
         // workflows, deliver its logs (the one "*": those actions take no ARN).
         const arn = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}';
-        expect(model.resources.BackfillRoleStatements).toStrictEqual(
+        // (With Tracing=Active also X-Ray's statement: see the tracing test.)
+        const withoutXray = model.resources.BackfillRoleStatements.filter(
+          (st: Json) => !st.Action.some((a: string) => a.startsWith('xray:')),
+        );
+        expect(withoutXray).toStrictEqual(
           canonicalStatements([
             { Effect: 'Allow', Action: 's3:GetObject', Resource: '${BackfillInventoryBucket.Arn}/*' },
             { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: '${Queue.Arn}' },
@@ -487,7 +550,12 @@ describe('environment.json (the function contracts)', () => {
 
         it(`${tool} ${worker.binary}: environment variables match the contract`, () => {
           const vars = fn().Environment.Variables;
-          expect(Object.keys(vars).sort()).toEqual(worker.contract.variables.map((v: Json) => v.name).sort());
+          // Every variable of the contract; MEDIAFLOW_PUBLIC_BASE_URL only with
+          // Delivery=cloudfront (absent, the function's default, otherwise).
+          const expected = worker.contract.variables
+            .map((v: Json) => v.name)
+            .filter((name: string) => delivery || name !== PUBLIC_BASE_URL_VARIABLE);
+          expect(Object.keys(vars).sort()).toEqual(expected.sort());
           for (const v of worker.contract.variables) {
             if (v.required) {
               // Required variables are wired to a resource, never left to a default.
@@ -520,14 +588,27 @@ describe('environment.json (the function contracts)', () => {
                   // Where on-upload forwards videos: the transcode queue's URL, or nothing.
                   MEDIAFLOW_VIDEO_QUEUE_URL: video ? '${TranscodeQueue}' : '',
                 }),
+            // The distribution's URL: its root, no trailing slash (the
+            // functions append "/" and the whole output key); absent without it.
+            ...(delivery ? { [PUBLIC_BASE_URL_VARIABLE]: 'https://${DeliveryDistribution.DomainName}' } : {}),
           };
+          // Absent from the template: the function takes its default.
+          const absent = delivery ? [] : [PUBLIC_BASE_URL_VARIABLE];
           // Set away from the contract's default when the feature is on.
-          const on: Record<string, boolean> = { MEDIAFLOW_ANIMATED_GIF: gifToVideo, MEDIAFLOW_VIDEO_QUEUE_URL: video };
+          const on: Record<string, boolean> = {
+            MEDIAFLOW_ANIMATED_GIF: gifToVideo,
+            MEDIAFLOW_VIDEO_QUEUE_URL: video,
+            [PUBLIC_BASE_URL_VARIABLE]: delivery,
+          };
           const optional = worker.contract.variables.filter((v: Json) => !v.required);
           expect(optional.map((v: Json) => v.name).sort()).toEqual(
-            [...Object.keys(parameterOf), ...Object.keys(fixed)].sort(),
+            [...Object.keys(parameterOf), ...Object.keys(fixed), ...absent].sort(),
           );
           for (const v of optional) {
+            if (absent.includes(v.name)) {
+              expect(vars[v.name], v.name).toBeUndefined();
+              continue;
+            }
             if (v.name in fixed) {
               expect(vars[v.name], v.name).toBe(fixed[v.name]);
               if (!on[v.name]) expect(vars[v.name], v.name).toBe(v.default);
@@ -665,6 +746,330 @@ describe('environment.json (the function contracts)', () => {
         });
       }
     }
+
+    for (const [tool, model] of [
+      ['SAM', samModel],
+      ['CDK', cdkModel],
+    ] as const) {
+      const bucket = single ? 'SourceBucket' : 'OutputBucket';
+      const outputPrefix = valueOf(parameters, 'OutputPrefix');
+
+      it(`${tool}: Delivery=cloudfront serves the outputs, and only them, through CloudFront with an origin access control`, () => {
+        const names = [...Object.keys(model.resources), ...Object.keys(model.outputs)].filter((n) =>
+          n.startsWith('Delivery'),
+        );
+        const mentionsCloudFront = Object.entries<Json>(model.resources)
+          .filter(([n, r]) => n.endsWith('Policy') && JSON.stringify(r).includes('cloudfront.amazonaws.com'))
+          .map(([n]) => n);
+        if (!delivery) {
+          expect(names).toEqual([]);
+          expect(mentionsCloudFront).toEqual([]);
+          for (const w of present) {
+            expect(model.resources[`${w.prefix}Function`].Environment.Variables[PUBLIC_BASE_URL_VARIABLE]).toBeUndefined();
+          }
+          return;
+        }
+        expect(names.sort()).toEqual([
+          'DeliveryCachePolicy',
+          'DeliveryDistribution',
+          'DeliveryDistributionId',
+          'DeliveryDomainName',
+          'DeliveryOriginAccessControl',
+          'DeliveryUrl',
+        ]);
+        const name = `${valueOf(parameters, 'BucketNamePrefix')}-output-\${StackUuid}`;
+        // SigV4 on every request, an S3 origin access control (no legacy OAI).
+        expect(model.resources.DeliveryOriginAccessControl.OriginAccessControlConfig).toEqual({
+          Name: name,
+          Description: expect.any(String),
+          OriginAccessControlOriginType: 's3',
+          SigningBehavior: 'always',
+          SigningProtocol: 'sigv4',
+        });
+        // The object's Cache-Control decides (MinTTL 0); a day without one; a year at most.
+        const cache = model.resources.DeliveryCachePolicy.CachePolicyConfig;
+        expect(cache).toMatchObject({ Name: name, MinTTL: 0, DefaultTTL: 86400, MaxTTL: 31536000 });
+        expect(cache.ParametersInCacheKeyAndForwardedToOrigin).toEqual({
+          EnableAcceptEncodingGzip: true,
+          EnableAcceptEncodingBrotli: true,
+          CookiesConfig: { CookieBehavior: 'none' },
+          HeadersConfig: { HeaderBehavior: 'none' },
+          QueryStringsConfig: { QueryStringBehavior: 'none' },
+        });
+        const config = model.resources.DeliveryDistribution.DistributionConfig;
+        expect(config).toMatchObject({ Enabled: true, HttpVersion: 'http2and3', IPV6Enabled: true });
+        // The bucket's root (no OriginPath: the URL path is the whole key), signed by the OAC.
+        expect(config.Origins).toStrictEqual([
+          {
+            Id: 'outputs',
+            DomainName: `\${${bucket}.RegionalDomainName}`,
+            OriginAccessControlId: '${DeliveryOriginAccessControl.Id}',
+            S3OriginConfig: { OriginAccessIdentity: '' },
+          },
+        ]);
+        expect(config.CacheBehaviors).toBeUndefined();
+        expect(config.DefaultCacheBehavior).toStrictEqual({
+          TargetOriginId: 'outputs',
+          ViewerProtocolPolicy: 'redirect-to-https',
+          AllowedMethods: ['GET', 'HEAD'],
+          CachedMethods: ['GET', 'HEAD'],
+          Compress: true,
+          CachePolicyId: '${DeliveryCachePolicy}',
+          ResponseHeadersPolicyId: 'e61eb60c-9c35-4d20-a928-2b84e02af89c',
+        });
+        expect(config.ViewerCertificate).toEqual({ CloudFrontDefaultCertificate: true });
+        // Only this distribution, only GetObject, only under OutputPrefix, no failure records.
+        expect(mentionsCloudFront).toEqual([`${bucket}Policy`]);
+        const statements = model.resources[`${bucket}Policy`].filter((st: Json) =>
+          JSON.stringify(st).includes('cloudfront.amazonaws.com'),
+        );
+        expect(statements).toStrictEqual(
+          canonicalStatements([
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'cloudfront.amazonaws.com' },
+              Action: 's3:GetObject',
+              Resource: `\${${bucket}.Arn}/${outputPrefix}*`,
+              Condition: {
+                StringEquals: {
+                  'AWS:SourceArn': 'arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${DeliveryDistribution}',
+                },
+              },
+            },
+            {
+              Effect: 'Deny',
+              Principal: { Service: 'cloudfront.amazonaws.com' },
+              Action: 's3:GetObject',
+              Resource: `\${${bucket}.Arn}/${outputPrefix}failed/*.json`,
+            },
+          ]),
+        );
+        for (const st of statements) {
+          for (const r of st.Resource) expect(coversUploads(r, sourcePrefix), r).toBe(false);
+        }
+        // Block Public Access stays on.
+        expect(Object.values(model.resources[bucket].PublicAccessBlockConfiguration)).toEqual([true, true, true, true]);
+        // Both functions build each output's URL on the distribution's root.
+        for (const w of present) {
+          expect(model.resources[`${w.prefix}Function`].Environment.Variables[PUBLIC_BASE_URL_VARIABLE], w.binary).toBe(
+            'https://${DeliveryDistribution.DomainName}',
+          );
+        }
+        expect(model.outputs).toMatchObject({
+          DeliveryUrl: 'https://${DeliveryDistribution.DomainName}',
+          DeliveryDistributionId: '${DeliveryDistribution}',
+          DeliveryDomainName: '${DeliveryDistribution.DomainName}',
+        });
+      });
+
+      it(`${tool}: AccessLogs=true: one private bucket for the buckets' S3 access logs and the distribution's logs`, () => {
+        const logged: Record<string, string> = {
+          SourceBucket: 's3/source/',
+          ...(single ? {} : { OutputBucket: 's3/output/' }),
+          ...(backfill ? { BackfillInventoryBucket: 's3/inventory/' } : {}),
+        };
+        const config = model.resources.DeliveryDistribution?.DistributionConfig;
+        if (!accessLogs) {
+          expect(model.resources.AccessLogBucket).toBeUndefined();
+          expect(model.resources.AccessLogBucketPolicy).toBeUndefined();
+          for (const b of Object.keys(logged)) expect(model.resources[b].LoggingConfiguration, b).toBeUndefined();
+          if (config) expect(config.Logging).toBeUndefined();
+          expect(model.outputs.AccessLogBucketName).toBeUndefined();
+          return;
+        }
+        const logs = model.resources.AccessLogBucket;
+        expect(logs.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
+          { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+        ]);
+        expect(Object.values(logs.PublicAccessBlockConfiguration)).toEqual([true, true, true, true]);
+        // ACLs only for CloudFront's standard logs (legacy), which write through one.
+        expect(logs.OwnershipControls).toEqual({
+          Rules: [{ ObjectOwnership: delivery ? 'BucketOwnerPreferred' : 'BucketOwnerEnforced' }],
+        });
+        expect(logs.LifecycleConfiguration.Rules).toContainEqual({
+          Id: 'expire-access-logs',
+          Status: 'Enabled',
+          ExpirationInDays: Number(valueOf(parameters, 'AccessLogRetentionDays')),
+        });
+        expect(logs.DeletionPolicy).toBe('Retain');
+        expect(logs.LoggingConfiguration).toBeUndefined();
+        for (const [b, prefix] of Object.entries(logged)) {
+          expect(model.resources[b].LoggingConfiguration, b).toEqual({
+            DestinationBucketName: '${AccessLogBucket}',
+            LogFilePrefix: prefix,
+          });
+        }
+        expect(model.resources.AccessLogBucketPolicy).toStrictEqual(
+          canonicalStatements([
+            {
+              Effect: 'Deny',
+              Principal: '*',
+              Action: 's3:*',
+              Resource: ['${AccessLogBucket.Arn}', '${AccessLogBucket.Arn}/*'],
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            },
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'logging.s3.amazonaws.com' },
+              Action: 's3:PutObject',
+              Resource: '${AccessLogBucket.Arn}/s3/*',
+              Condition: {
+                ArnLike: { 'aws:SourceArn': Object.keys(logged).map((b) => `\${${b}.Arn}`) },
+                StringEquals: { 'aws:SourceAccount': '${AWS::AccountId}' },
+              },
+            },
+          ]),
+        );
+        if (config) {
+          expect(config.Logging).toEqual({ Bucket: '${AccessLogBucket.DomainName}', Prefix: 'cloudfront/', IncludeCookies: false });
+        }
+        expect(model.outputs.AccessLogBucketName).toBe('${AccessLogBucket}');
+      });
+
+      it(`${tool}: Tracing=Active traces the functions (and the state machine) and only then may send to X-Ray`, () => {
+        const xray = (worker: string) =>
+          (model.resources[`${worker}RoleStatements`] ?? []).filter((st: Json) =>
+            st.Action.some((a: string) => a.startsWith('xray:')),
+          );
+        for (const w of present) {
+          const fn = model.resources[`${w.prefix}Function`];
+          expect(fn.TracingConfig, w.binary).toEqual(tracing ? { Mode: 'Active' } : undefined);
+          expect(xray(w.prefix), w.binary).toStrictEqual(
+            tracing
+              ? [{ Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: ['*'] }]
+              : [],
+          );
+        }
+        if (backfill) {
+          expect(model.resources.BackfillStateMachine.TracingConfiguration).toEqual(tracing ? { Enabled: true } : undefined);
+          expect(xray('Backfill')).toStrictEqual(
+            tracing
+              ? canonicalStatements([
+                  {
+                    Effect: 'Allow',
+                    Action: [
+                      'xray:PutTraceSegments',
+                      'xray:PutTelemetryRecords',
+                      'xray:GetSamplingRules',
+                      'xray:GetSamplingTargets',
+                    ],
+                    Resource: '*',
+                  },
+                ])
+              : [],
+          );
+        }
+        // "*" only for X-Ray and the backfill's log delivery: actions that take no resource ARN.
+        for (const [n, statements] of Object.entries<Json>(model.resources)) {
+          if (!n.endsWith('RoleStatements')) continue;
+          for (const st of statements) {
+            if (!st.Resource?.includes('*')) continue;
+            for (const a of st.Action) expect(a, n).toMatch(/^(xray|logs):[A-Za-z]+$/);
+          }
+        }
+      });
+
+      it(`${tool}: JSON logs at LogLevel, and Lambda's own lines from INFO (REPORT: duration, max memory used)`, () => {
+        for (const w of present) {
+          expect(model.resources[`${w.prefix}Function`].LoggingConfig, w.binary).toEqual({
+            LogFormat: 'JSON',
+            ApplicationLogLevel: valueOf(parameters, 'LogLevel'),
+            SystemLogLevel: 'INFO',
+            LogGroup: `\${${w.prefix}LogGroup}`,
+          });
+        }
+      });
+
+      it(`${tool}: one dashboard: each function's EMF metrics, Lambda and its queues, CloudFront with delivery`, () => {
+        // What metrics.rs writes: namespace mediaflow, one dimension Function.
+        expect(EMF_NAMESPACE).toBe('mediaflow');
+        expect(EMF_DIMENSIONS).toEqual(['[["Function"]]']);
+        expect([...EMF_METRICS].sort()).toEqual(
+          [
+            'FetchMs',
+            'DecodeMs',
+            'ResizeMs',
+            'EncodeMs',
+            'WriteMs',
+            'TotalMs',
+            'BytesIn',
+            'BytesOut',
+            'Variants',
+            'Processed',
+            'Skipped',
+            'Failed',
+            'ColdStartMs',
+          ].sort(),
+        );
+        const dashboard = model.resources.Dashboard;
+        expect(dashboard.DashboardName).toBe('${AWS::StackName}-${AWS::Region}');
+        const metrics = dashboardMetrics(dashboard);
+        const expected: string[] = [];
+        for (const w of present) {
+          const fn = `\${${w.prefix}Function}`;
+          // Exactly the functions' EMF metrics, by the dimension they write.
+          for (const m of EMF_METRICS) expected.push(`${EMF_NAMESPACE} ${m} Function=${fn} @\${AWS::Region}`);
+          for (const m of ['Errors', 'Throttles', 'Duration', 'ConcurrentExecutions']) {
+            expected.push(`AWS/Lambda ${m} FunctionName=${fn} @\${AWS::Region}`);
+          }
+          for (const q of ['Queue', 'DeadLetterQueue']) {
+            expected.push(`AWS/SQS ApproximateNumberOfMessagesVisible QueueName=\${${w.prefix}${q}.QueueName} @\${AWS::Region}`);
+          }
+          expected.push(`AWS/SQS ApproximateAgeOfOldestMessage QueueName=\${${w.prefix}Queue.QueueName} @\${AWS::Region}`);
+        }
+        if (delivery) {
+          // CloudFront's metrics: us-east-1, Region=Global.
+          for (const m of ['Requests', '4xxErrorRate', '5xxErrorRate', 'TotalErrorRate', 'BytesDownloaded']) {
+            expected.push(`AWS/CloudFront ${m} DistributionId=\${DeliveryDistribution} Region=Global @us-east-1`);
+          }
+        }
+        expect([...new Set(metrics)].sort()).toEqual([...new Set(expected)].sort());
+        // Laid out on the 24-column grid without overlaps.
+        const cells = new Set<string>();
+        for (const w of dashboard.DashboardBody.widgets) {
+          expect(w.x + w.width).toBeLessThanOrEqual(24);
+          for (let x = w.x; x < w.x + w.width; x++) {
+            for (let y = w.y; y < w.y + w.height; y++) {
+              expect(cells.has(`${x},${y}`), `${w.properties.title} overlaps`).toBe(false);
+              cells.add(`${x},${y}`);
+            }
+          }
+        }
+        expect(model.outputs.DashboardUrl).toBe(
+          'https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}#dashboards/dashboard/${Dashboard}',
+        );
+      });
+    }
+
+    it('SAM and CDK suppress the same checkov checks on the same resources, each with a reason', () => {
+      const samSkips = checkovSkips(evaluateSam(sam, parameters));
+      // But one: checkov cannot evaluate the SAM template's Fn::If around the
+      // distribution's Logging, while the CDK app's template has Logging
+      // exactly when AccessLogs=true (a failure then is the deployer's choice).
+      const samOnly = (n: string, id: string) => n === 'DeliveryDistribution' && id === 'CKV_AWS_86';
+      if (delivery) expect(samSkips.DeliveryDistribution.map((skip) => skip.id)).toContain('CKV_AWS_86');
+      const shared = Object.fromEntries(
+        Object.entries(samSkips).map(([n, skips]) => [n, skips.filter((skip) => !samOnly(n, skip.id))]),
+      );
+      expect(checkovSkips(cdkTemplate)).toEqual(shared);
+      // And the same cfn-lint serverless rules ignored, but on what only the
+      // CDK app has as resources (SAM writes the event source mappings and the
+      // email subscription inline).
+      const cdkIgnores = lintIgnores(cdkTemplate);
+      const cdkOnly = Object.keys(cdkIgnores).filter((n) => /EventSourceMapping$|Subscription$/.test(n));
+      const samTypes = Object.values<Json>(evaluateSam(sam, parameters).Resources).map((r) => r.Type);
+      expect(samTypes).not.toContain('AWS::Lambda::EventSourceMapping');
+      expect(samTypes).not.toContain('AWS::SNS::Subscription');
+      expect(Object.fromEntries(Object.entries(cdkIgnores).filter(([n]) => !cdkOnly.includes(n)))).toEqual(
+        lintIgnores(evaluateSam(sam, parameters)),
+      );
+      for (const [n, skips] of Object.entries(samSkips)) {
+        for (const skip of skips) {
+          expect(skip.id, n).toMatch(/^CKV2?_AWS_\d+$/);
+          expect(skip.comment.length, `${n} ${skip.id}`).toBeGreaterThan(40);
+        }
+      }
+    });
 
     it('SAM and CDK make the same resources with the same properties', () => {
       expect(Object.keys(cdkModel.resources).sort()).toEqual(Object.keys(samModel.resources).sort());
@@ -871,5 +1276,107 @@ describe('parameters', () => {
     expect(() => synthCdk({ BucketMode: 'single', OutputPrefix: 'media/' })).toThrow(/SourcePrefix/);
     expect(() => synthCdk({ BucketMode: 'single', SourcePrefix: 'uploads/' })).toThrow(/OutputPrefix/);
     expect(() => synthCdk({ BucketMode: 'single', SourcePrefix: 'a/', OutputPrefix: 'a/' })).toThrow(/overlap/);
+  });
+
+  describe('SAM refuses overlapping prefixes in single-bucket mode (condition SingleBucketPrefixesOverlap), as the CDK app does', () => {
+    const single = (SourcePrefix: string, OutputPrefix: string) => ({ BucketMode: 'single', SourcePrefix, OutputPrefix });
+    /** SAM: the condition, and so the resource that fails the deployment. */
+    const samRefuses = (s: string, o: string) => conditionValue(sam, 'SingleBucketPrefixesOverlap', single(s, o));
+    /** The CDK app's check (validateParameters), without a synth. */
+    const cdkRefuses = (s: string, o: string) => {
+      try {
+        resolveParameters((name) => (single(s, o) as Record<string, string>)[name]);
+        return false;
+      } catch (e) {
+        if (!/overlap/.test(String(e))) throw e;
+        return true;
+      }
+    };
+    /** What the SAM condition decides: either prefix starts with the other at a "/" (ten levels). */
+    const atSlash = (s: string, o: string) => s.startsWith(o) || (o.startsWith(s) && s.endsWith('/'));
+
+    it('the resource exists only when the prefixes overlap, and can only fail', () => {
+      const resource = sam.Resources.SingleBucketPrefixesOverlap;
+      expect(resource.Type).toBe('AWS::SSM::Parameter');
+      expect(resource.Condition).toBe('SingleBucketPrefixesOverlap');
+      // SSM refuses an empty value, and "^$" admits nothing else.
+      expect(resource.Properties.AllowedPattern).toBe('^$');
+      expect(Object.keys(evaluateSam(sam, single('media/in/', 'media/')).Resources)).toContain(
+        'SingleBucketPrefixesOverlap',
+      );
+      expect(Object.keys(evaluateSam(sam, single('uploads/', 'media/')).Resources)).not.toContain(
+        'SingleBucketPrefixesOverlap',
+      );
+      expect(Object.keys(evaluateSam(sam).Resources)).not.toContain('SingleBucketPrefixesOverlap');
+    });
+
+    it.each([
+      // The CDK tests' cases (stack.test.ts, and the Rules test above).
+      ['a/', 'a/', true],
+      ['media/in/', 'media/', true],
+      ['up/', 'up/', true],
+      ['uploads/', 'media/', false],
+      // The other way round, deeper, and near misses.
+      ['media/', 'media/out/', true],
+      ['media/in', 'media/', true],
+      ['a/b/c/d/e/f/g/h/i/', 'a/b/c/d/e/f/g/h/i/j/', true],
+      ['a/b/c/d/e/f/g/h/i/j/', 'a/b/c/d/e/f/g/h/i/', true],
+      ['a/b/c/d/e/f/g/h/x/', 'a/b/c/d/e/f/g/h/y/', false],
+      ['a/b/c/d/e/f/g/h/i/x', 'a/b/c/d/e/f/g/h/i/y/', false],
+      ['in/', 'input/', false],
+      ['input/', 'in/', false],
+      ['uploads/', 'uploads-out/', false],
+      ['in/a/', 'in/b/', false],
+      ['a/b/', 'a/', true],
+      ['Media/', 'media/', false],
+    ])('SourcePrefix %j, OutputPrefix %j: refused %s, by both', (s, o, refused) => {
+      expect(samRefuses(s, o)).toBe(refused);
+      expect(cdkRefuses(s, o)).toBe(refused);
+    });
+
+    it('the one case only the CDK app refuses: a SourcePrefix that ends inside a level of OutputPrefix', () => {
+      expect(samRefuses('med', 'media/')).toBe(false);
+      expect(cdkRefuses('med', 'media/')).toBe(true);
+      expect(samRefuses('media', 'media/')).toBe(false);
+      expect(cdkRefuses('media', 'media/')).toBe(true);
+      expect(samRefuses('uploads', 'uploads-out/')).toBe(false);
+      expect(cdkRefuses('uploads', 'uploads-out/')).toBe(true);
+    });
+
+    it('never in separate-bucket mode', () => {
+      for (const [s, o] of [
+        ['', ''],
+        ['a/', 'a/'],
+        ['media/in/', 'media/'],
+      ]) {
+        expect(conditionValue(sam, 'SingleBucketPrefixesOverlap', { SourcePrefix: s, OutputPrefix: o })).toBe(false);
+      }
+    });
+
+    it('agrees with the CDK app on every pair of short prefixes but that one case', () => {
+      // Every SourcePrefix and OutputPrefix their AllowedPatterns accept, of
+      // up to four characters of "a", "b" and "/".
+      const words = (n: number): string[] =>
+        n === 0 ? [''] : words(n - 1).flatMap((w) => ['a', 'b', '/'].map((c) => w + c));
+      const all = [1, 2, 3, 4].flatMap(words);
+      const sources = all.filter((w) => new RegExp(sam.Parameters.SourcePrefix.AllowedPattern).test(w));
+      const outputs = all.filter((w) => w !== '' && new RegExp(sam.Parameters.OutputPrefix.AllowedPattern).test(w));
+      expect(sources.length).toBeGreaterThan(50);
+      expect(outputs.length).toBeGreaterThan(20);
+      let refused = 0;
+      for (const s of sources) {
+        for (const o of outputs) {
+          const sam = samRefuses(s, o);
+          const cdk = cdkRefuses(s, o);
+          expect(sam, `${s} ${o}`).toBe(atSlash(s, o));
+          // SAM never refuses what the CDK app accepts ...
+          if (sam) expect(cdk, `${s} ${o}`).toBe(true);
+          // ... and accepts what it refuses only when SourcePrefix ends inside a level.
+          if (cdk && !sam) expect(o.startsWith(s) && !s.endsWith('/'), `${s} ${o}`).toBe(true);
+          if (sam) refused++;
+        }
+      }
+      expect(refused).toBeGreaterThan(20);
+    });
   });
 });

@@ -46,16 +46,23 @@ describe('CDK stack, default parameters', () => {
       .sort();
     expect(types).toEqual(
       [
+        'AWS::CloudFront::CachePolicy',
+        'AWS::CloudFront::Distribution',
+        'AWS::CloudFront::OriginAccessControl',
         'AWS::CloudWatch::Alarm',
         'AWS::CloudWatch::Alarm',
         'AWS::CloudWatch::Alarm',
+        'AWS::CloudWatch::Dashboard',
         'AWS::IAM::Policy',
         'AWS::IAM::Role',
         'AWS::Lambda::EventSourceMapping',
         'AWS::Lambda::Function',
         'AWS::Logs::LogGroup',
+        // Source, output and access logs.
         'AWS::S3::Bucket',
         'AWS::S3::Bucket',
+        'AWS::S3::Bucket',
+        'AWS::S3::BucketPolicy',
         'AWS::S3::BucketPolicy',
         'AWS::S3::BucketPolicy',
         'AWS::SQS::Queue',
@@ -69,10 +76,10 @@ describe('CDK stack, default parameters', () => {
     t.resourceCountIs('Custom::S3BucketNotifications', 0);
   });
 
-  it('encrypts every bucket, blocks public access and disables ACLs', () => {
+  it('encrypts every bucket, blocks public access and disables ACLs (but for CloudFront\'s log delivery)', () => {
     const buckets = resourcesOf(t, 'AWS::S3::Bucket');
-    expect(buckets).toHaveLength(2);
-    for (const [, bucket] of buckets) {
+    expect(buckets).toHaveLength(3);
+    for (const [id, bucket] of buckets) {
       expect(bucket.Properties.BucketEncryption).toEqual({
         ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
       });
@@ -82,7 +89,10 @@ describe('CDK stack, default parameters', () => {
         IgnorePublicAcls: true,
         RestrictPublicBuckets: true,
       });
-      expect(bucket.Properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+      // CloudFront's standard logs (legacy) are delivered through an ACL grant.
+      expect(bucket.Properties.OwnershipControls).toEqual({
+        Rules: [{ ObjectOwnership: id.startsWith('AccessLog') ? 'BucketOwnerPreferred' : 'BucketOwnerEnforced' }],
+      });
       expect(bucket.Properties.LifecycleConfiguration.Rules).toContainEqual({
         Id: 'abort-incomplete-multipart-uploads',
         Status: 'Enabled',
@@ -114,9 +124,14 @@ describe('CDK stack, default parameters', () => {
     expect(model.resources.SourceBucketPolicy).toEqual([
       { ...tlsDeny(['${SourceBucket.Arn}', '${SourceBucket.Arn}/*']), Action: ['s3:*'] },
     ]);
-    expect(model.resources.OutputBucketPolicy).toEqual([
-      { ...tlsDeny(['${OutputBucket.Arn}', '${OutputBucket.Arn}/*']), Action: ['s3:*'] },
-    ]);
+    expect(model.resources.OutputBucketPolicy).toContainEqual({
+      ...tlsDeny(['${OutputBucket.Arn}', '${OutputBucket.Arn}/*']),
+      Action: ['s3:*'],
+    });
+    expect(model.resources.AccessLogBucketPolicy).toContainEqual({
+      ...tlsDeny(['${AccessLogBucket.Arn}', '${AccessLogBucket.Arn}/*']),
+      Action: ['s3:*'],
+    });
     expect(model.resources.DeadLetterQueuePolicy).toEqual([
       { ...tlsDeny(['${DeadLetterQueue.Arn}']), Action: ['sqs:*'] },
     ]);
@@ -229,7 +244,7 @@ describe('CDK stack, default parameters', () => {
     expect(fn.LoggingConfig).toEqual({
       LogFormat: 'JSON',
       ApplicationLogLevel: 'INFO',
-      SystemLogLevel: 'WARN',
+      SystemLogLevel: 'INFO',
       LogGroup: '${LogGroup}',
     });
     expect(model.resources.LogGroup.RetentionInDays).toBe(30);
@@ -247,6 +262,7 @@ describe('CDK stack, default parameters', () => {
       MEDIAFLOW_VIDEO_QUEUE_URL: '',
       MEDIAFLOW_ANIMATED_GIF: '',
       MEDIAFLOW_S3_PATH_STYLE: '',
+      MEDIAFLOW_PUBLIC_BASE_URL: 'https://${DeliveryDistribution.DomainName}',
     });
   });
 
@@ -280,6 +296,12 @@ describe('CDK stack, default parameters', () => {
       OnUploadDeadLetterQueueArn: '${DeadLetterQueue.Arn}',
       OnUploadFunctionArn: '${Function.Arn}',
       OnUploadLogGroupName: '${LogGroup}',
+      DeliveryUrl: 'https://${DeliveryDistribution.DomainName}',
+      DeliveryDistributionId: '${DeliveryDistribution}',
+      DeliveryDomainName: '${DeliveryDistribution.DomainName}',
+      AccessLogBucketName: '${AccessLogBucket}',
+      DashboardUrl:
+        'https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}#dashboards/dashboard/${Dashboard}',
     });
   });
 });
@@ -293,8 +315,12 @@ describe('CDK stack, single bucket with prefixes and alarm email', () => {
   });
   const model = canonicalModel(t.toJSON());
 
-  it('has one bucket that is source and output', () => {
-    t.resourceCountIs('AWS::S3::Bucket', 1);
+  it('has one bucket that is source and output (and the access-log bucket)', () => {
+    t.resourceCountIs('AWS::S3::Bucket', 2);
+    expect(Object.keys(model.resources).filter((n) => n.endsWith('Bucket')).sort()).toEqual([
+      'AccessLogBucket',
+      'SourceBucket',
+    ]);
     expect(model.resources.Function.Environment.Variables.MEDIAFLOW_OUTPUT_BUCKET).toBe('${SourceBucket}');
     expect(model.resources.Function.Environment.Variables.MEDIAFLOW_OUTPUT_PREFIX).toBe('media/');
     expect(model.outputs.OutputBucketName).toBe('${SourceBucket}');
@@ -385,6 +411,10 @@ describe('CDK stack, other parameters', () => {
     [{ TranscodeEphemeralStorage: '20480' }, /TranscodeEphemeralStorage=.*at most 10240/],
     [{ TranscodeBatchSize: '0' }, /TranscodeBatchSize=.*at least 1/],
     [{ TranscodeMaximumConcurrency: '1' }, /TranscodeMaximumConcurrency=.*at least 2/],
+    [{ Delivery: 's3' }, /Delivery=.*must be one of cloudfront, none/],
+    [{ AccessLogs: 'yes' }, /AccessLogs=.*must be one of false, true/],
+    [{ AccessLogRetentionDays: '0' }, /AccessLogRetentionDays=.*at least 1/],
+    [{ Tracing: 'PassThrough' }, /Tracing=.*must be one of Disabled, Active/],
   ])('rejects %j', (context, message) => {
     expect(() => synthCdk(context)).toThrow(message);
   });
@@ -422,9 +452,14 @@ describe('CDK stack with the ffmpeg layer (video)', () => {
       'AWS::SQS::QueuePolicy',
       'AWS::SQS::QueuePolicy',
     ];
-    expect(types).toEqual(
-      [...worker, ...worker, ...['AWS::S3::Bucket', 'AWS::S3::BucketPolicy'].flatMap((type) => [type, type])].sort(),
-    );
+    const shared = [
+      ...['AWS::S3::Bucket', 'AWS::S3::BucketPolicy'].flatMap((type) => [type, type, type]),
+      'AWS::CloudFront::CachePolicy',
+      'AWS::CloudFront::Distribution',
+      'AWS::CloudFront::OriginAccessControl',
+      'AWS::CloudWatch::Dashboard',
+    ];
+    expect(types).toEqual([...worker, ...worker, ...shared].sort());
     t.resourceCountIs('Custom::S3BucketNotifications', 0);
     t.resourceCountIs('AWS::Lambda::LayerVersion', 0); // the layer is the caller's, referenced by ARN
   });
@@ -442,7 +477,7 @@ describe('CDK stack with the ffmpeg layer (video)', () => {
     expect(fn.LoggingConfig).toEqual({
       LogFormat: 'JSON',
       ApplicationLogLevel: 'INFO',
-      SystemLogLevel: 'WARN',
+      SystemLogLevel: 'INFO',
       LogGroup: '${TranscodeLogGroup}',
     });
     expect(model.resources.TranscodeLogGroup.RetentionInDays).toBe(30);
@@ -461,6 +496,7 @@ describe('CDK stack with the ffmpeg layer (video)', () => {
       MEDIAFLOW_FFPROBE: '',
       MEDIAFLOW_ANIMATED_GIF: '',
       MEDIAFLOW_S3_PATH_STYLE: '',
+      MEDIAFLOW_PUBLIC_BASE_URL: 'https://${DeliveryDistribution.DomainName}',
     });
   });
 
@@ -745,5 +781,284 @@ describe('CDK stack, backfill at scale', () => {
     const [[, machine]] = resourcesOf(t, 'AWS::StepFunctions::StateMachine');
     expect(machine.DependsOn).toContain(policyId);
     t.resourceCountIs('AWS::Lambda::Function', 1);
+  });
+});
+
+describe('CDK stack, delivery (CloudFront, the default)', () => {
+  const t = synthCdk({ FfmpegLayerArn: LAYER });
+  const model = canonicalModel(t.toJSON());
+  const [[distributionId, distribution]] = resourcesOf(t, 'AWS::CloudFront::Distribution');
+  const config = distribution.Properties.DistributionConfig;
+
+  it('signs its requests to the private output bucket with an origin access control (SigV4), no legacy OAI', () => {
+    t.resourceCountIs('AWS::CloudFront::OriginAccessControl', 1);
+    t.resourceCountIs('AWS::CloudFront::CloudFrontOriginAccessIdentity', 0);
+    t.hasResourceProperties('AWS::CloudFront::OriginAccessControl', {
+      OriginAccessControlConfig: {
+        OriginAccessControlOriginType: 's3',
+        SigningBehavior: 'always',
+        SigningProtocol: 'sigv4',
+      },
+    });
+    expect(config.Origins).toHaveLength(1);
+    const [origin] = config.Origins;
+    expect(origin.OriginPath).toBeUndefined();
+    expect(origin.S3OriginConfig).toEqual({ OriginAccessIdentity: '' });
+    expect(origin.DomainName).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OutputBucket/), 'RegionalDomainName'] });
+    expect(origin.OriginAccessControlId).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^DeliveryOriginAccessControl/), 'Id'],
+    });
+    expect(model.resources.OutputBucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+  });
+
+  it('is HTTPS only, HTTP/2 and HTTP/3, compressed, GET and HEAD', () => {
+    expect(config.HttpVersion).toBe('http2and3');
+    expect(config.DefaultCacheBehavior).toMatchObject({
+      ViewerProtocolPolicy: 'redirect-to-https',
+      Compress: true,
+      AllowedMethods: ['GET', 'HEAD'],
+    });
+    expect(config.CacheBehaviors).toBeUndefined();
+  });
+
+  it("caches as each object's Cache-Control says: MinTTL 0, a day without one, a year at most; path-only cache key", () => {
+    const [[policyId, policy]] = resourcesOf(t, 'AWS::CloudFront::CachePolicy');
+    expect(config.DefaultCacheBehavior.CachePolicyId).toEqual({ Ref: policyId });
+    expect(policy.Properties.CachePolicyConfig).toMatchObject({
+      MinTTL: 0,
+      DefaultTTL: 86400,
+      MaxTTL: 31536000,
+      ParametersInCacheKeyAndForwardedToOrigin: {
+        EnableAcceptEncodingGzip: true,
+        EnableAcceptEncodingBrotli: true,
+        CookiesConfig: { CookieBehavior: 'none' },
+        HeadersConfig: { HeaderBehavior: 'none' },
+        QueryStringsConfig: { QueryStringBehavior: 'none' },
+      },
+    });
+  });
+
+  it('may read only the outputs, and only as this distribution (AWS:SourceArn), never a failure record', () => {
+    const statements = model.resources.OutputBucketPolicy.filter((s: Json) => JSON.stringify(s).includes('cloudfront'));
+    expect(statements).toEqual(
+      sortStatements([
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'cloudfront.amazonaws.com' },
+          Action: ['s3:GetObject'],
+          Resource: ['${OutputBucket.Arn}/*'],
+          Condition: {
+            StringEquals: {
+              'AWS:SourceArn': 'arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${DeliveryDistribution}',
+            },
+          },
+        },
+        {
+          Effect: 'Deny',
+          Principal: { Service: 'cloudfront.amazonaws.com' },
+          Action: ['s3:GetObject'],
+          Resource: ['${OutputBucket.Arn}/failed/*.json'],
+        },
+      ]),
+    );
+    // Nothing for CloudFront in the source bucket's policy: no upload is served.
+    expect(JSON.stringify(model.resources.SourceBucketPolicy)).not.toContain('cloudfront');
+    // No listing through CloudFront.
+    expect(JSON.stringify(statements)).not.toContain('ListBucket');
+  });
+
+  it('gives both functions MEDIAFLOW_PUBLIC_BASE_URL, the distribution\'s https://<domain> without a trailing slash', () => {
+    for (const fn of ['Function', 'TranscodeFunction']) {
+      expect(model.resources[fn].Environment.Variables.MEDIAFLOW_PUBLIC_BASE_URL, fn).toBe(
+        'https://${DeliveryDistribution.DomainName}',
+      );
+    }
+    const [, onUpload] = resourcesOf(t, 'AWS::Lambda::Function').find(([id]) => id.startsWith('OnUpload'))!;
+    expect(onUpload.Properties.Environment.Variables.MEDIAFLOW_PUBLIC_BASE_URL).toEqual({
+      'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [distributionId, 'DomainName'] }]],
+    });
+  });
+
+  it('outputs its URL, id and domain name', () => {
+    expect(model.outputs).toMatchObject({
+      DeliveryUrl: 'https://${DeliveryDistribution.DomainName}',
+      DeliveryDistributionId: '${DeliveryDistribution}',
+      DeliveryDomainName: '${DeliveryDistribution.DomainName}',
+    });
+  });
+
+  it('in single-bucket mode serves only OutputPrefix of the one bucket, never the uploads', () => {
+    const single = canonicalModel(
+      synthCdk({ BucketMode: 'single', SourcePrefix: 'uploads/', OutputPrefix: 'media/' }).toJSON(),
+    );
+    const statements = single.resources.SourceBucketPolicy.filter((s: Json) => JSON.stringify(s).includes('cloudfront'));
+    expect(statements.map((s: Json) => `${s.Effect} ${s.Resource}`).sort()).toEqual([
+      'Allow ${SourceBucket.Arn}/media/*',
+      'Deny ${SourceBucket.Arn}/media/failed/*.json',
+    ]);
+    expect(JSON.stringify(statements)).not.toContain('uploads/');
+    expect(single.resources.DeliveryDistribution.DistributionConfig.Origins[0].DomainName).toBe(
+      '${SourceBucket.RegionalDomainName}',
+    );
+    // The URL is the bucket's root: the functions append the whole key, media/ included.
+    expect(single.resources.Function.Environment.Variables.MEDIAFLOW_PUBLIC_BASE_URL).toBe(
+      'https://${DeliveryDistribution.DomainName}',
+    );
+  });
+});
+
+describe('CDK stack, Delivery=none', () => {
+  const t = synthCdk({ Delivery: 'none', FfmpegLayerArn: LAYER });
+  const model = canonicalModel(t.toJSON());
+
+  it('has no distribution, nothing for CloudFront in any policy, and no MEDIAFLOW_PUBLIC_BASE_URL', () => {
+    for (const type of [
+      'AWS::CloudFront::Distribution',
+      'AWS::CloudFront::OriginAccessControl',
+      'AWS::CloudFront::CachePolicy',
+    ]) {
+      t.resourceCountIs(type, 0);
+    }
+    expect(JSON.stringify(t.toJSON())).not.toMatch(/cloudfront\.amazonaws\.com|AWS\/CloudFront/);
+    for (const fn of ['Function', 'TranscodeFunction']) {
+      expect(Object.keys(model.resources[fn].Environment.Variables), fn).not.toContain('MEDIAFLOW_PUBLIC_BASE_URL');
+    }
+    expect(Object.keys(model.outputs).filter((o) => o.startsWith('Delivery'))).toEqual([]);
+    // The access-log bucket then needs no ACLs.
+    expect(model.resources.AccessLogBucket.OwnershipControls).toEqual({
+      Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }],
+    });
+  });
+});
+
+describe('CDK stack, access logs', () => {
+  it('on by default: the buckets log to the access-log bucket, which expires them and logs nothing itself', () => {
+    const model = canonicalModel(synthCdk({ BackfillAtScale: 'true', AccessLogRetentionDays: '30' }).toJSON());
+    expect(model.resources.SourceBucket.LoggingConfiguration).toEqual({
+      DestinationBucketName: '${AccessLogBucket}',
+      LogFilePrefix: 's3/source/',
+    });
+    expect(model.resources.OutputBucket.LoggingConfiguration.LogFilePrefix).toBe('s3/output/');
+    expect(model.resources.BackfillInventoryBucket.LoggingConfiguration.LogFilePrefix).toBe('s3/inventory/');
+    expect(model.resources.AccessLogBucket.LoggingConfiguration).toBeUndefined();
+    expect(model.resources.AccessLogBucket.LifecycleConfiguration.Rules).toContainEqual({
+      Id: 'expire-access-logs',
+      Status: 'Enabled',
+      ExpirationInDays: 30,
+    });
+    expect(model.resources.AccessLogBucketPolicy).toContainEqual({
+      Effect: 'Allow',
+      Principal: { Service: 'logging.s3.amazonaws.com' },
+      Action: ['s3:PutObject'],
+      Resource: ['${AccessLogBucket.Arn}/s3/*'],
+      Condition: {
+        ArnLike: { 'aws:SourceArn': ['${SourceBucket.Arn}', '${OutputBucket.Arn}', '${BackfillInventoryBucket.Arn}'] },
+        StringEquals: { 'aws:SourceAccount': '${AWS::AccountId}' },
+      },
+    });
+    expect(model.resources.DeliveryDistribution.DistributionConfig.Logging).toEqual({
+      Bucket: '${AccessLogBucket.DomainName}',
+      Prefix: 'cloudfront/',
+      IncludeCookies: false,
+    });
+  });
+
+  it('AccessLogs=false: no log bucket, no bucket logging, no distribution logging', () => {
+    const t = synthCdk({ AccessLogs: 'false', BackfillAtScale: 'true' });
+    const model = canonicalModel(t.toJSON());
+    t.resourceCountIs('AWS::S3::Bucket', 3); // source, output, inventory
+    expect(model.resources.AccessLogBucket).toBeUndefined();
+    for (const [id, bucket] of resourcesOf(t, 'AWS::S3::Bucket')) {
+      expect(bucket.Properties.LoggingConfiguration, id).toBeUndefined();
+    }
+    expect(JSON.stringify(t.toJSON()).includes('logging.s3.amazonaws.com')).toBe(false);
+    expect(model.resources.DeliveryDistribution.DistributionConfig.Logging).toBeUndefined();
+    expect(model.outputs.AccessLogBucketName).toBeUndefined();
+  });
+});
+
+describe('CDK stack, X-Ray tracing', () => {
+  it('is off by default: no TracingConfig, no X-Ray permission', () => {
+    const t = synthCdk({ FfmpegLayerArn: LAYER, BackfillAtScale: 'true' });
+    for (const [, fn] of resourcesOf(t, 'AWS::Lambda::Function')) expect(fn.Properties.TracingConfig).toBeUndefined();
+    const [[, machine]] = resourcesOf(t, 'AWS::StepFunctions::StateMachine');
+    expect(machine.Properties.TracingConfiguration).toBeUndefined();
+    expect(JSON.stringify(iamStatements(t))).not.toContain('xray:');
+  });
+
+  it('Tracing=Active: both functions and the state machine, each role may send traces and nothing more', () => {
+    const t = synthCdk({ FfmpegLayerArn: LAYER, BackfillAtScale: 'true', Tracing: 'Active' });
+    const functions = resourcesOf(t, 'AWS::Lambda::Function');
+    expect(functions).toHaveLength(2);
+    for (const [, fn] of functions) expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+    const [[, machine]] = resourcesOf(t, 'AWS::StepFunctions::StateMachine');
+    expect(machine.Properties.TracingConfiguration).toEqual({ Enabled: true });
+    const model = canonicalModel(t.toJSON());
+    for (const worker of ['', 'Transcode', 'Backfill']) {
+      const xray = model.resources[`${worker}RoleStatements`].filter((s: Json) =>
+        s.Action.some((a: string) => a.startsWith('xray:')),
+      );
+      expect(xray, worker).toHaveLength(1);
+      expect(xray[0].Resource, worker).toEqual(['*']);
+    }
+    // "*" only for the actions that take no resource ARN (X-Ray, log delivery).
+    const wildcards = iamStatements(t).filter((s) => [s.Resource].flat().includes('*'));
+    for (const s of wildcards) for (const a of [s.Action].flat()) expect(a).toMatch(/^(xray|logs):[A-Za-z]+$/);
+  });
+});
+
+describe('CDK stack, dashboard', () => {
+  const titles = (t: Template): string[] =>
+    canonicalModel(t.toJSON()).resources.Dashboard.DashboardBody.widgets.map((w: Json) => w.properties.title);
+
+  it('one row of EMF metrics and one of Lambda and SQS per function, and CloudFront with delivery', () => {
+    expect(titles(synthCdk({ FfmpegLayerArn: LAYER }))).toEqual([
+      'on-upload: time per object (ms, average)',
+      'on-upload: objects',
+      'on-upload: bytes in and out',
+      'on-upload: cold starts (ms)',
+      'on-upload: errors and throttles',
+      'on-upload: duration (ms)',
+      'on-upload: concurrent executions',
+      'on-upload: queue',
+      'transcode: time per object (ms, average)',
+      'transcode: objects',
+      'transcode: bytes in and out',
+      'transcode: cold starts (ms)',
+      'transcode: errors and throttles',
+      'transcode: duration (ms)',
+      'transcode: concurrent executions',
+      'transcode: queue',
+      'delivery: requests',
+      'delivery: error rate (%)',
+      'delivery: bytes downloaded',
+    ]);
+    expect(titles(synthCdk({ Delivery: 'none' })).filter((w) => !w.startsWith('on-upload'))).toEqual([]);
+  });
+
+  it("reads the functions' EMF metrics by the function's name, and CloudFront's in us-east-1 with Region=Global", () => {
+    const model = canonicalModel(synthCdk().toJSON());
+    const widgets = model.resources.Dashboard.DashboardBody.widgets;
+    const metrics = widgets.flatMap((w: Json) => w.properties.metrics);
+    expect(metrics).toContainEqual(['mediaflow', 'TotalMs', 'Function', '${Function}', { label: 'total' }]);
+    expect(metrics).toContainEqual([
+      'AWS/CloudFront',
+      'Requests',
+      'DistributionId',
+      '${DeliveryDistribution}',
+      'Region',
+      'Global',
+      { label: 'requests', region: 'us-east-1', stat: 'Sum' },
+    ]);
+    for (const w of widgets) {
+      expect(w.properties.region, w.properties.title).toBe(
+        w.properties.title.startsWith('delivery') ? 'us-east-1' : '${AWS::Region}',
+      );
+    }
   });
 });
