@@ -274,7 +274,7 @@ function settleUploads() {
     w.row.className = 'upload ' + done.outcome;
     w.row.replaceChildren(
       done.outcome === 'processed' ? h('a', { href: '#/source/' + encodeURIComponent(key), text: key }) : h('span', { class: 'key', text: key }),
-      h('span', { text: ': ' + done.outcome + (done.outcome === 'processed' ? '' : ' — ' + done.message) }));
+      h('span', { text: done.outcome === 'processed' ? ': processed' : ': ' + done.message }));
   }
 }
 
