@@ -43,6 +43,15 @@ const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 /// Uploads through the page are held in memory: larger files go through
 /// the S3 API (`aws s3 cp`).
 const MAX_PAGE_UPLOAD: u64 = 1 << 30;
+/// `/_media` reads an object whole (then serves the range asked for): at
+/// most this large, at most [`MEDIA_AT_ONCE`] at a time.
+const MAX_MEDIA_BYTES: u64 = 512 << 20;
+const MEDIA_AT_ONCE: usize = 4;
+/// The listing behind the page stops after this many manifests (pages of
+/// 1,000), so a huge bucket costs a bounded time per poll.
+const MAX_LISTED: usize = 10_000;
+/// Only the end of the dead-letter file is read.
+const DEAD_LETTER_TAIL: u64 = 1 << 20;
 
 const INDEX_HTML: &str = include_str!("gallery/index.html");
 const APP_JS: &str = include_str!("gallery/app.js");
@@ -64,6 +73,8 @@ pub struct Gallery {
     manifests: tokio::sync::Mutex<HashMap<String, (Option<String>, Value)>>,
     /// What became of the latest upload events, oldest first, numbered.
     recent: std::sync::Mutex<(u64, std::collections::VecDeque<Value>)>,
+    /// Bounds the `/_media` reads in flight.
+    media_slots: tokio::sync::Semaphore,
 }
 
 /// The last this many upload events are kept for the page.
@@ -81,6 +92,7 @@ impl Gallery {
             max_upload: max_input_bytes.min(MAX_PAGE_UPLOAD),
             manifests: tokio::sync::Mutex::new(HashMap::new()),
             recent: std::sync::Mutex::new((0, std::collections::VecDeque::new())),
+            media_slots: tokio::sync::Semaphore::new(MEDIA_AT_ONCE),
         }
     }
 
@@ -123,8 +135,8 @@ impl Gallery {
             let page = store.list(MEDIA, MANIFESTS, token.as_deref(), 1000).await?;
             entries.extend(page.entries);
             match page.next {
-                Some(next) => token = Some(next),
-                None => break,
+                Some(next) if entries.len() < MAX_LISTED => token = Some(next),
+                _ => break,
             }
         }
         entries.sort_by(|a, b| {
@@ -175,7 +187,7 @@ impl Gallery {
     /// The dead letters, newest first (a line that is not JSON is shown as
     /// it is).
     async fn failures(&self) -> Vec<Value> {
-        let text = match tokio::fs::read_to_string(&self.dead_letter).await {
+        let text = match read_tail(&self.dead_letter, DEAD_LETTER_TAIL).await {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
             Err(e) => {
@@ -203,13 +215,9 @@ impl Gallery {
     }
 
     async fn upload(&self, req: &SiteRequest) -> SiteResponse {
-        let key = req.query.as_deref().and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "key")
-                .map(|(_, v)| v.into_owned())
-        });
-        let Some(key) = key.filter(|k| !k.is_empty()) else {
-            return json_error(StatusCode::BAD_REQUEST, "give the key: ?key=NAME".into());
+        let key = match query_key(req.query.as_deref()) {
+            Ok(k) => k,
+            Err(why) => return json_error(StatusCode::BAD_REQUEST, why),
         };
         let content_type = req
             .headers
@@ -238,7 +246,7 @@ impl Gallery {
         }
     }
 
-    async fn media(&self, encoded: &str) -> SiteResponse {
+    async fn media(&self, req: &SiteRequest, encoded: &str) -> SiteResponse {
         let key = match percent_encoding::percent_decode_str(encoded).decode_utf8() {
             Ok(k) if !k.is_empty() => k.into_owned(),
             _ => return not_found(),
@@ -247,14 +255,42 @@ impl Gallery {
             Ok(s) => s,
             Err(e) => return json_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         };
-        match store.get(MEDIA, &key, u64::MAX).await {
+        let Ok(_slot) = self.media_slots.acquire().await else {
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+        };
+        match store.get(MEDIA, &key, MAX_MEDIA_BYTES).await {
             Ok(object) => {
                 let content_type = object
                     .info
                     .content_type
                     .unwrap_or_else(|| "application/octet-stream".to_string());
-                let mut resp = respond(StatusCode::OK, &content_type, object.body);
+                let range = req
+                    .headers
+                    .get(hyper::header::RANGE)
+                    .and_then(|v| v.to_str().ok());
+                let total = object.body.len() as u64;
+                let (status, body, content_range) = match range.map(|r| byte_range(r, total)) {
+                    None => (StatusCode::OK, object.body, None),
+                    Some(Some((start, end))) => (
+                        StatusCode::PARTIAL_CONTENT,
+                        object.body.slice(start as usize..=end as usize),
+                        Some(format!("bytes {start}-{end}/{total}")),
+                    ),
+                    Some(None) => {
+                        let mut resp = respond(StatusCode::RANGE_NOT_SATISFIABLE, "text/plain", "");
+                        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
+                            resp.headers_mut().insert(hyper::header::CONTENT_RANGE, v);
+                        }
+                        return resp;
+                    }
+                };
+                let body = if req.method == Method::HEAD { Bytes::new() } else { body };
+                let mut resp = respond(status, &content_type, body);
                 let h = resp.headers_mut();
+                h.insert(hyper::header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+                if let Some(v) = content_range.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                    h.insert(hyper::header::CONTENT_RANGE, v);
+                }
                 if let Some(v) = object
                     .info
                     .cache_control
@@ -275,9 +311,101 @@ impl Gallery {
                 );
                 resp
             }
-            Err(StoreError::NotFound(_)) => not_found(),
-            Err(e) => json_error(StatusCode::BAD_GATEWAY, e.to_string()),
+            // A key the server refuses (dot segments, control characters)
+            // names no object either; the details stay in the log.
+            Err(StoreError::NotFound(_) | StoreError::Other(_)) => not_found(),
+            Err(StoreError::TooLarge { size, .. }) => json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{size} bytes: the gallery serves outputs up to {MAX_MEDIA_BYTES} bytes; use the S3 API"),
+            ),
+            Err(e) => {
+                tracing::warn!(key = %mediaflow_store::escape_key(&key), "gallery: reading an output failed: {e}");
+                json_error(StatusCode::BAD_GATEWAY, "reading the output failed (see the server's log)".into())
+            }
         }
+    }
+}
+
+/// The `key` query parameter, form-decoded; `Err` says why there is none.
+fn query_key(query: Option<&str>) -> Result<String, String> {
+    let raw = query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("key="))
+        .collect::<Vec<_>>();
+    match raw.as_slice() {
+        [one] => {
+            let plus_decoded = one.replace('+', " ");
+            match percent_encoding::percent_decode_str(&plus_decoded).decode_utf8() {
+                Ok(k) if !k.is_empty() => Ok(k.into_owned()),
+                Ok(_) => Err("give the key: ?key=NAME".into()),
+                Err(_) => Err("the key is not UTF-8 once decoded".into()),
+            }
+        }
+        [] => Err("give the key: ?key=NAME".into()),
+        _ => Err("give the key once".into()),
+    }
+}
+
+/// The inclusive byte range of a `Range: bytes=…` header of one range
+/// over `total` bytes; `None` when it cannot be satisfied (or is not one
+/// range of bytes).
+fn byte_range(header: &str, total: u64) -> Option<(u64, u64)> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') || total == 0 {
+        return None;
+    }
+    let (start, end) = spec.split_once('-')?;
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().ok()?;
+            (total.saturating_sub(n), total - 1)
+        }
+        (s, "") => (s.parse().ok()?, total - 1),
+        (s, e) => (s.parse().ok()?, e.parse::<u64>().ok()?.min(total - 1)),
+    };
+    (start <= end && start < total).then_some((start, end))
+}
+
+/// The last `max` bytes of the file at `path`, from the first line that
+/// starts within them.
+async fn read_tail(path: &std::path::Path, max: u64) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+    let mut file = tokio::fs::File::open(path).await?;
+    let len = file.metadata().await?.len();
+    let start = len.saturating_sub(max);
+    file.seek(std::io::SeekFrom::Start(start)).await?;
+    let mut bytes = Vec::with_capacity((len - start) as usize);
+    file.read_to_end(&mut bytes).await?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(match (start > 0, text.find('\n')) {
+        (true, Some(i)) => text[i + 1..].to_string(),
+        _ => text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_keys_are_read_strictly() {
+        assert_eq!(byte_range("bytes=0-1", 10), Some((0, 1)));
+        assert_eq!(byte_range("bytes=5-", 10), Some((5, 9)));
+        assert_eq!(byte_range("bytes=-3", 10), Some((7, 9)));
+        assert_eq!(byte_range("bytes=8-100", 10), Some((8, 9)));
+        assert_eq!(byte_range("bytes=10-", 10), None);
+        assert_eq!(byte_range("bytes=3-2", 10), None);
+        assert_eq!(byte_range("bytes=0-1,4-5", 10), None);
+        assert_eq!(byte_range("items=0-1", 10), None);
+        assert_eq!(query_key(Some("key=a%20b%2Bc+d")).unwrap(), "a b+c d");
+        assert!(
+            query_key(Some("key=%C0%AE%C0%AE%2Fx")).is_err(),
+            "not UTF-8"
+        );
+        assert!(query_key(Some("key=a&key=b")).is_err(), "twice");
+        assert!(query_key(Some("key=")).is_err());
+        assert!(query_key(None).is_err());
     }
 }
 
@@ -327,11 +455,28 @@ fn not_found() -> SiteResponse {
 
 #[async_trait::async_trait]
 impl Site for Gallery {
-    fn max_body(&self) -> u64 {
-        self.max_upload
+    fn max_body(&self, method: &Method, path: &str) -> u64 {
+        if method == Method::POST && path == "/_gallery/api/upload" {
+            self.max_upload
+        } else {
+            0
+        }
     }
 
     async fn handle(&self, req: SiteRequest) -> SiteResponse {
+        // A page of another site (not another port of this machine: that
+        // is the same site) may embed nothing of this and trigger no work
+        // (browsers say so in Sec-Fetch-Site).
+        if req
+            .headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+        {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "the gallery answers pages of this machine only".into(),
+            );
+        }
         let path = req.path.as_str();
         match (&req.method, path) {
             (&Method::GET, "/_gallery") => {
@@ -353,8 +498,8 @@ impl Site for Gallery {
                 Err(e) => json_error(StatusCode::BAD_GATEWAY, e.to_string()),
             },
             (&Method::POST, "/_gallery/api/upload") => self.upload(&req).await,
-            (&Method::GET, p) if p.starts_with("/_media/") => {
-                self.media(&p["/_media/".len()..]).await
+            (&Method::GET | &Method::HEAD, p) if p.starts_with("/_media/") => {
+                self.media(&req, &p["/_media/".len()..]).await
             }
             _ => not_found(),
         }

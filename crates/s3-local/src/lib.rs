@@ -54,6 +54,9 @@ use tokio::task::JoinHandle;
 
 /// The access key the local server accepts (not a secret; the secret key is).
 pub const ACCESS_KEY: &str = "mediaflow";
+/// A request's headers must arrive within this.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The region clients should sign for (any region is accepted).
 pub const REGION: &str = "us-east-1";
 
@@ -291,7 +294,12 @@ impl LocalS3 {
         let service = SameOrigin::new(s3, addr, site);
         let (tx, mut rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let http = ConnBuilder::new(TokioExecutor::new());
+            let mut http = ConnBuilder::new(TokioExecutor::new());
+            // A client that never finishes its headers must not hold a
+            // connection for ever (slowloris).
+            http.http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
             let graceful = hyper_util::server::graceful::GracefulShutdown::new();
             loop {
                 let socket = tokio::select! {
@@ -395,11 +403,20 @@ impl SameOrigin {
     /// Whether the request names this server as its host (`Host`, or the
     /// authority of an HTTP/2 request).
     fn own_host(&self, req: &hyper::Request<Incoming>) -> bool {
-        let host = match req.headers().get(HOST) {
-            Some(h) => h.to_str().ok().map(str::to_string),
-            None => req.uri().authority().map(|a| a.as_str().to_string()),
+        let own = |h: &str| self.own_hosts.iter().any(|o| h.eq_ignore_ascii_case(o));
+        let mut hosts = req.headers().get_all(HOST).iter();
+        let header = match (hosts.next(), hosts.next()) {
+            (Some(h), None) => Some(h.to_str().ok().filter(|h| own(h)).is_some()),
+            (None, None) => None,
+            _ => return false,
         };
-        host.is_some_and(|h| self.own_hosts.iter().any(|o| h.eq_ignore_ascii_case(o)))
+        // An absolute-form target (or HTTP/2's :authority) names the host too.
+        let authority = req.uri().authority().map(|a| own(a.as_str()));
+        match (header, authority) {
+            (Some(h), Some(a)) => h && a,
+            (Some(ok), None) | (None, Some(ok)) => ok,
+            (None, None) => false,
+        }
     }
 }
 
@@ -424,9 +441,11 @@ pub type SiteResponse = hyper::Response<bytes::Bytes>;
 /// 127.0.0.1 can use it through a browser.
 #[async_trait::async_trait]
 pub trait Site: Send + Sync + 'static {
-    /// The largest request body accepted: a larger one is answered `413`
-    /// (when its length is declared, before it is read).
-    fn max_body(&self) -> u64;
+    /// The largest body a request with `method` to `path` may carry (0
+    /// where none is expected): a larger one is answered `413` (when its
+    /// length is declared, before it is read; else when the limit is
+    /// passed), so no route buffers what it does not use.
+    fn max_body(&self, method: &hyper::Method, path: &str) -> u64;
     async fn handle(&self, request: SiteRequest) -> SiteResponse;
 }
 
@@ -440,8 +459,12 @@ fn plain_response(status: hyper::StatusCode, text: String) -> s3s::HttpResponse 
     resp
 }
 
+/// A body must arrive within this (slow senders hold a connection and
+/// memory).
+const SITE_BODY_TIMEOUT: Duration = Duration::from_secs(120);
+
 async fn serve_site(site: Arc<dyn Site>, req: hyper::Request<Incoming>) -> s3s::HttpResponse {
-    let limit = site.max_body();
+    let limit = site.max_body(req.method(), req.uri().path());
     let too_large = || {
         plain_response(
             hyper::StatusCode::PAYLOAD_TOO_LARGE,
@@ -457,11 +480,23 @@ async fn serve_site(site: Arc<dyn Site>, req: hyper::Request<Incoming>) -> s3s::
     }
     let (parts, body) = req.into_parts();
     let mut body = s3s::Body::from(body);
-    let Ok(body) = body
-        .store_all_limited(usize::try_from(limit).unwrap_or(usize::MAX))
-        .await
-    else {
-        return too_large();
+    let read = tokio::time::timeout(
+        SITE_BODY_TIMEOUT,
+        body.store_all_limited(usize::try_from(limit).unwrap_or(usize::MAX)),
+    )
+    .await;
+    let body = match read {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return too_large(),
+        Err(_) => {
+            return plain_response(
+                hyper::StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s",
+                    SITE_BODY_TIMEOUT.as_secs()
+                ),
+            )
+        }
     };
     let request = SiteRequest {
         method: parts.method,
@@ -503,22 +538,28 @@ impl hyper::service::Service<hyper::Request<Incoming>> for SameOrigin {
     type Future = ResponseFuture;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
-        if let Some(origin) = req.headers().get(ORIGIN) {
-            if !self.own.contains(origin) {
-                let shown = String::from_utf8_lossy(origin.as_bytes())
-                    .escape_debug()
-                    .to_string();
-                tracing::warn!(origin = %shown, method = %req.method(), "local S3: cross-origin request refused");
-                let resp = s3_error_response(
-                    hyper::StatusCode::FORBIDDEN,
-                    "AccessDenied",
-                    &format!(
-                        "cross-origin request from {shown} refused: the local S3 server accepts browser requests only from its own origin ({})",
-                        String::from_utf8_lossy(self.own[0].as_bytes())
-                    ),
-                );
-                return Box::pin(std::future::ready(Ok(resp)));
-            }
+        // Every Origin value must be this server's (a second one is no
+        // browser's doing).
+        let foreign = req
+            .headers()
+            .get_all(ORIGIN)
+            .iter()
+            .find(|o| !self.own.contains(o))
+            .cloned();
+        if let Some(origin) = foreign {
+            let shown = String::from_utf8_lossy(origin.as_bytes())
+                .escape_debug()
+                .to_string();
+            tracing::warn!(origin = %shown, method = %req.method(), "local S3: cross-origin request refused");
+            let resp = s3_error_response(
+                hyper::StatusCode::FORBIDDEN,
+                "AccessDenied",
+                &format!(
+                    "cross-origin request from {shown} refused: the local S3 server accepts browser requests only from its own origin ({})",
+                    String::from_utf8_lossy(self.own[0].as_bytes())
+                ),
+            );
+            return Box::pin(std::future::ready(Ok(resp)));
         }
         if let Some(site) = &self.site {
             if req.uri().path().starts_with("/_") {
@@ -533,6 +574,22 @@ impl hyper::service::Service<hyper::Request<Incoming>> for SameOrigin {
                 return Box::pin(async move { Ok(serve_site(site, req).await) });
             }
         }
-        hyper::service::Service::call(&self.inner, req)
+        // Objects are served with the type they were stored with: one
+        // uploaded as text/html must not run as this origin (which the
+        // gallery trusts), so no response is sniffed or run as a page.
+        let response = hyper::service::Service::call(&self.inner, req);
+        Box::pin(async move {
+            let mut resp = response.await?;
+            let h = resp.headers_mut();
+            h.insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
+            h.insert(
+                "content-security-policy",
+                HeaderValue::from_static("sandbox"),
+            );
+            Ok(resp)
+        })
     }
 }

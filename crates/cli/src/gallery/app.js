@@ -156,7 +156,11 @@ function render() {
   const route = location.hash.match(/^#\/source\/(.*)$/);
   document.getElementById('list-view').hidden = !!route;
   document.getElementById('detail-view').hidden = !route;
-  if (route) renderDetail(decodeURIComponent(route[1]));
+  let key = null;
+  if (route) {
+    try { key = decodeURIComponent(route[1]); } catch { key = route[1]; }
+  }
+  if (route) renderDetail(key);
   else renderList();
 }
 
