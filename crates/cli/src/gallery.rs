@@ -384,31 +384,6 @@ async fn read_tail(path: &std::path::Path, max: u64) -> std::io::Result<String> 
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_and_keys_are_read_strictly() {
-        assert_eq!(byte_range("bytes=0-1", 10), Some((0, 1)));
-        assert_eq!(byte_range("bytes=5-", 10), Some((5, 9)));
-        assert_eq!(byte_range("bytes=-3", 10), Some((7, 9)));
-        assert_eq!(byte_range("bytes=8-100", 10), Some((8, 9)));
-        assert_eq!(byte_range("bytes=10-", 10), None);
-        assert_eq!(byte_range("bytes=3-2", 10), None);
-        assert_eq!(byte_range("bytes=0-1,4-5", 10), None);
-        assert_eq!(byte_range("items=0-1", 10), None);
-        assert_eq!(query_key(Some("key=a%20b%2Bc+d")).unwrap(), "a b+c d");
-        assert!(
-            query_key(Some("key=%C0%AE%C0%AE%2Fx")).is_err(),
-            "not UTF-8"
-        );
-        assert!(query_key(Some("key=a&key=b")).is_err(), "twice");
-        assert!(query_key(Some("key=")).is_err());
-        assert!(query_key(None).is_err());
-    }
-}
-
 fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> SiteResponse {
     let mut resp = hyper::Response::new(body.into());
     *resp.status_mut() = status;
@@ -503,5 +478,30 @@ impl Site for Gallery {
             }
             _ => not_found(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_keys_are_read_strictly() {
+        assert_eq!(byte_range("bytes=0-1", 10), Some((0, 1)));
+        assert_eq!(byte_range("bytes=5-", 10), Some((5, 9)));
+        assert_eq!(byte_range("bytes=-3", 10), Some((7, 9)));
+        assert_eq!(byte_range("bytes=8-100", 10), Some((8, 9)));
+        assert_eq!(byte_range("bytes=10-", 10), None);
+        assert_eq!(byte_range("bytes=3-2", 10), None);
+        assert_eq!(byte_range("bytes=0-1,4-5", 10), None);
+        assert_eq!(byte_range("items=0-1", 10), None);
+        assert_eq!(query_key(Some("key=a%20b%2Bc+d")).unwrap(), "a b+c d");
+        assert!(
+            query_key(Some("key=%C0%AE%C0%AE%2Fx")).is_err(),
+            "not UTF-8"
+        );
+        assert!(query_key(Some("key=a&key=b")).is_err(), "twice");
+        assert!(query_key(Some("key=")).is_err());
+        assert!(query_key(None).is_err());
     }
 }
