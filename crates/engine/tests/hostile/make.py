@@ -158,6 +158,21 @@ Not written by `make.py` (it needs an AV1 encoder):
   `avifenc -s 10 --exif loop-exif.bin small16x8.png exif-loop.avif`
   (libavif 0.11); `tests/exif_orientation.rs` builds the same payload into
   JPEG, PNG and WebP and expects orientation 6 from all four.
+
+## Newer formats (HEIC, JPEG XL, animations)
+
+Written by `make_formats.py` in this directory (needs heif-enc/heif-info,
+cjxl/djxl/jxlinfo, gifsicle, webpmux and the fixtures made by
+`sample-media/fixtures/make_formats.py`; `make_formats.py --check` verifies;
+it re-renders this README through `make.write_readme()`).
+
+- `heic-truncated.heic` ({heic-truncated.heic} B): `sample-media/fixtures/formats/heic-single.heic` (640x480) cut at 60 % of its bytes: ftyp/meta intact, the mdat (HEVC data) ends early. heif-convert fails on it.
+- `heic-bomb.heic` ({heic-bomb.heic} B): heic-single.heic re-written (meta box only) with the primary item's `ispe` saying 60000x60000 (3.6 G pixels); the hvcC/SPS and the coded data still describe 640x480. libheif 1.15 refuses it in `heif-info` ("Security limit exceeded: Image size 60000x60000 exceeds the maximum image size 32768x32768").
+- `heic-grid-bomb.heic` ({heic-grid-bomb.heic} B): a valid-structure grid HEIC: primary `grid` item, grid descriptor rows 118, columns 118, output 60000x60000, grid `ispe` 60000x60000, and an iref `dimg` that lists the SAME hidden 512x512 hvc1 tile (tile 1 of heic-grid.heic) 13924 times. Decoding it for real would be 3.6 G pixels (14.4 GB RGBA) and 13924 tile decodes. libheif 1.15 refuses it with the same security-limit error.
+- `jxl-truncated.jxl` ({jxl-truncated.jxl} B): `sample-media/fixtures/formats/jxl-lossy.jxl` (bare codestream, 320x240) cut at 60 %: headers parse (jxlinfo prints 320x240), the frame data ends early.
+- `jxl-bomb.jxl` ({jxl-bomb.jxl} B): jxl-lossy.jxl with its SizeHeader replaced: bytes `FF 0A`, then (bits LSB first) `small`=0 (1 bit), height selector 2 (2 bits, U32 BitsOffset(18,1)), height-1 = 99999 (18 bits), `ratio`=0 (3 bits), width selector 2 (2 bits), width-1 = 99999 (18 bits) = 44 bits, then the original ImageMetadata bits (bits 25..53 of jxl-lossy.jxl, 29 bits), zero padding to the byte boundary (byte 12), then the original frame bytes from byte 7 of jxl-lossy.jxl on. The original SizeHeader was 9 bits (`small`=1, 240/8-1 = 29 in 5 bits, ratio 3 = 4:3). The end of ImageMetadata (bit 54) was found by re-coding the original 320x240 in the same 44-bit form and checking that djxl still decodes the same pixels. jxlinfo reports "100000x100000, lossy, 8-bit RGB"; the frame (TOC sized for 320x240) is then invalid ("too many toc entries"), so it is both huge and corrupt.
+- `anim-many-frames.gif` ({anim-many-frames.gif} B): GIF89a, logical screen 2000x2000, 2-colour global table, NETSCAPE2.0 loop 0 (forever), then 5000 frames of 1x1 pixel (graphic control extension: disposal 1, delay 20 ms; image at ((37*i) mod 2000, (91*i) mod 2000)). Compositing every frame onto a full canvas copy is 5000 x 4 M pixels (80 GB of RGBA); 100 s of animation.
+- `anim-many-frames.webp` ({anim-many-frames.webp} B): RIFF WebP, VP8X (animation flag) canvas 2000x2000, ANIM (background 0xFFFFFFFF, loop 0), then 3000 ANMF frames (20 ms each, flags byte 0 = alpha-blend and no dispose, offsets ((37*i) mod 1000, (91*i) mod 1000) in units of 2 px), each holding the same 1x1 lossless VP8L bitstream (written by Pillow). 3000 frames rather than 5000 to stay near 150 KB (a 1x1 ANMF costs ~50 B).
 """
 
 
