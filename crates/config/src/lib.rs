@@ -227,6 +227,7 @@ struct LimitsDto {
     max_input_bytes: Option<Value>,
     max_pixels: Option<Value>,
     max_frames: Option<Value>,
+    max_animation_pixels: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +276,7 @@ struct VariantDto {
     background: Option<Value>,
     filter: Option<Value>,
     lossless: Option<Value>,
+    animated: Option<Value>,
 }
 
 /// Deserialises a section's table into its DTO; unknown keys are reported
@@ -313,6 +315,12 @@ fn parse_limits(table: Table) -> Result<Limits> {
             int(v, p, 1, u32::MAX.into()).map(|n| n as u32)
         })?
         .unwrap_or(d.max_frames),
+        max_animation_pixels: opt(
+            dto.max_animation_pixels,
+            "limits.max_animation_pixels",
+            |v, p| int(v, p, 1, i64::MAX).map(|n| n as u64),
+        )?
+        .unwrap_or(d.max_animation_pixels),
     })
 }
 
@@ -527,7 +535,7 @@ const FITS: [(&str, Fit); 4] = [
     ("fill", Fit::Fill),
 ];
 
-const GRAVITIES: [(&str, Gravity); 10] = [
+const GRAVITIES: [(&str, Gravity); 12] = [
     ("center", Gravity::Center),
     ("centre", Gravity::Center),
     ("north", Gravity::North),
@@ -538,6 +546,8 @@ const GRAVITIES: [(&str, Gravity); 10] = [
     ("southwest", Gravity::SouthWest),
     ("west", Gravity::West),
     ("northwest", Gravity::NorthWest),
+    ("attention", Gravity::Attention),
+    ("entropy", Gravity::Entropy),
 ];
 
 fn parse_variant(index: usize, table: Table) -> Result<Variant> {
@@ -614,6 +624,9 @@ fn parse_variant(index: usize, table: Table) -> Result<Variant> {
     }
     if let Some(b) = opt(dto.lossless, &key("lossless"), boolean)? {
         variant.lossless = b;
+    }
+    if let Some(b) = opt(dto.animated, &key("animated"), boolean)? {
+        variant.animated = b;
     }
     Ok(variant)
 }

@@ -72,6 +72,7 @@ fn every_key_is_parsed() {
         max_input_bytes = 1000
         max_pixels = 2000
         max_frames = 3
+        max_animation_pixels = 4000
 
         [output]
         jpeg_progressive = false
@@ -92,6 +93,7 @@ fn every_key_is_parsed() {
         background = "#10203040"
         filter = "catmullrom"
         lossless = true
+        animated = true
 
         [[variant]]
         name = "focal"
@@ -107,7 +109,8 @@ fn every_key_is_parsed() {
         Limits {
             max_input_bytes: 1000,
             max_pixels: 2000,
-            max_frames: 3
+            max_frames: 3,
+            max_animation_pixels: 4000,
         }
     );
     assert_eq!(
@@ -148,6 +151,7 @@ fn every_key_is_parsed() {
     );
     assert_eq!(v.filter, Filter::CatmullRom);
     assert!(v.lossless);
+    assert!(v.animated);
     let f = &plan.variants()[1];
     assert_eq!((f.width, f.height), (None, Some(100)));
     assert_eq!(f.fit, Fit::Contain);
@@ -521,4 +525,26 @@ fn video_errors_name_the_key() {
     );
     assert!(bad("[video_limits]\nmax_frames = 3")
         .starts_with("unknown field \"max_frames\" in video_limits"));
+}
+
+#[test]
+fn smart_gravity_and_animation() {
+    let plan = parse(
+        "[limits]\nmax_frames = 200\n[[variant]]\nname = \"t\"\nwidth = 64\nheight = 64\nfit = \"cover\"\ngravity = \"attention\"\n\
+         [[variant]]\nname = \"e\"\nwidth = 64\nheight = 64\nfit = \"cover\"\ngravity = \"entropy\"\nformats = [\"webp\"]\nanimated = true\n",
+    )
+    .unwrap();
+    assert_eq!(plan.variants()[0].gravity, Gravity::Attention);
+    assert_eq!(plan.variants()[1].gravity, Gravity::Entropy);
+    assert!(plan.variants()[1].animated);
+    // An animation is written as WebP, and needs more than one frame.
+    let e =
+        parse("[limits]\nmax_frames = 9\n[[variant]]\nname = \"a\"\nwidth = 9\nanimated = true\n")
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("needs \"webp\" in formats"), "{e}");
+    let e = parse("[[variant]]\nname = \"a\"\nwidth = 9\nformats = [\"webp\"]\nanimated = true\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("limits.max_frames of 2 or more"), "{e}");
 }

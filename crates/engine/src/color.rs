@@ -59,6 +59,32 @@ pub fn rgb_to_srgb(bitmap: &mut Bitmap, icc: &[u8]) -> Result<ColorFacts> {
         });
     };
     let description = describe(&profile);
+    profile_to_srgb(bitmap, &profile, description)
+}
+
+/// Converts RGB(A) pixels described by the coding-independent code points
+/// of an `nclx` colour box (HEIF, AVIF) to sRGB: Display P3 and BT.2020
+/// primaries with an SDR transfer are converted; sRGB/BT.709, unspecified
+/// and HDR transfers (PQ, HLG: tone mapping is out of scope) are left as
+/// they are.
+pub fn nclx_to_srgb(bitmap: &mut Bitmap, primaries: u16, transfer: u16) -> Result<ColorFacts> {
+    // Transfers whose curve is (close to) sRGB's: BT.709/601/2020 SDR, sRGB.
+    let sdr = matches!(transfer, 1 | 2 | 6 | 13 | 14 | 15);
+    let (profile, name) = match primaries {
+        12 if sdr => (ColorProfile::new_display_p3(), "Display P3 (nclx)"),
+        9 if sdr => (ColorProfile::new_bt2020(), "BT.2020 (nclx)"),
+        _ => return Ok(ColorFacts::default()),
+    };
+    profile_to_srgb(bitmap, &profile, name.to_string())
+}
+
+/// Converts `bitmap` from `profile` to sRGB (a no-op for profiles that are
+/// sRGB in all but name).
+fn profile_to_srgb(
+    bitmap: &mut Bitmap,
+    profile: &ColorProfile,
+    description: String,
+) -> Result<ColorFacts> {
     if profile.color_space != DataColorSpace::Rgb {
         // A gray profile on a gray image (expanded to RGB): its tone curve is
         // close to sRGB's; leave the pixels as they are.

@@ -18,9 +18,23 @@ use std::io::Cursor;
 /// A decoded source, still in stored orientation, already in sRGB.
 pub struct Decoded {
     pub bitmap: Bitmap,
+    /// The source's orientation (EXIF, `irot`/`imir`, JPEG XL header).
     pub orientation: u8,
+    /// The decoder already applied `orientation` to `bitmap`.
+    pub upright: bool,
     pub color_model: &'static str,
     pub color: ColorFacts,
+}
+
+impl Decoded {
+    /// The orientation still to apply to `bitmap` (1 when the decoder did).
+    pub fn pending_orientation(&self) -> u8 {
+        if self.upright {
+            1
+        } else {
+            self.orientation
+        }
+    }
 }
 
 /// Orientation of a JPEG from its EXIF, without decoding pixels.
@@ -51,6 +65,7 @@ pub fn decode_jpeg(
             Ok(Decoded {
                 bitmap,
                 orientation,
+                upright: false,
                 color_model,
                 color,
             })
@@ -65,6 +80,7 @@ pub fn decode_jpeg(
             Ok(Decoded {
                 bitmap,
                 orientation,
+                upright: false,
                 color_model: "cmyk",
                 color,
             })
@@ -179,19 +195,63 @@ pub fn decode_with_image(bytes: &[u8], format: SourceFormat, limits: &Limits) ->
     Ok(Decoded {
         bitmap,
         orientation,
+        upright: false,
         color_model,
         color,
     })
 }
 
 /// Decodes AVIF (still image, 8/10/12-bit, with or without alpha) whose
-/// header (`ispe`) says `ispe`; see `avif.rs` for the checks.
+/// header (`ispe`) says `ispe`; see `avif.rs` for the checks. Orientation
+/// comes from `irot`/`imir` when the item has them (EXIF's otherwise), and
+/// colour from the `colr` ICC profile or wide-gamut `nclx` primaries.
 pub fn decode_avif(bytes: &[u8], ispe: (u32, u32), limits: &Limits) -> Result<Decoded> {
+    let facts = crate::heic::item_facts(bytes)?;
     let px = crate::avif::decode(bytes, ispe, limits)?;
+    let mut bitmap = px.bitmap;
+    let orientation = if facts.transforms.is_empty() {
+        px.exif.as_deref().map_or(1, exif::orientation)
+    } else {
+        facts.orientation()
+    };
+    let color = match (&facts.icc, facts.nclx) {
+        (Some(icc), _) => color::rgb_to_srgb(&mut bitmap, icc)?,
+        (None, Some((primaries, transfer))) => {
+            color::nclx_to_srgb(&mut bitmap, primaries, transfer)?
+        }
+        (None, None) => ColorFacts::default(),
+    };
+    Ok(Decoded {
+        bitmap,
+        orientation,
+        upright: false,
+        color_model: px.color_model,
+        color,
+    })
+}
+
+/// Decodes a HEIC (primary image, upright, sRGB); see `heic.rs`.
+pub fn decode_heic(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
+    let header = crate::heic::header(bytes)?;
+    let px = crate::heic::decode(bytes, &header, limits)?;
     Ok(Decoded {
         bitmap: px.bitmap,
-        orientation: px.exif.as_deref().map_or(1, exif::orientation),
+        orientation: header.orientation,
+        upright: true,
         color_model: px.color_model,
-        color: ColorFacts::default(),
+        color: px.color,
+    })
+}
+
+/// Decodes a JPEG XL (first keyframe, upright, sRGB); see `jxl.rs`.
+pub fn decode_jxl(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
+    let header = crate::jxl::header(bytes)?;
+    let px = crate::jxl::decode(bytes, &header, limits)?;
+    Ok(Decoded {
+        bitmap: px.bitmap,
+        orientation: header.orientation,
+        upright: true,
+        color_model: px.color_model,
+        color: px.color,
     })
 }

@@ -315,6 +315,8 @@ mod tests {
             width,
             height,
             bytes: 1,
+            frames: None,
+            duration_ms: None,
         }
     }
 

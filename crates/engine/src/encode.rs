@@ -82,6 +82,15 @@ fn webp(bitmap: &Bitmap, params: EncodeParams, method: u8) -> Result<Vec<u8>> {
     } else {
         webp::Encoder::from_rgb(&bitmap.data, bitmap.width, bitmap.height)
     };
+    let config = webp_config(params, method)?;
+    let mem = encoder
+        .encode_advanced(&config)
+        .map_err(|e| MediaError::encode(format!("WebP: {e:?}")))?;
+    Ok(mem.to_vec())
+}
+
+/// libwebp's settings for a variant: stills and animations alike.
+pub fn webp_config(params: EncodeParams, method: u8) -> Result<webp::WebPConfig> {
     let mut config =
         webp::WebPConfig::new().map_err(|()| MediaError::encode("WebP: bad libwebp version"))?;
     config.lossless = i32::from(params.lossless);
@@ -92,10 +101,7 @@ fn webp(bitmap: &Bitmap, params: EncodeParams, method: u8) -> Result<Vec<u8>> {
     };
     config.method = i32::from(method);
     config.alpha_compression = i32::from(!params.lossless);
-    let mem = encoder
-        .encode_advanced(&config)
-        .map_err(|e| MediaError::encode(format!("WebP: {e:?}")))?;
-    Ok(mem.to_vec())
+    Ok(config)
 }
 
 fn avif(bitmap: &Bitmap, quality: u8, speed: u8) -> Result<Vec<u8>> {

@@ -7,13 +7,13 @@ use crate::decode::{self, Decoded};
 use crate::encode::{self, EncodeParams};
 use crate::error::{ErrorKind, MediaError, Result};
 use crate::geometry::{self, Region, VariantGeometry, DECODE_MARGIN};
-use crate::output::{EncodedVariant, Output, SourceFacts, Timings};
+use crate::output::{AnimationFacts, EncodedVariant, Output, SourceFacts, Timings};
 use crate::plan::{
     Color, EncodeOptions, Filter, Fit, FormatChoice, Limits, OutputFormat, Plan, Variant,
 };
 use crate::sniff::{sniff, SourceFormat};
 use crate::stop::Stop;
-use crate::{jpeg, limits, orient, placeholder, resize};
+use crate::{anim, jpeg, limits, orient, placeholder, resize, smartcrop};
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -73,7 +73,8 @@ pub fn decode_upright(bytes: &[u8], limits: &Limits) -> Result<RgbImage> {
     guard(|| {
         let header = probe(bytes, limits)?;
         let decoded = decode_full(bytes, header.format, limits, |_, _| (1, 1))?;
-        let b = orient::apply(decoded.bitmap, decoded.orientation);
+        let pending = decoded.pending_orientation();
+        let b = orient::apply(decoded.bitmap, pending);
         Ok(RgbImage {
             width: b.width,
             height: b.height,
@@ -133,6 +134,8 @@ fn decode_any(
             let ispe = limits::header_dims(bytes, format)?;
             decode::decode_avif(bytes, ispe, lim)
         }
+        SourceFormat::Jxl => decode::decode_jxl(bytes, lim),
+        SourceFormat::Heic => decode::decode_heic(bytes, lim),
         other => decode::decode_with_image(bytes, other, lim),
     }
 }
@@ -159,7 +162,9 @@ pub(crate) fn resolve(choice: FormatChoice, source: SourceFormat) -> OutputForma
     match choice {
         FormatChoice::Fixed(f) => f,
         FormatChoice::Source => match source {
-            SourceFormat::Jpeg | SourceFormat::Tiff => OutputFormat::Jpeg,
+            SourceFormat::Jpeg | SourceFormat::Tiff | SourceFormat::Heic | SourceFormat::Jxl => {
+                OutputFormat::Jpeg
+            }
             SourceFormat::Png | SourceFormat::Gif => OutputFormat::Png,
             SourceFormat::Webp => OutputFormat::Webp,
             SourceFormat::Avif => OutputFormat::Avif,
@@ -206,24 +211,36 @@ fn run(bytes: &[u8], plan: &Plan, stop: &Stop) -> Result<Output> {
     let decoded = decode_for_plan(bytes, header.format, plan)?;
     timings.decode_ms = ms(decode_start);
     stop.check("orienting")?;
+    let pending = decoded.pending_orientation();
     let Decoded {
         bitmap,
         orientation,
         color_model,
         color,
+        ..
     } = decoded;
     let bitmap = working_bitmap(bitmap)?;
     let (decoded_width, decoded_height) = (bitmap.width, bitmap.height);
 
     let orient_start = Instant::now();
-    let upright = orient::apply(bitmap, orientation);
+    let upright = orient::apply(bitmap, pending);
     timings.orient_ms = ms(orient_start);
     // Displayed full-resolution size: what the variant boxes refer to.
     let displayed = orient::displayed_dims(header.width, header.height, orientation);
     let source = Frame::of_displayed(upright, displayed, None);
 
-    let (variants, intermediates) =
+    let (mut variants, intermediates, geometries) =
         make_variants(plan, &source, header.format, displayed, stop, &mut timings)?;
+    let animation = animate(
+        bytes,
+        header.format,
+        plan,
+        &geometries,
+        pending,
+        stop,
+        &mut variants,
+        &mut timings,
+    )?;
 
     stop.check("the placeholder")?;
     let placeholder_start = Instant::now();
@@ -251,6 +268,7 @@ fn run(bytes: &[u8], plan: &Plan, stop: &Stop) -> Result<Output> {
             converted_to_srgb: color.converted,
             decoded_width,
             decoded_height,
+            animation,
         },
         variants,
         placeholder,
@@ -289,12 +307,15 @@ fn make_variants(
     displayed: (u32, u32),
     stop: &Stop,
     timings: &mut Timings,
-) -> Result<(Vec<EncodedVariant>, Vec<Frame>)> {
-    let geometries: Vec<VariantGeometry> = plan
+) -> Result<(Vec<EncodedVariant>, Vec<Frame>, Vec<VariantGeometry>)> {
+    let mut geometries: Vec<VariantGeometry> = plan
         .variants()
         .iter()
         .map(|v| geometry::plan_variant(v, displayed.0, displayed.1))
         .collect();
+    let crop_start = Instant::now();
+    place_smart_crops(plan, &source.bitmap, displayed, &mut geometries)?;
+    timings.resize_ms += ms(crop_start);
     let mut intermediates: Vec<Frame> = Vec::new();
     let mut outputs: Vec<Vec<EncodedVariant>> = vec![Vec::new(); geometries.len()];
     for i in largest_first(&geometries) {
@@ -331,7 +352,153 @@ fn make_variants(
             ));
         }
     }
-    Ok((outputs.into_iter().flatten().collect(), intermediates))
+    Ok((
+        outputs.into_iter().flatten().collect(),
+        intermediates,
+        geometries,
+    ))
+}
+
+/// Moves the crop of every `cover` variant whose gravity is `attention` or
+/// `entropy` to the window its strategy scores best, on `upright` (the
+/// whole source at any scale). Each strategy analyses the image once.
+fn place_smart_crops(
+    plan: &Plan,
+    upright: &Bitmap,
+    displayed: (u32, u32),
+    geometries: &mut [VariantGeometry],
+) -> Result<()> {
+    let mut analyses: Vec<smartcrop::Analysis> = Vec::new();
+    for (variant, g) in plan.variants().iter().zip(geometries.iter_mut()) {
+        if variant.fit != Fit::Cover
+            || !variant.gravity.is_smart()
+            || g.is_full_frame(displayed.0, displayed.1)
+        {
+            continue;
+        }
+        let index = match analyses
+            .iter()
+            .position(|a| a.strategy() == variant.gravity)
+        {
+            Some(i) => i,
+            None => {
+                analyses.push(smartcrop::Analysis::new(upright, variant.gravity)?);
+                analyses.len() - 1
+            }
+        };
+        g.region = analyses[index].place(g.region, displayed);
+    }
+    Ok(())
+}
+
+/// The `animated` variants of an animated GIF or WebP: every frame (one
+/// composited canvas at a time) resized like the variant's still and fed
+/// to an animated WebP encoder, whose file replaces the variant's still
+/// WebP. Within the limits only (frames and total pixels, from the
+/// header); over them the stills stay and the facts say why.
+#[allow(clippy::too_many_arguments)]
+fn animate(
+    bytes: &[u8],
+    format: SourceFormat,
+    plan: &Plan,
+    geometries: &[VariantGeometry],
+    orientation: u8,
+    stop: &Stop,
+    variants: &mut [EncodedVariant],
+    timings: &mut Timings,
+) -> Result<Option<AnimationFacts>> {
+    let info = anim::info(bytes, format);
+    if !info.is_animated() {
+        return Ok(None);
+    }
+    let mut facts = AnimationFacts {
+        frames: info.frames,
+        duration_ms: info.duration_ms,
+        loop_count: info.loop_count,
+        kept_still: None,
+    };
+    let animated: Vec<usize> = (0..plan.variants().len())
+        .filter(|&i| plan.variants()[i].animated)
+        .collect();
+    if animated.is_empty() {
+        return Ok(Some(facts));
+    }
+    let lim = plan.limits();
+    let (w, h) = limits::header_dims(bytes, format)?;
+    let total = u64::from(w) * u64::from(h) * u64::from(info.frames);
+    if info.frames > lim.max_frames {
+        facts.kept_still = Some(format!(
+            "{} frames, over limits.max_frames = {}",
+            info.frames, lim.max_frames
+        ));
+        return Ok(Some(facts));
+    }
+    if total > lim.max_animation_pixels {
+        facts.kept_still = Some(format!(
+            "{} frames of {w}x{h} = {total} pixels, over limits.max_animation_pixels = {}",
+            info.frames, lim.max_animation_pixels
+        ));
+        return Ok(Some(facts));
+    }
+    let mut encoders = Vec::with_capacity(animated.len());
+    for &i in &animated {
+        let v = &plan.variants()[i];
+        let g = &geometries[i];
+        let params = EncodeParams {
+            quality: v.quality.unwrap_or(OutputFormat::Webp.default_quality()),
+            lossless: v.lossless,
+        };
+        let config = encode::webp_config(params, plan.encode_options().webp_method)?;
+        encoders.push(anim::WebpAnimation::new(
+            g.canvas_w,
+            g.canvas_h,
+            config,
+            info.loop_count,
+        )?);
+    }
+    let mut frames = 0u32;
+    let mut duration_ms = 0u64;
+    for frame in guard_input(&format!("{format} animation decoder"), || {
+        anim::frames(bytes, format, info.frames)
+    })? {
+        let frame = frame?;
+        stop.check(&format!("animation frame {}", frames + 1))?;
+        let start = Instant::now();
+        let canvas = orient::apply(frame.bitmap, orientation);
+        if (canvas.width, canvas.height) != orient::displayed_dims(w, h, orientation) {
+            return Err(MediaError::corrupt(format!(
+                "{format} animation frame is {}x{}, the canvas {w}x{h}",
+                canvas.width, canvas.height
+            )));
+        }
+        for (encoder, &i) in encoders.iter_mut().zip(&animated) {
+            let v = &plan.variants()[i];
+            let g = &geometries[i];
+            // The canvas is the displayed source at full size: the
+            // variant's region applies as it is.
+            let resized = resize::resize(&canvas, g.region, g.resize_w, g.resize_h, v.filter)?;
+            let image = compose(&resized, g, v.fit, v.background, OutputFormat::Webp);
+            encoder.add(&image, frame.delay_ms)?;
+        }
+        timings.resize_ms += ms(start);
+        frames += 1;
+        duration_ms += u64::from(frame.delay_ms);
+    }
+    let start = Instant::now();
+    for (encoder, &i) in encoders.into_iter().zip(&animated) {
+        let name = &plan.variants()[i].name;
+        let data = encoder.finish()?;
+        if let Some(out) = variants
+            .iter_mut()
+            .find(|o| &o.name == name && o.format == OutputFormat::Webp)
+        {
+            out.data = data;
+            out.frames = frames;
+            out.duration_ms = duration_ms;
+        }
+    }
+    timings.encode_ms += ms(start);
+    Ok(Some(facts))
 }
 
 /// Variant indices, largest resize first.
@@ -427,6 +594,8 @@ impl EncodeStep<'_> {
             width: image.width,
             height: image.height,
             data,
+            frames: 1,
+            duration_ms: 0,
         })
     }
 }

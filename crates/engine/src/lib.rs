@@ -24,6 +24,7 @@ compile_error!(
      (set it in the profile; Cargo.toml's [profile.release] does)"
 );
 
+mod anim;
 mod avif;
 mod bitmap;
 mod color;
@@ -34,7 +35,9 @@ mod engine;
 mod error;
 mod exif;
 mod geometry;
+mod heic;
 mod jpeg;
+mod jxl;
 pub mod keys;
 mod limits;
 pub mod manifest;
@@ -44,6 +47,7 @@ mod output;
 mod placeholder;
 mod plan;
 mod resize;
+mod smartcrop;
 mod sniff;
 mod stop;
 
@@ -62,7 +66,7 @@ pub use plan::{
     InvalidName, Limits, OutputFormat, Plan, Variant, MAX_OUTPUT_SIDE, NAME_RULE,
 };
 pub use resize::{available_cpu_extensions, cpu_extension_name, force_cpu_extension, CpuExtension};
-pub use sniff::{sniff, SourceFormat};
+pub use sniff::{sniff, SourceFormat, AVIF_BRANDS, HEIF_BRANDS};
 pub use stop::Stop;
 
 /// The engine's version, recorded in manifests and plan fingerprints.

@@ -16,9 +16,20 @@ pub fn check_bytes(len: usize, limits: &Limits) -> Result<()> {
 
 /// Stored dimensions from the header alone (no pixel decoding).
 pub fn header_dims(bytes: &[u8], format: SourceFormat) -> Result<(u32, u32)> {
-    if format == SourceFormat::Jpeg {
-        let h = crate::jpeg::read_header(bytes)?;
-        return Ok((h.width, h.height));
+    match format {
+        SourceFormat::Jpeg => {
+            let h = crate::jpeg::read_header(bytes)?;
+            return Ok((h.width, h.height));
+        }
+        SourceFormat::Jxl => {
+            let h = crate::jxl::header(bytes)?;
+            return Ok((h.width, h.height));
+        }
+        SourceFormat::Heic => {
+            let h = crate::heic::header(bytes)?;
+            return Ok((h.width, h.height));
+        }
+        _ => {}
     }
     let size = imagesize::blob_size(bytes)
         .map_err(|e| MediaError::corrupt(format!("cannot read the {format} header: {e}")))?;

@@ -111,6 +111,19 @@ pub struct ManifestSource {
     pub converted_to_srgb: bool,
     pub decoded_width: u32,
     pub decoded_height: u32,
+    /// An animated source: frames, duration, loop count (0 = forever).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub animation: Option<ManifestAnimation>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ManifestAnimation {
+    pub frames: u32,
+    pub duration_ms: u64,
+    pub loop_count: u32,
+    /// Why the `animated` variants are stills (a limit), when they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_still: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -131,6 +144,11 @@ pub struct ManifestVariant {
     pub width: u32,
     pub height: u32,
     pub bytes: u64,
+    /// An animated output: its frames and total display time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 impl ManifestPlaceholder {
@@ -158,6 +176,8 @@ impl ManifestVariant {
                 width: v.width,
                 height: v.height,
                 bytes: v.data.len() as u64,
+                frames: (v.frames > 1).then_some(v.frames),
+                duration_ms: (v.frames > 1).then_some(v.duration_ms),
             })
             .collect()
     }
@@ -214,6 +234,12 @@ impl Manifest {
                 converted_to_srgb: s.converted_to_srgb,
                 decoded_width: s.decoded_width,
                 decoded_height: s.decoded_height,
+                animation: s.animation.as_ref().map(|a| ManifestAnimation {
+                    frames: a.frames,
+                    duration_ms: a.duration_ms,
+                    loop_count: a.loop_count,
+                    kept_still: a.kept_still.clone(),
+                }),
             },
             placeholder: ManifestPlaceholder::of(output),
             variants: ManifestVariant::list(names, output),

@@ -67,11 +67,14 @@ fn estimate(bytes: &[u8], plan: &Plan) -> Result<u64> {
     let decode = match header.format {
         SourceFormat::Jpeg => jpeg_decode(bytes, &header, plan)?,
         SourceFormat::Avif => avif_decode(bytes, &header)?,
+        SourceFormat::Jxl => jxl_decode(bytes, &header)?,
+        SourceFormat::Heic => heic_decode(bytes, &header)?,
         other => image_crate_decode(bytes, other, &header, plan)?,
     };
     let after = decode.working_copy();
     let variants = variants_peak(plan, &header, &decode);
-    let peak = BASELINE + input + decode.peak.max(after).max(variants);
+    let animation = animation_peak(bytes, plan, &header, &decode);
+    let peak = BASELINE + input + decode.peak.max(after).max(variants).max(animation);
     // The model matches the measured peaks within a few percent for the
     // large decoders; keep a margin for allocator slack and content.
     Ok(peak + peak / SAFETY_DIVISOR)
@@ -88,6 +91,8 @@ struct DecodeEstimate {
     channels: u64,
     /// EXIF orientation, 1..=8.
     orientation: u8,
+    /// The decoder applies the orientation itself (no rotated copy after).
+    upright: bool,
 }
 
 impl DecodeEstimate {
@@ -103,7 +108,7 @@ impl DecodeEstimate {
     /// the EXIF rotation (which copies the bitmap).
     fn working_copy(&self) -> u64 {
         let decoded = self.bitmap_bytes();
-        if (2..=8).contains(&self.orientation) {
+        if (2..=8).contains(&self.orientation) && !self.upright {
             2 * decoded
         } else if self.channels == 4 {
             decoded + self.pixels() * 3
@@ -146,6 +151,7 @@ fn jpeg_decode(bytes: &[u8], header: &Probe, plan: &Plan) -> Result<DecodeEstima
         height: sh,
         channels: 3,
         orientation,
+        upright: false,
     })
 }
 
@@ -168,7 +174,12 @@ fn avif_decode(bytes: &[u8], header: &Probe) -> Result<DecodeEstimate> {
     let planes = (fpx + chroma) * sample;
     let alpha = avif.alpha_item.is_some();
     let ch = if alpha { 4 } else { 3 };
-    let orientation = crate::avif::exif_item(bytes).map_or(1, |e| crate::exif::orientation(&e));
+    let facts = crate::heic::item_facts(bytes)?;
+    let orientation = if facts.transforms.is_empty() {
+        crate::avif::exif_item(bytes).map_or(1, |e| crate::exif::orientation(&e))
+    } else {
+        facts.orientation()
+    };
     let input = bytes.len() as u64;
     Ok(DecodeEstimate {
         peak: input + planes + fpx * AOM_BYTES_PER_PIXEL + fpx * ch + u64::from(alpha) * fpx,
@@ -176,7 +187,79 @@ fn avif_decode(bytes: &[u8], header: &Probe) -> Result<DecodeEstimate> {
         height: header.height,
         channels: ch,
         orientation,
+        upright: false,
     })
+}
+
+/// jxl-oxide: its allocation budget (f32 planes and working buffers, see
+/// [`crate::jxl::decoder_budget`]), the 8-bit samples it writes, and the
+/// bitmap (gray widened to RGB). It writes pixels upright.
+fn jxl_decode(bytes: &[u8], header: &Probe) -> Result<DecodeEstimate> {
+    let h = crate::jxl::header(bytes)?;
+    let px = u64::from(header.width) * u64::from(header.height);
+    let ch = if h.has_alpha { 4 } else { 3 };
+    Ok(DecodeEstimate {
+        peak: crate::jxl::decoder_budget(px) + 2 * px * ch,
+        width: header.width,
+        height: header.height,
+        channels: ch,
+        orientation: h.orientation,
+        upright: true,
+    })
+}
+
+/// heifer: the decoded frame of every tile or picture (16-bit planes), its
+/// RGBA output at 8 bits, each transform's copy, and the bitmap (RGB
+/// without alpha). It applies the transforms itself.
+fn heic_decode(bytes: &[u8], header: &Probe) -> Result<DecodeEstimate> {
+    let h = crate::heic::header(bytes)?;
+    let px = u64::from(header.width) * u64::from(header.height);
+    let ch = if h.has_alpha { 4 } else { 3 };
+    Ok(DecodeEstimate {
+        peak: px * HEIC_BYTES_PER_PIXEL + px * ch,
+        width: header.width,
+        height: header.height,
+        channels: ch,
+        orientation: h.orientation,
+        upright: true,
+    })
+}
+
+/// heifer per pixel: the HEVC frame (4:2:0 at 16 bits, 3 bytes), the RGBA
+/// image and one transform's copy of it (8 bytes), prediction state.
+const HEIC_BYTES_PER_PIXEL: u64 = 14;
+/// libwebp's animation encoder per output pixel: the previous and current
+/// canvases (ARGB), the candidate encodings of a frame, the sub-frame.
+const WEBP_ANIM_BYTES_PER_PIXEL: u64 = 40;
+
+/// An animated source with `animated` variants, within the limits: the
+/// decoder's canvas and the composited frame (RGBA), the oriented copy,
+/// and per animated variant its resized frame and libwebp's state. The
+/// decoded first frame (the stills') is still held.
+fn animation_peak(bytes: &[u8], plan: &Plan, header: &Probe, decode: &DecodeEstimate) -> u64 {
+    if !plan.variants().iter().any(|v| v.animated) {
+        return 0;
+    }
+    let info = crate::anim::info(bytes, header.format);
+    let lim = plan.limits();
+    let canvas = u64::from(header.width) * u64::from(header.height);
+    if !info.is_animated()
+        || info.frames > lim.max_frames
+        || canvas * u64::from(info.frames) > lim.max_animation_pixels
+    {
+        return 0;
+    }
+    let (ow, oh) = orient::displayed_dims(header.width, header.height, decode.orientation);
+    let encoders: u64 = plan
+        .variants()
+        .iter()
+        .filter(|v| v.animated)
+        .map(|v| {
+            let g = geometry::plan_variant(v, ow, oh);
+            u64::from(g.canvas_w) * u64::from(g.canvas_h) * (4 + WEBP_ANIM_BYTES_PER_PIXEL)
+        })
+        .sum();
+    decode.bitmap_bytes() + 3 * canvas * 4 + encoders
 }
 
 /// The `image` crate's decoders (PNG, GIF, WebP, TIFF): the native buffer,
@@ -223,6 +306,7 @@ fn image_crate_decode(
         height: header.height,
         channels: ch,
         orientation,
+        upright: false,
     })
 }
 

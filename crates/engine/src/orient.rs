@@ -16,6 +16,58 @@ pub fn displayed_dims(w: u32, h: u32, orientation: u8) -> (u32, u32) {
     }
 }
 
+/// A transformative property of a HEIF/AVIF item, in file order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemTransform {
+    /// `irot`: quarter turns anti-clockwise (0..=3).
+    RotateCcw(u8),
+    /// `imir` axis 0: left and right exchanged.
+    MirrorLeftRight,
+    /// `imir` axis 1: top and bottom exchanged.
+    MirrorTopBottom,
+}
+
+/// Each EXIF orientation as the matrix (x' = a x + b y, y' = c x + d y,
+/// y pointing down) taking stored pixels to displayed ones.
+const EXIF_MATRICES: [(u8, [i8; 4]); 8] = [
+    (1, [1, 0, 0, 1]),
+    (2, [-1, 0, 0, 1]),
+    (3, [-1, 0, 0, -1]),
+    (4, [1, 0, 0, -1]),
+    (5, [0, 1, 1, 0]),
+    (6, [0, -1, 1, 0]),
+    (7, [0, -1, -1, 0]),
+    (8, [0, 1, -1, 0]),
+];
+
+/// The EXIF orientation equal to applying `transforms` in order (HEIF
+/// applies `irot` and `imir` in the order the item lists them).
+pub fn from_item_transforms(transforms: impl IntoIterator<Item = ItemTransform>) -> u8 {
+    let mul = |m: [i8; 4], n: [i8; 4]| {
+        [
+            m[0] * n[0] + m[1] * n[2],
+            m[0] * n[1] + m[1] * n[3],
+            m[2] * n[0] + m[3] * n[2],
+            m[2] * n[1] + m[3] * n[3],
+        ]
+    };
+    let mut total = [1, 0, 0, 1];
+    for t in transforms {
+        let step = match t {
+            ItemTransform::RotateCcw(q) => {
+                (0..q % 4).fold([1, 0, 0, 1], |m, _| mul([0, 1, -1, 0], m))
+            }
+            ItemTransform::MirrorLeftRight => [-1, 0, 0, 1],
+            ItemTransform::MirrorTopBottom => [1, 0, 0, -1],
+        };
+        total = mul(step, total);
+    }
+    EXIF_MATRICES
+        .iter()
+        .find(|(_, m)| *m == total)
+        .map_or(1, |(o, _)| *o)
+}
+
 /// Applies EXIF orientation 1..=8 (values outside are treated as 1).
 ///
 /// For each displayed pixel (dx, dy) the stored pixel is, with stored size W x H:
@@ -100,5 +152,20 @@ mod tests {
         let out = apply(src, 6);
         assert_eq!((out.width, out.height), (1, 2));
         assert_eq!(out.data, vec![1, 1, 1, 2, 2, 2]);
+    }
+
+    #[test]
+    fn item_transforms_map_to_exif() {
+        use ItemTransform::*;
+        assert_eq!(from_item_transforms([]), 1);
+        assert_eq!(from_item_transforms([RotateCcw(1)]), 8);
+        assert_eq!(from_item_transforms([RotateCcw(2)]), 3);
+        assert_eq!(from_item_transforms([RotateCcw(3)]), 6);
+        assert_eq!(from_item_transforms([MirrorLeftRight]), 2);
+        assert_eq!(from_item_transforms([MirrorTopBottom]), 4);
+        // Rotate, then mirror: the order matters.
+        assert_eq!(from_item_transforms([RotateCcw(1), MirrorLeftRight]), 7);
+        assert_eq!(from_item_transforms([MirrorLeftRight, RotateCcw(1)]), 5);
+        assert_eq!(from_item_transforms([RotateCcw(3), MirrorLeftRight]), 5);
     }
 }

@@ -27,6 +27,21 @@ pub struct SourceFacts {
     /// Dimensions the source was decoded at (JPEG shrink-on-load makes them smaller).
     pub decoded_width: u32,
     pub decoded_height: u32,
+    /// Frames, duration and loop count of an animated GIF or WebP (from
+    /// its header); `None` for a still.
+    pub animation: Option<AnimationFacts>,
+}
+
+/// An animated source, and what became of its animation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnimationFacts {
+    pub frames: u32,
+    pub duration_ms: u64,
+    /// Times it plays; 0 is forever.
+    pub loop_count: u32,
+    /// Why `animated` variants were made as stills of the first frame (a
+    /// limit), if they were.
+    pub kept_still: Option<String>,
 }
 
 /// One encoded output.
@@ -38,6 +53,9 @@ pub struct EncodedVariant {
     pub width: u32,
     pub height: u32,
     pub data: Vec<u8>,
+    /// Frames of an animated output, and their total display time.
+    pub frames: u32,
+    pub duration_ms: u64,
 }
 
 /// A tiny stand-in shown while the real image loads.

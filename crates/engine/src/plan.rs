@@ -18,10 +18,15 @@ pub struct Limits {
     pub max_input_bytes: u64,
     /// Largest accepted `width * height` of the source, read from its header.
     pub max_pixels: u64,
-    /// Frames of an animated source that may be decoded (the engine outputs
-    /// stills from the first frame; sources declaring more frames than this
-    /// are still accepted, only the first frame is ever decoded).
+    /// Frames of an animated source (GIF, WebP) that an `animated` variant
+    /// may decode. With 1 (the default) every output is a still of the
+    /// first frame. A source declaring more frames, or more than
+    /// [`Limits::max_animation_pixels`], is still processed: its animated
+    /// variants become stills of the first frame.
     pub max_frames: u32,
+    /// Total pixels of all frames (canvas size x frames, from the header)
+    /// an `animated` variant may decode.
+    pub max_animation_pixels: u64,
 }
 
 impl Default for Limits {
@@ -30,6 +35,7 @@ impl Default for Limits {
             max_input_bytes: 50 * 1024 * 1024,
             max_pixels: 100_000_000,
             max_frames: 1,
+            max_animation_pixels: 100_000_000,
         }
     }
 }
@@ -75,6 +81,12 @@ pub enum Gravity {
     NorthWest,
     /// A focal point in fractions of the displayed image (0..=1, 0..=1).
     Focal(f64, f64),
+    /// The most salient region (edges, skin tones, saturated colour), as
+    /// libvips's `attention` strategy; found from the pixels.
+    Attention,
+    /// The region with the most detail (luminance entropy), as libvips's
+    /// `entropy` strategy; found from the pixels.
+    Entropy,
 }
 
 impl Gravity {
@@ -91,12 +103,20 @@ impl Gravity {
             Gravity::SouthWest => "southwest",
             Gravity::West => "west",
             Gravity::NorthWest => "northwest",
+            Gravity::Attention => "attention",
+            Gravity::Entropy => "entropy",
             Gravity::Focal(x, y) => return format!("focal:{x},{y}"),
         };
         name.to_string()
     }
 
-    /// Fractions (x, y) of the overflow to cut from the left and the top.
+    /// Whether the crop is found from the pixels (`attention`, `entropy`).
+    pub fn is_smart(self) -> bool {
+        matches!(self, Gravity::Attention | Gravity::Entropy)
+    }
+
+    /// Fractions (x, y) of the overflow to cut from the left and the top
+    /// (the centre for the smart strategies, until the pixels decide).
     pub fn centering(self) -> (f64, f64) {
         match self {
             Gravity::Center => (0.5, 0.5),
@@ -109,6 +129,7 @@ impl Gravity {
             Gravity::West => (0.0, 0.5),
             Gravity::NorthWest => (0.0, 0.0),
             Gravity::Focal(x, y) => (x, y),
+            Gravity::Attention | Gravity::Entropy => (0.5, 0.5),
         }
     }
 }
@@ -340,6 +361,11 @@ pub struct Variant {
     pub filter: Filter,
     /// WebP only: lossless instead of lossy.
     pub lossless: bool,
+    /// An animated GIF or WebP source keeps its animation in this variant's
+    /// WebP output (every frame resized, timing and loop count kept), within
+    /// [`Limits::max_frames`] and [`Limits::max_animation_pixels`]. Other
+    /// formats, and stills, are made from the first frame.
+    pub animated: bool,
 }
 
 impl Variant {
@@ -357,6 +383,7 @@ impl Variant {
             background: None,
             filter: Filter::Lanczos3,
             lossless: false,
+            animated: false,
         }
     }
 
@@ -406,6 +433,15 @@ impl Variant {
                     "variant {name:?}: quality must be 1..=100, got {q}"
                 )));
             }
+        }
+        if self.animated
+            && !self
+                .formats
+                .contains(&FormatChoice::Fixed(OutputFormat::Webp))
+        {
+            return Err(MediaError::invalid_plan(format!(
+                "variant {name:?}: animated = true needs \"webp\" in formats (animations are written as animated WebP)"
+            )));
         }
         if let Gravity::Focal(x, y) = self.gravity {
             if !(0.0..=1.0).contains(&x) || !(0.0..=1.0).contains(&y) {
@@ -459,8 +495,21 @@ impl Plan {
         if variants.is_empty() {
             return Err(MediaError::invalid_plan("at least one variant is required"));
         }
-        if limits.max_input_bytes == 0 || limits.max_pixels == 0 || limits.max_frames == 0 {
+        if limits.max_input_bytes == 0
+            || limits.max_pixels == 0
+            || limits.max_frames == 0
+            || limits.max_animation_pixels == 0
+        {
             return Err(MediaError::invalid_plan("limits must be greater than zero"));
+        }
+        if let Some(v) = variants.iter().find(|v| v.animated) {
+            if limits.max_frames < 2 {
+                return Err(MediaError::invalid_plan(format!(
+                    "variant {:?}: animated = true needs limits.max_frames of 2 or more \
+                     (it is {}, which keeps only the first frame)",
+                    v.name, limits.max_frames
+                )));
+            }
         }
         for (i, v) in variants.iter().enumerate() {
             v.validate()?;
@@ -605,7 +654,12 @@ impl Plan {
             max_input_bytes,
             max_pixels,
             max_frames,
+            max_animation_pixels,
         } = limits;
+        // Settings added after outputs were first stored are written only
+        // when they can change an output, so existing plans keep their
+        // fingerprint (and their stored outputs stay current).
+        let any_animated = variants.iter().any(|v| v.animated);
         let EncodeOptions {
             jpeg_progressive,
             avif_speed,
@@ -619,6 +673,9 @@ impl Plan {
         line("limits.max_input_bytes", max_input_bytes);
         line("limits.max_pixels", max_pixels);
         line("limits.max_frames", max_frames);
+        if any_animated {
+            line("limits.max_animation_pixels", max_animation_pixels);
+        }
         line("output.jpeg_progressive", jpeg_progressive);
         line("output.avif_speed", avif_speed);
         line("output.webp_method", webp_method);
@@ -639,6 +696,7 @@ impl Plan {
                 background,
                 filter,
                 lossless,
+                animated,
             } = v;
             let or = |value: Option<String>, unset: &str| value.unwrap_or_else(|| unset.into());
             let formats: Vec<&str> = formats.iter().map(|f| f.as_str()).collect();
@@ -665,6 +723,9 @@ impl Plan {
             );
             line(&format!("variant.{i}.filter"), &filter.as_str());
             line(&format!("variant.{i}.lossless"), lossless);
+            if *animated {
+                line(&format!("variant.{i}.animated"), animated);
+            }
         }
         out
     }
@@ -820,6 +881,11 @@ mod tests {
             ("background", variant(|v| v.background = Some(Color::WHITE))),
             ("filter", variant(|v| v.filter = Filter::Mitchell)),
             ("lossless", variant(|v| v.lossless = true)),
+            (
+                "gravity attention",
+                variant(|v| v.gravity = Gravity::Attention),
+            ),
+            ("gravity entropy", variant(|v| v.gravity = Gravity::Entropy)),
             ("max_input_bytes", limits(|l| l.max_input_bytes += 1)),
             ("max_pixels", limits(|l| l.max_pixels += 1)),
             ("max_frames", limits(|l| l.max_frames += 1)),

@@ -12,7 +12,22 @@ pub enum SourceFormat {
     Gif,
     Tiff,
     Avif,
+    /// HEIF with HEVC-coded images (iPhone photos): `.heic`/`.heif`.
+    Heic,
+    /// JPEG XL, bare codestream or ISO-BMFF container.
+    Jxl,
 }
+
+/// `ftyp` brands of AVIF files.
+pub const AVIF_BRANDS: [&[u8; 4]; 2] = [b"avif", b"avis"];
+
+/// `ftyp` brands of HEIF images and image sequences (ISO/IEC 23008-12):
+/// HEVC stills (`heic`, `heix`), multi-layer (`heim`, `heis`), sequences
+/// (`hevc`, `hevx`, `msf1`) and the generic `mif1`. The video sniffer
+/// refuses the same list (and [`AVIF_BRANDS`]), so a file is never both.
+pub const HEIF_BRANDS: [&[u8; 4]; 8] = [
+    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+];
 
 impl SourceFormat {
     pub fn as_str(self) -> &'static str {
@@ -23,6 +38,8 @@ impl SourceFormat {
             SourceFormat::Gif => "gif",
             SourceFormat::Tiff => "tiff",
             SourceFormat::Avif => "avif",
+            SourceFormat::Heic => "heic",
+            SourceFormat::Jxl => "jxl",
         }
     }
     pub fn mime_type(self) -> &'static str {
@@ -33,6 +50,8 @@ impl SourceFormat {
             SourceFormat::Gif => "image/gif",
             SourceFormat::Tiff => "image/tiff",
             SourceFormat::Avif => "image/avif",
+            SourceFormat::Heic => "image/heic",
+            SourceFormat::Jxl => "image/jxl",
         }
     }
 }
@@ -42,6 +61,9 @@ impl fmt::Display for SourceFormat {
         f.write_str(self.as_str())
     }
 }
+
+/// The signature box of a JPEG XL container.
+const JXL_CONTAINER: &[u8] = b"\0\0\0\x0CJXL \r\n\x87\n";
 
 /// ISO-BMFF brands (ftyp) of the box at the start of `bytes`: major + compatible.
 fn ftyp_brands(bytes: &[u8]) -> Option<Vec<[u8; 4]>> {
@@ -79,20 +101,19 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
     if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
         return Ok(SourceFormat::Tiff);
     }
+    if bytes.starts_with(&[0xFF, 0x0A]) || bytes.starts_with(JXL_CONTAINER) {
+        return Ok(SourceFormat::Jxl);
+    }
     if let Some(brands) = ftyp_brands(bytes) {
-        if brands.iter().any(|b| b == b"avif" || b == b"avis") {
+        let any = |list: &[&[u8; 4]]| brands.iter().any(|b| list.contains(&b));
+        if any(&AVIF_BRANDS) {
             return Ok(SourceFormat::Avif);
         }
-        let what = if brands
-            .iter()
-            .any(|b| matches!(b, b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1"))
-        {
-            "HEIF/HEIC image"
-        } else {
-            "MP4/QuickTime video"
-        };
+        if any(&HEIF_BRANDS) {
+            return Ok(SourceFormat::Heic);
+        }
         return Err(MediaError::unsupported(format!(
-            "unsupported format: {what} (ftyp {})",
+            "unsupported format: MP4/QuickTime video (ftyp {})",
             String::from_utf8_lossy(&brands[0])
         )));
     }
@@ -108,8 +129,6 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
         || bytes.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
     {
         "JPEG 2000"
-    } else if bytes.starts_with(b"\xFF\x0A") || bytes.starts_with(b"\0\0\0\x0CJXL ") {
-        "JPEG XL"
     } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" {
         "RIFF container (not WebP)"
     } else {
@@ -129,7 +148,7 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
         }
     };
     Err(MediaError::unsupported(format!(
-        "unsupported format: {hint} (expected JPEG, PNG, WebP, GIF, TIFF or AVIF)"
+        "unsupported format: {hint} (expected JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC or JPEG XL)"
     )))
 }
 
@@ -156,10 +175,28 @@ mod tests {
     }
 
     #[test]
-    fn names_what_it_is_not() {
-        let e = sniff(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").unwrap_err();
+    fn sniffs_heif_and_jpeg_xl() {
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").unwrap(),
+            SourceFormat::Heic
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x14ftypmif1\0\0\0\0mif1").unwrap(),
+            SourceFormat::Heic
+        );
+        assert_eq!(sniff(b"\xFF\x0A\xFA\x7F").unwrap(), SourceFormat::Jxl);
+        assert_eq!(
+            sniff(b"\0\0\0\x0CJXL \r\n\x87\n\0\0\0\x14ftypjxl ").unwrap(),
+            SourceFormat::Jxl
+        );
+        // A video's ftyp is named, not taken for an image.
+        let e = sniff(b"\0\0\0\x18ftypisom\0\0\0\0isommp41").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(e.message().contains("HEIC"), "{e}");
+        assert!(e.message().contains("video"), "{e}");
+    }
+
+    #[test]
+    fn names_what_it_is_not() {
         let e = sniff(b"<!DOCTYPE html><html>").unwrap_err();
         assert!(e.message().contains("HTML"), "{e}");
         assert!(sniff(b"BM....").unwrap_err().message().contains("BMP"));

@@ -204,3 +204,252 @@ fn outputs_carry_no_metadata() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Newer formats (sample-media/fixtures/formats/README.md): HEIC, JPEG XL,
+// AVIF transforms and colour, animations. Each is compared, upright and in
+// sRGB, with the reference decode the fixture script made.
+
+/// Mean absolute difference per channel of two images of equal size (RGB
+/// only; alpha compared separately where it matters).
+fn mae(a: &mediaflow_engine::RgbImage, b: &mediaflow_engine::RgbImage) -> f64 {
+    assert_eq!((a.width, a.height), (b.width, b.height), "sizes differ");
+    let (ca, cb) = (a.channels as usize, b.channels as usize);
+    let n = (a.width * a.height) as usize;
+    let sum: u64 = (0..n)
+        .flat_map(|i| (0..3).map(move |c| (i, c)))
+        .map(|(i, c)| u64::from(a.data[i * ca + c].abs_diff(b.data[i * cb + c])))
+        .sum();
+    sum as f64 / (n * 3) as f64
+}
+
+/// Decodes `name` as the engine displays it and compares it with `reference`.
+fn matches_reference(name: &str, reference: &str, tol: f64) -> mediaflow_engine::RgbImage {
+    let img = decode(&fixture(&format!("formats/{name}")));
+    let want = decode(&fixture(&format!("formats/ref/{reference}")));
+    let e = mae(&img, &want);
+    assert!(
+        e <= tol,
+        "{name}: mean error {e:.2} against {reference}, over {tol}"
+    );
+    img
+}
+
+#[test]
+fn heic_single_grid_and_transforms_match_their_references() {
+    for (name, reference, size) in [
+        ("heic-single.heic", "heic-single.png", (640, 480)),
+        ("heic-grid.heic", "heic-grid.png", (1040, 560)),
+        ("heic-irot.heic", "heic-single.png", (640, 480)),
+        ("heic-imir.heic", "heic-single.png", (640, 480)),
+    ] {
+        let img = matches_reference(name, reference, 3.5);
+        assert_eq!((img.width, img.height), size, "{name}");
+    }
+    let facts = process(&fixture("formats/heic-irot.heic"), &plan_png(64))
+        .unwrap()
+        .source;
+    assert_eq!(facts.format.as_str(), "heic");
+    assert_eq!((facts.stored_width, facts.stored_height), (480, 640));
+    assert_eq!(
+        (facts.width, facts.height, facts.orientation),
+        (640, 480, 8)
+    );
+    let facts = process(&fixture("formats/heic-imir.heic"), &plan_png(64))
+        .unwrap()
+        .source;
+    assert_eq!(facts.orientation, 4, "imir mode 0 exchanges top and bottom");
+}
+
+#[test]
+fn heic_10_bit_p3_is_converted_to_srgb() {
+    let img = matches_reference("heic-p3-10bit.heic", "heic-p3-10bit.png", 3.5);
+    // A P3 colour that is sRGB red shows as red, not as its P3 numbers.
+    assert_rgb(&img, 235, 255, [255, 0, 0], 12, "srgb-red patch");
+    assert_rgb(&img, 300, 255, [0, 255, 0], 12, "srgb-green patch");
+    let facts = process(&fixture("formats/heic-p3-10bit.heic"), &plan_png(64))
+        .unwrap()
+        .source;
+    assert!(facts.converted_to_srgb, "{facts:?}");
+}
+
+#[test]
+fn heic_alpha_is_kept() {
+    let img = matches_reference("heic-alpha.heic", "heic-alpha.png", 3.5);
+    assert_eq!(img.channels, 4);
+    let want = decode(&fixture("formats/ref/heic-alpha.png"));
+    for (x, y) in [(10, 100), (40, 40), (160, 120), (310, 200)] {
+        let (a, b) = (px(&img, x, y)[3], px(&want, x, y)[3]);
+        assert!(a.abs_diff(b) <= 4, "alpha at ({x},{y}): {a}, want {b}");
+    }
+}
+
+#[test]
+fn jpeg_xl_lossy_recompressed_icc_and_oriented_match_their_references() {
+    for (name, reference, tol) in [
+        ("jxl-lossy.jxl", "jxl-lossy.png", 2.5),
+        ("jxl-jpeg.jxl", "jxl-jpeg.png", 3.0),
+        ("jxl-icc.jxl", "jxl-icc.png", 2.0),
+        ("jxl-orient.jxl", "jxl-orient.png", 2.5),
+    ] {
+        let img = matches_reference(name, reference, tol);
+        assert_eq!(
+            (img.width, img.height),
+            (if name == "jxl-icc.jxl" {
+                (300, 200)
+            } else {
+                (320, 240)
+            }),
+            "{name}"
+        );
+    }
+    let facts = process(&fixture("formats/jxl-jpeg.jxl"), &plan_png(64))
+        .unwrap()
+        .source;
+    assert_eq!(facts.format.as_str(), "jxl");
+    assert_eq!(
+        (facts.stored_width, facts.stored_height, facts.orientation),
+        (240, 320, 6)
+    );
+    let facts = process(&fixture("formats/jxl-icc.jxl"), &plan_png(64))
+        .unwrap()
+        .source;
+    assert!(facts.converted_to_srgb, "{facts:?}");
+}
+
+#[test]
+fn avif_irot_imir_and_icc_are_honoured() {
+    for name in ["avif-irot-icc.avif", "avif-imir-icc.avif"] {
+        let img = matches_reference(name, "avif-icc.png", 4.0);
+        assert_eq!((img.width, img.height), (320, 240), "{name}");
+    }
+}
+
+fn animated_plan(max_frames: u32) -> Plan {
+    let mut v = Variant::new("anim", Some(80), None).with_formats([
+        FormatChoice::Fixed(OutputFormat::Webp),
+        FormatChoice::Fixed(OutputFormat::Png),
+    ]);
+    v.animated = true;
+    v.quality = Some(90);
+    let limits = Limits {
+        max_frames,
+        ..Limits::default()
+    };
+    Plan::new(limits, vec![v], Default::default()).unwrap()
+}
+
+#[test]
+fn animations_stay_animated_with_their_timing() {
+    for source in ["anim.gif", "anim.webp"] {
+        let out = process(&fixture(&format!("formats/{source}")), &animated_plan(100)).unwrap();
+        let a = out.source.animation.clone().expect("animation facts");
+        assert_eq!(
+            (a.frames, a.duration_ms, a.loop_count, a.kept_still),
+            (6, 1000, if source == "anim.gif" { 4 } else { 3 }, None),
+            "{source}"
+        );
+        let webp = &out.variants[0];
+        assert_eq!(
+            (webp.format, webp.frames, webp.duration_ms),
+            (OutputFormat::Webp, 6, 1000),
+            "{source}"
+        );
+        assert_eq!((webp.width, webp.height), (80, 60));
+        // The output plays the same way: frames, timing, loop count.
+        let header = webp_anim_facts(&webp.data);
+        assert_eq!(header, (6, 1000, a.loop_count), "{source}");
+        // The PNG of the same variant is the first frame.
+        assert_eq!(out.variants[1].frames, 1);
+        // Each output frame is the reference frame, resized.
+        let prefix = if source == "anim.gif" {
+            "anim-gif"
+        } else {
+            "anim-webp"
+        };
+        for (i, frame) in webp_frames(&webp.data).iter().enumerate() {
+            let reference = decode(&fixture(&format!(
+                "formats/ref/{prefix}-frame-{}.png",
+                i + 1
+            )));
+            let small = shrink(&reference, 2);
+            let e = mae(frame, &small);
+            assert!(e < 6.0, "{source} frame {}: mean error {e:.2}", i + 1);
+        }
+    }
+}
+
+#[test]
+fn animations_over_the_limits_become_stills_and_say_why() {
+    let out = process(&fixture("formats/anim.gif"), &animated_plan(5)).unwrap();
+    let a = out.source.animation.expect("facts");
+    assert!(
+        a.kept_still.as_deref().unwrap_or("").contains("max_frames"),
+        "{a:?}"
+    );
+    assert_eq!(out.variants[0].frames, 1);
+    assert_eq!(webp_anim_facts(&out.variants[0].data).0, 1);
+}
+
+/// (frames, total duration in ms, loop count) from a WebP's chunks.
+fn webp_anim_facts(webp: &[u8]) -> (u32, u64, u32) {
+    let (mut frames, mut duration, mut loops) = (0u32, 0u64, 0u32);
+    let mut at = 12;
+    while at + 8 <= webp.len() {
+        let size = u32::from_le_bytes(webp[at + 4..at + 8].try_into().unwrap()) as usize;
+        let body = &webp[at + 8..];
+        match &webp[at..at + 4] {
+            b"ANIM" => loops = u32::from(u16::from_le_bytes([body[4], body[5]])),
+            b"ANMF" => {
+                frames += 1;
+                duration += u64::from(u32::from_le_bytes([body[12], body[13], body[14], 0]));
+            }
+            _ => {}
+        }
+        at += 8 + size + (size & 1);
+    }
+    (frames.max(1), duration, loops)
+}
+
+/// The composited frames of an animated WebP (Pillow-free: the image crate).
+fn webp_frames(webp: &[u8]) -> Vec<mediaflow_engine::RgbImage> {
+    use image::AnimationDecoder;
+    image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(webp))
+        .unwrap()
+        .into_frames()
+        .map(|f| {
+            let buf = f.unwrap().into_buffer();
+            mediaflow_engine::RgbImage {
+                width: buf.width(),
+                height: buf.height(),
+                channels: 4,
+                data: buf.into_raw(),
+            }
+        })
+        .collect()
+}
+
+/// A box-filtered `1/n` of `img` (RGB(A)), for comparing resized frames.
+fn shrink(img: &mediaflow_engine::RgbImage, n: u32) -> mediaflow_engine::RgbImage {
+    let (w, h, ch) = (img.width / n, img.height / n, img.channels as usize);
+    let mut data = Vec::with_capacity((w * h) as usize * ch);
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..ch {
+                let mut s = 0u32;
+                for dy in 0..n {
+                    for dx in 0..n {
+                        s += u32::from(px(img, x * n + dx, y * n + dy)[c]);
+                    }
+                }
+                data.push((s / (n * n)) as u8);
+            }
+        }
+    }
+    mediaflow_engine::RgbImage {
+        width: w,
+        height: h,
+        channels: img.channels,
+        data,
+    }
+}

@@ -19,6 +19,11 @@ fn hostile_files_fail_in_the_right_category() {
         ("bomb.png", ErrorKind::Limits),
         ("bomb.jpg", ErrorKind::Limits),
         ("bomb.gif", ErrorKind::Limits),
+        ("heic-truncated.heic", ErrorKind::Corrupt),
+        ("heic-bomb.heic", ErrorKind::Limits),
+        ("heic-grid-bomb.heic", ErrorKind::Limits),
+        ("jxl-truncated.jxl", ErrorKind::Corrupt),
+        ("jxl-bomb.jxl", ErrorKind::Limits),
     ] {
         let err = process(&hostile(name), &plan).expect_err(name);
         assert_eq!(err.kind(), kind, "{name}: {err}");
@@ -63,6 +68,9 @@ fn pixel_limit_applies_to_every_format() {
         "animated.gif",
         "tiff.tiff",
         "avif.avif",
+        "formats/heic-single.heic",
+        "formats/heic-grid.heic",
+        "formats/jxl-lossy.jxl",
     ] {
         let err = process(&fixture(name), &plan).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Limits, "{name}: {err}");
@@ -305,4 +313,28 @@ fn png_icc_bomb_is_not_inflated() {
         small.source.icc_profile.as_deref(),
         Some("invalid ICC profile")
     );
+}
+
+/// A many-frame animation (a 2000x2000 canvas, thousands of 1x1 frames: a
+/// pixel bomb for anyone compositing every frame) is judged from its
+/// header: the animated variant becomes a still, within milliseconds.
+#[test]
+fn many_frame_animations_are_refused_from_their_headers() {
+    let mut v = mediaflow_engine::Variant::new("a", Some(64), None).with_formats([
+        mediaflow_engine::FormatChoice::Fixed(mediaflow_engine::OutputFormat::Webp),
+    ]);
+    v.animated = true;
+    let limits = Limits {
+        max_frames: 100_000,
+        ..Limits::default()
+    };
+    let plan = Plan::new(limits, vec![v], Default::default()).unwrap();
+    for name in ["anim-many-frames.gif", "anim-many-frames.webp"] {
+        let out = process(&hostile(name), &plan).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let a = out.source.animation.expect("animation facts");
+        assert!(a.frames >= 3000, "{name}: {a:?}");
+        let why = a.kept_still.unwrap_or_default();
+        assert!(why.contains("max_animation_pixels"), "{name}: {why}");
+        assert_eq!(out.variants[0].frames, 1, "{name}");
+    }
 }

@@ -206,11 +206,19 @@ pub fn fuzz_plan() -> &'static Plan {
         let limits = Limits {
             max_input_bytes: 1 << 20,
             max_pixels: 1 << 20,
-            max_frames: 1,
+            max_frames: 4,
+            max_animation_pixels: 1 << 22,
         };
-        let variant = Variant::new("t", Some(32), Some(32))
+        // Cover with a smart crop, and an animated WebP: every path an
+        // upload can take through the engine.
+        let mut variant = Variant::new("t", Some(32), Some(32))
             .with_fit(Fit::Cover)
-            .with_formats([FormatChoice::Fixed(OutputFormat::Png)]);
+            .with_formats([
+                FormatChoice::Fixed(OutputFormat::Png),
+                FormatChoice::Fixed(OutputFormat::Webp),
+            ]);
+        variant.gravity = mediaflow_engine::Gravity::Attention;
+        variant.animated = true;
         Plan::new(limits, vec![variant], Default::default()).expect("valid fuzz plan")
     })
 }

@@ -56,13 +56,19 @@ impl fmt::Display for Container {
     }
 }
 
-/// Brands of still-image formats that share the ISO box structure
-/// (HEIF/AVIF) or are not video at all (JPEG 2000, camera raw): never
-/// videos here, wherever they appear in the brand list.
-const FOREIGN_BRANDS: [&[u8; 4]; 12] = [
-    b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1", b"heim", b"jp2 ", b"jpx ", b"jpm ",
-    b"mjp2", b"crx ",
-];
+/// Brands of still-image formats that share the ISO box structure but are
+/// not video, besides the engine's AVIF and HEIF brands: JPEG 2000 and
+/// camera raw. Never videos here, wherever they appear in the brand list.
+const FOREIGN_BRANDS: [&[u8; 4]; 5] = [b"jp2 ", b"jpx ", b"jpm ", b"mjp2", b"crx "];
+
+/// An image brand: the engine's (AVIF, HEIF sequences included) or foreign.
+fn is_image_brand(brand: &[u8]) -> bool {
+    mediaflow_engine::AVIF_BRANDS
+        .iter()
+        .chain(mediaflow_engine::HEIF_BRANDS.iter())
+        .chain(FOREIGN_BRANDS.iter())
+        .any(|f| &f[..] == brand)
+}
 
 /// Major brands of the MP4/QuickTime family that ffmpeg's `mov` demuxer
 /// reads and phones, cameras and encoders write.
@@ -126,7 +132,7 @@ fn sniff_ftyp(head: &[u8]) -> Option<Container> {
     let major = &head[8..12];
     let compatible: Vec<&[u8]> = head[16.min(end)..end].chunks_exact(4).collect();
     let brands = || std::iter::once(major).chain(compatible.iter().copied());
-    if brands().any(|b| FOREIGN_BRANDS.iter().any(|f| &f[..] == b)) {
+    if brands().any(is_image_brand) {
         return None;
     }
     let known = VIDEO_BRANDS.iter().any(|v| &v[..] == major)

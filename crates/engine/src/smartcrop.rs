@@ -1,0 +1,302 @@
+//! Smart crop: where a `cover` crop goes when the gravity is `attention`
+//! or `entropy`.
+//!
+//! The upright source is reduced (box filter, SIMD) to at most
+//! [`ANALYSIS_SIDE`] pixels on its long side, and every pixel gets a score:
+//! - `attention`, after libvips's strategy of the same name: edges (the
+//!   luminance gradient), skin tones and saturated colour, each of which
+//!   draws the eye;
+//! - `entropy`: the window whose luminance histogram has the most
+//!   information (detail rather than sky or wall).
+//!
+//! The crop keeps its size (the geometry decided it from the box); only
+//! its position moves, to the candidate window with the highest total
+//! attention or entropy. Ties go to the position nearest the centre, so a
+//! flat image crops like `center`. All of it is integer or f64 arithmetic
+//! on the reduced image: deterministic, and a few milliseconds whatever the
+//! source size.
+
+use crate::bitmap::Bitmap;
+use crate::error::Result;
+use crate::geometry::Region;
+use crate::plan::{Filter, Gravity};
+use crate::resize;
+
+/// Long side of the reduced image the scores are computed on.
+pub const ANALYSIS_SIDE: u32 = 192;
+/// Candidate positions per free axis.
+const CANDIDATES: usize = 48;
+/// Luminance histogram bins for `entropy`.
+const BINS: usize = 32;
+
+/// Scores of one source, reused by every smart variant of the same
+/// strategy.
+pub struct Analysis {
+    strategy: Gravity,
+    width: usize,
+    height: usize,
+    /// attention: summed-area table of the scores, (w+1) x (h+1).
+    sat: Vec<f64>,
+    /// entropy: the luminance bin of every pixel.
+    bins: Vec<u8>,
+}
+
+impl Analysis {
+    /// Reduces `frame` (the whole upright source at any scale) and scores it.
+    pub fn new(frame: &Bitmap, strategy: Gravity) -> Result<Analysis> {
+        let long = frame.width.max(frame.height);
+        let scale = (f64::from(ANALYSIS_SIDE) / f64::from(long)).min(1.0);
+        let w = ((f64::from(frame.width) * scale).round() as u32).max(1);
+        let h = ((f64::from(frame.height) * scale).round() as u32).max(1);
+        let full = Region {
+            left: 0.0,
+            top: 0.0,
+            width: f64::from(frame.width),
+            height: f64::from(frame.height),
+        };
+        let small = resize::resize(frame, full, w, h, Filter::Box)?;
+        let (width, height) = (w as usize, h as usize);
+        let ch = small.channels as usize;
+        let rgb = |x: usize, y: usize| {
+            let i = (y * width + x) * ch;
+            let p = &small.data[i..i + 3];
+            let alpha = if ch == 4 { small.data[i + 3] } else { 255 };
+            (p[0], p[1], p[2], alpha)
+        };
+        let luma: Vec<f64> = (0..height)
+            .flat_map(|y| (0..width).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let (r, g, b, a) = rgb(x, y);
+                (0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b)) * f64::from(a)
+                    / 255.0
+            })
+            .collect();
+        let mut analysis = Analysis {
+            strategy,
+            width,
+            height,
+            sat: Vec::new(),
+            bins: Vec::new(),
+        };
+        if strategy == Gravity::Entropy {
+            analysis.bins = luma
+                .iter()
+                .map(|&l| ((l * BINS as f64 / 256.0) as usize).min(BINS - 1) as u8)
+                .collect();
+            return Ok(analysis);
+        }
+        let mut score = vec![0.0f64; width * height];
+        for y in 0..height {
+            for x in 0..width {
+                let l = |dx: isize, dy: isize| {
+                    let xx = (x as isize + dx).clamp(0, width as isize - 1) as usize;
+                    let yy = (y as isize + dy).clamp(0, height as isize - 1) as usize;
+                    luma[yy * width + xx]
+                };
+                // Sobel gradient magnitude of the luminance.
+                let gx =
+                    (l(1, -1) + 2.0 * l(1, 0) + l(1, 1)) - (l(-1, -1) + 2.0 * l(-1, 0) + l(-1, 1));
+                let gy =
+                    (l(-1, 1) + 2.0 * l(0, 1) + l(1, 1)) - (l(-1, -1) + 2.0 * l(0, -1) + l(1, -1));
+                let edge = (gx * gx + gy * gy).sqrt() / 4.0;
+                let (r, g, b, a) = rgb(x, y);
+                let weight = f64::from(a) / 255.0;
+                score[y * width + x] =
+                    weight * (edge + 60.0 * skin(r, g, b) + 40.0 * saturation(r, g, b));
+            }
+        }
+        let mut sat = vec![0.0f64; (width + 1) * (height + 1)];
+        for y in 0..height {
+            let mut row = 0.0;
+            for x in 0..width {
+                row += score[y * width + x];
+                sat[(y + 1) * (width + 1) + x + 1] = sat[y * (width + 1) + x + 1] + row;
+            }
+        }
+        analysis.sat = sat;
+        Ok(analysis)
+    }
+
+    /// The strategy the scores are for.
+    pub fn strategy(&self) -> Gravity {
+        self.strategy
+    }
+
+    /// Moves `region` (same size, in the coordinates of a source displayed
+    /// at `displayed`) to the best window; returns it unchanged when it
+    /// covers the whole source.
+    pub fn place(&self, region: Region, displayed: (u32, u32)) -> Region {
+        let (dw, dh) = (f64::from(displayed.0), f64::from(displayed.1));
+        let (sx, sy) = (self.width as f64 / dw, self.height as f64 / dh);
+        // Window size in analysis pixels (at least one).
+        let ww = ((region.width * sx).round() as usize).clamp(1, self.width);
+        let wh = ((region.height * sy).round() as usize).clamp(1, self.height);
+        let xs = positions(self.width - ww);
+        let ys = positions(self.height - wh);
+        if xs.len() == 1 && ys.len() == 1 {
+            return region;
+        }
+        let centre = (
+            (self.width - ww) as f64 / 2.0,
+            (self.height - wh) as f64 / 2.0,
+        );
+        let mut best: Option<(f64, f64, usize, usize)> = None;
+        for &y in &ys {
+            for &x in &xs {
+                let value = self.value(x, y, ww, wh);
+                let distance = (x as f64 - centre.0).abs() + (y as f64 - centre.1).abs();
+                let better = match best {
+                    None => true,
+                    Some((v, d, _, _)) => {
+                        value > v * (1.0 + 1e-9) || (value >= v * (1.0 - 1e-9) && distance < d)
+                    }
+                };
+                if better {
+                    best = Some((value, distance, x, y));
+                }
+            }
+        }
+        let (_, _, x, y) = best.expect("at least one candidate");
+        let max_left = (dw - region.width).max(0.0);
+        let max_top = (dh - region.height).max(0.0);
+        Region {
+            left: if self.width > ww {
+                (x as f64 / (self.width - ww) as f64 * max_left).clamp(0.0, max_left)
+            } else {
+                region.left
+            },
+            top: if self.height > wh {
+                (y as f64 / (self.height - wh) as f64 * max_top).clamp(0.0, max_top)
+            } else {
+                region.top
+            },
+            ..region
+        }
+    }
+
+    /// The score of the window at (x, y), `w x h` analysis pixels.
+    fn value(&self, x: usize, y: usize, w: usize, h: usize) -> f64 {
+        if self.strategy == Gravity::Entropy {
+            let mut hist = [0u32; BINS];
+            for row in y..y + h {
+                for &b in &self.bins[row * self.width + x..row * self.width + x + w] {
+                    hist[usize::from(b)] += 1;
+                }
+            }
+            let n = (w * h) as f64;
+            return hist
+                .iter()
+                .filter(|&&c| c > 0)
+                .map(|&c| {
+                    let p = f64::from(c) / n;
+                    -p * p.log2()
+                })
+                .sum();
+        }
+        let s = |xx: usize, yy: usize| self.sat[yy * (self.width + 1) + xx];
+        s(x + w, y + h) - s(x, y + h) - s(x + w, y) + s(x, y)
+    }
+}
+
+/// Candidate offsets 0..=free, at most [`CANDIDATES`], evenly spread, ends
+/// included.
+fn positions(free: usize) -> Vec<usize> {
+    if free == 0 {
+        return vec![0];
+    }
+    let n = CANDIDATES.min(free + 1);
+    (0..n).map(|i| i * free / (n - 1)).collect()
+}
+
+/// 1 for a skin tone (Kovač et al.'s RGB rule, daylight), else 0.
+fn skin(r: u8, g: u8, b: u8) -> f64 {
+    let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
+    let spread = r.max(g).max(b) - r.min(g).min(b);
+    let is_skin = r > 95 && g > 40 && b > 20 && spread > 15 && (r - g).abs() > 15 && r > g && r > b;
+    f64::from(u8::from(is_skin))
+}
+
+/// HSV saturation, counted only for colours bright enough to be seen.
+fn saturation(r: u8, g: u8, b: u8) -> f64 {
+    let max = r.max(g).max(b);
+    let min = r.min(g).min(b);
+    if max < 48 {
+        return 0.0;
+    }
+    let s = f64::from(max - min) / f64::from(max);
+    if s > 0.35 {
+        s
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A grey 400x200 image with a textured, skin-toned 60x60 patch whose
+    /// left edge is at `x`.
+    fn scene(x: u32) -> Bitmap {
+        let (w, h) = (400u32, 200u32);
+        let mut data = vec![120u8; (w * h * 3) as usize];
+        for yy in 70..130 {
+            for xx in x..x + 60 {
+                let i = ((yy * w + xx) * 3) as usize;
+                let t = if (xx + yy) % 4 < 2 { 0 } else { 40 };
+                data[i..i + 3].copy_from_slice(&[200 + t / 2, 140 + t / 4, 110]);
+            }
+        }
+        Bitmap::new(w, h, 3, data)
+    }
+
+    fn square() -> Region {
+        Region {
+            left: 100.0,
+            top: 0.0,
+            width: 200.0,
+            height: 200.0,
+        }
+    }
+
+    #[test]
+    fn keeps_an_off_centre_subject() {
+        for strategy in [Gravity::Attention, Gravity::Entropy] {
+            for subject in [10u32, 320] {
+                let a = Analysis::new(&scene(subject), strategy).unwrap();
+                let r = a.place(square(), (400, 200));
+                let (l, s) = (r.left, f64::from(subject));
+                assert!(
+                    l <= s && l + r.width >= s + 60.0,
+                    "{strategy:?}: crop {l}..{} misses the subject at {s}..{}",
+                    l + r.width,
+                    s + 60.0
+                );
+                assert_eq!((r.width, r.height, r.top), (200.0, 200.0, 0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn a_flat_image_crops_at_the_centre() {
+        let flat = Bitmap::new(400, 200, 3, vec![90; 400 * 200 * 3]);
+        for strategy in [Gravity::Attention, Gravity::Entropy] {
+            let r = Analysis::new(&flat, strategy)
+                .unwrap()
+                .place(square(), (400, 200));
+            assert!((r.left - 100.0).abs() < 5.0, "{strategy:?}: {}", r.left);
+        }
+    }
+
+    #[test]
+    fn a_whole_frame_region_is_kept() {
+        let a = Analysis::new(&scene(10), Gravity::Attention).unwrap();
+        let whole = Region {
+            left: 0.0,
+            top: 0.0,
+            width: 400.0,
+            height: 200.0,
+        };
+        assert_eq!(a.place(whole, (400, 200)), whole);
+    }
+}
