@@ -34,8 +34,9 @@ use walkdir::WalkDir;
 /// File extensions (lowercase) picked up when recursing a directory. Files
 /// named explicitly are processed whatever their name; either way the format
 /// is sniffed from the bytes.
-pub const IMAGE_EXTENSIONS: [&str; 10] = [
-    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff", "avif",
+pub const IMAGE_EXTENSIONS: [&str; 13] = [
+    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff", "avif", "heic", "heif",
+    "jxl",
 ];
 
 /// Video file extensions (lowercase) picked up when recursing a directory.

@@ -5,7 +5,12 @@
 //!   SIMD extension in use named in the group;
 //! - `encode`: JPEG, WebP and AVIF of a 1024 px image at the default settings;
 //! - `engine`: the whole engine per preset (the built-in upload preset, a
-//!   720 px thumbnail, an AVIF variant).
+//!   720 px thumbnail, an AVIF variant);
+//! - `smart_crop`: a 256x256 cover crop with gravity centre, attention and
+//!   entropy;
+//! - `decode_new_formats`: 12 MP HEIC (single, grid) and JPEG XL, from the
+//!   directory `MEDIAFLOW_BENCH_LARGE` (`sample-media/fixtures/make_formats.py
+//!   --large DIR`), skipped without it.
 //!
 //! `cargo bench -p mediaflow-engine --bench stages` (add `-- decode` etc.
 //! to run one stage). The side-by-side comparison with other tools is
@@ -14,7 +19,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mediaflow_engine::stages::{self, Bitmap};
 use mediaflow_engine::{
-    process, Filter, FormatChoice, Limits, OutputFormat, Plan, Variant, JPEG_SCALES,
+    decode_upright, process, Filter, Fit, FormatChoice, Gravity, Limits, OutputFormat, Plan,
+    Variant, JPEG_SCALES,
 };
 use mediaflow_testkit::sample;
 use std::hint::black_box;
@@ -126,5 +132,59 @@ fn engine(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode, resize, encode, engine);
+/// Smart crop against the centre: a 256x256 `cover` JPEG of the 16 MP
+/// photo, the whole engine (decode at the DCT scale, crop, resize, encode).
+fn smart_crop(c: &mut Criterion) {
+    let bytes = photo();
+    let mut g = c.benchmark_group("cover-256/16MP-jpeg");
+    g.sample_size(20).measurement_time(Duration::from_secs(8));
+    for gravity in [Gravity::Center, Gravity::Attention, Gravity::Entropy] {
+        let mut v = Variant::new("c", Some(256), Some(256))
+            .with_fit(Fit::Cover)
+            .with_formats([FormatChoice::Fixed(OutputFormat::Jpeg)]);
+        v.gravity = gravity;
+        let plan = Plan::new(Limits::default(), vec![v], Default::default()).expect("valid");
+        g.bench_with_input(
+            BenchmarkId::from_parameter(gravity.canonical()),
+            &plan,
+            |b, plan| b.iter(|| process(black_box(&bytes), plan).expect("processes")),
+        );
+    }
+    g.finish();
+}
+
+/// Decoding 12 MP HEIC (single image and 512 px grid) and JPEG XL, when
+/// `MEDIAFLOW_BENCH_LARGE` names the directory `make_formats.py --large`
+/// wrote (the files are not committed).
+fn decode_new_formats(c: &mut Criterion) {
+    let Some(dir) = std::env::var_os("MEDIAFLOW_BENCH_LARGE") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let mut g = c.benchmark_group("decode/12MP");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    for name in [
+        "large-4032x3024.heic",
+        "large-4032x3024-grid.heic",
+        "large-4032x3024.jxl",
+    ] {
+        let Ok(bytes) = std::fs::read(dir.join(name)) else {
+            continue;
+        };
+        g.bench_with_input(BenchmarkId::from_parameter(name), &bytes, |b, bytes| {
+            b.iter(|| decode_upright(black_box(bytes), &Limits::default()).expect("decodes"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    decode,
+    resize,
+    encode,
+    engine,
+    smart_crop,
+    decode_new_formats
+);
 criterion_main!(benches);

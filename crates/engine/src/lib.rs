@@ -69,21 +69,28 @@ pub use resize::{available_cpu_extensions, cpu_extension_name, force_cpu_extensi
 pub use sniff::{sniff, SourceFormat, AVIF_BRANDS, HEIF_BRANDS};
 pub use stop::Stop;
 
-/// The engine's version, recorded in manifests and plan fingerprints.
+/// The version of the engine's outputs, recorded in manifests and plan
+/// fingerprints.
 ///
 /// It is part of every [`Plan::fingerprint`], and stored outputs marked with
 /// another fingerprint are made again, so a change of it reprocesses every
-/// stored object. It is the crate's version, i.e. the workspace's
-/// `[workspace.package] version`. Bump that when the same plan and the same
-/// source would give different output bytes or manifest facts: a change to
-/// decoding, colour handling, orientation, geometry, resizing, encoding or
-/// placeholders, including an upgrade of a codec or resizer dependency
-/// (libjpeg-turbo, libwebp, ravif/rav1e, libaom, png, `fast_image_resize`)
-/// that changes its output. Do not bump it for refactors, for new settings
-/// (a setting gets its line in [`Plan::canonical`], which moves the
-/// fingerprint by itself) or for changes elsewhere in the workspace; a
-/// release without such a change may keep the version.
-pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// stored image (videos have their own version, `VIDEO_VERSION`, and are
+/// not affected). Bump it when the same plan and the same source would give
+/// different output bytes or manifest facts: a change to decoding, colour
+/// handling, orientation, geometry, resizing, encoding or placeholders,
+/// including an upgrade of a codec or resizer dependency (libjpeg-turbo,
+/// libwebp, ravif/rav1e, libaom, heifer, jxl-oxide, png,
+/// `fast_image_resize`) that changes its output. Do not bump it for
+/// refactors, for new settings (a setting gets its line in
+/// [`Plan::canonical`], which moves the fingerprint by itself) or for
+/// changes elsewhere in the workspace.
+///
+/// History: 0.1.0 was the workspace version of the first release. 0.2.0:
+/// AVIF honours `irot`/`imir` and its `colr` profile; manifests of animated
+/// GIF/WebP sources record the animation; HEIC and JPEG XL decode (their
+/// failure records, "unsupported" under 0.1.0, no longer match, so replays
+/// and backfill process them).
+pub const ENGINE_VERSION: &str = "0.2.0";
 
 /// Stage entry points for the criterion benches (`benches/stages.rs`) and
 /// the fuzz targets (`crates/fuzz-targets`): not a stable API.

@@ -21,9 +21,9 @@ pub fn displayed_dims(w: u32, h: u32, orientation: u8) -> (u32, u32) {
 pub enum ItemTransform {
     /// `irot`: quarter turns anti-clockwise (0..=3).
     RotateCcw(u8),
-    /// `imir` axis 0: left and right exchanged.
+    /// `imir` mode 1 (ISO/IEC 23008-12:2022): left and right exchanged.
     MirrorLeftRight,
-    /// `imir` axis 1: top and bottom exchanged.
+    /// `imir` mode 0: top and bottom exchanged.
     MirrorTopBottom,
 }
 

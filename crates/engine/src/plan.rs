@@ -794,8 +794,8 @@ mod tests {
     /// canonical text's format or [`crate::ENGINE_VERSION`] changed).
     #[test]
     fn builtin_fingerprint_is_pinned() {
-        assert_eq!(crate::ENGINE_VERSION, "0.1.0", "pinned for this version");
-        assert_eq!(Plan::builtin().fingerprint(), "b38a6c9621e3ac57");
+        assert_eq!(crate::ENGINE_VERSION, "0.2.0", "pinned for this version");
+        assert_eq!(Plan::builtin().fingerprint(), "86ca3402ca4edc0a");
         let canonical = Plan::builtin().canonical();
         assert!(canonical.starts_with(
             "limits.max_input_bytes=52428800\n\

@@ -10,9 +10,10 @@
 //!   information (detail rather than sky or wall).
 //!
 //! The crop keeps its size (the geometry decided it from the box); only
-//! its position moves, to the candidate window with the highest total
-//! attention or entropy. Ties go to the position nearest the centre, so a
-//! flat image crops like `center`. All of it is integer or f64 arithmetic
+//! its position moves: for `attention`, centred on the peak of the
+//! blurred scores (clamped to the image), as libvips does; for `entropy`,
+//! to the candidate window with the most information. Ties go to the
+//! position nearest the centre, so a flat image crops like `center`. All of it is integer or f64 arithmetic
 //! on the reduced image: deterministic, and a few milliseconds whatever the
 //! source size.
 
@@ -35,8 +36,9 @@ pub struct Analysis {
     strategy: Gravity,
     width: usize,
     height: usize,
-    /// attention: summed-area table of the scores, (w+1) x (h+1).
-    sat: Vec<f64>,
+    /// attention: the most salient point, in fractions of the image (none
+    /// when nothing scores).
+    peak: Option<(f64, f64)>,
     /// entropy: the luminance bin of every pixel.
     bins: Vec<u8>,
 }
@@ -75,7 +77,7 @@ impl Analysis {
             strategy,
             width,
             height,
-            sat: Vec::new(),
+            peak: None,
             bins: Vec::new(),
         };
         if strategy == Gravity::Entropy {
@@ -105,15 +107,32 @@ impl Analysis {
                     weight * (edge + 60.0 * skin(r, g, b) + 40.0 * saturation(r, g, b));
             }
         }
-        let mut sat = vec![0.0f64; (width + 1) * (height + 1)];
+        // The eye goes to the strongest region, not to the most
+        // scattered detail: blur the scores over about an eighth of the
+        // image, then centre the crop on the peak (libvips's way).
+        let radius = (width.min(height) / 8).max(2);
+        let blurred = box_blur(
+            &box_blur(&score, width, height, radius, true),
+            width,
+            height,
+            radius,
+            false,
+        );
+        let centre = ((width - 1) as f64 / 2.0, (height - 1) as f64 / 2.0);
+        let mut best = (f64::MIN, f64::MAX, 0usize, 0usize);
         for y in 0..height {
-            let mut row = 0.0;
             for x in 0..width {
-                row += score[y * width + x];
-                sat[(y + 1) * (width + 1) + x + 1] = sat[y * (width + 1) + x + 1] + row;
+                let v = blurred[y * width + x];
+                let d = (x as f64 - centre.0).abs() + (y as f64 - centre.1).abs();
+                if v > best.0 * (1.0 + 1e-9) + 1e-12 || (v >= best.0 * (1.0 - 1e-9) && d < best.1) {
+                    best = (v, d, x, y);
+                }
             }
         }
-        analysis.sat = sat;
+        analysis.peak = Some((
+            (best.2 as f64 + 0.5) / width as f64,
+            (best.3 as f64 + 0.5) / height as f64,
+        ));
         Ok(analysis)
     }
 
@@ -127,6 +146,18 @@ impl Analysis {
     /// covers the whole source.
     pub fn place(&self, region: Region, displayed: (u32, u32)) -> Region {
         let (dw, dh) = (f64::from(displayed.0), f64::from(displayed.1));
+        if self.strategy == Gravity::Attention {
+            let Some((px, py)) = self.peak else {
+                return region;
+            };
+            let max_left = (dw - region.width).max(0.0);
+            let max_top = (dh - region.height).max(0.0);
+            return Region {
+                left: (px * dw - region.width / 2.0).clamp(0.0, max_left),
+                top: (py * dh - region.height / 2.0).clamp(0.0, max_top),
+                ..region
+            };
+        }
         let (sx, sy) = (self.width as f64 / dw, self.height as f64 / dh);
         // Window size in analysis pixels (at least one).
         let ww = ((region.width * sx).round() as usize).clamp(1, self.width);
@@ -174,28 +205,48 @@ impl Analysis {
         }
     }
 
-    /// The score of the window at (x, y), `w x h` analysis pixels.
+    /// The entropy of the window at (x, y), `w x h` analysis pixels.
     fn value(&self, x: usize, y: usize, w: usize, h: usize) -> f64 {
-        if self.strategy == Gravity::Entropy {
-            let mut hist = [0u32; BINS];
-            for row in y..y + h {
-                for &b in &self.bins[row * self.width + x..row * self.width + x + w] {
-                    hist[usize::from(b)] += 1;
-                }
+        let mut hist = [0u32; BINS];
+        for row in y..y + h {
+            for &b in &self.bins[row * self.width + x..row * self.width + x + w] {
+                hist[usize::from(b)] += 1;
             }
-            let n = (w * h) as f64;
-            return hist
-                .iter()
-                .filter(|&&c| c > 0)
-                .map(|&c| {
-                    let p = f64::from(c) / n;
-                    -p * p.log2()
-                })
-                .sum();
         }
-        let s = |xx: usize, yy: usize| self.sat[yy * (self.width + 1) + xx];
-        s(x + w, y + h) - s(x, y + h) - s(x + w, y) + s(x, y)
+        let n = (w * h) as f64;
+        hist.iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| {
+                let p = f64::from(c) / n;
+                -p * p.log2()
+            })
+            .sum()
     }
+}
+
+/// A box blur of radius `r` along rows (`horizontal`) or columns, edges
+/// clamped: two passes make a smooth, cheap approximation of a Gaussian.
+fn box_blur(v: &[f64], w: usize, h: usize, r: usize, horizontal: bool) -> Vec<f64> {
+    let (len, lines) = if horizontal { (w, h) } else { (h, w) };
+    let at = |line: usize, i: usize| {
+        if horizontal {
+            line * w + i
+        } else {
+            i * w + line
+        }
+    };
+    let mut out = vec![0.0; v.len()];
+    for line in 0..lines {
+        let mut prefix = vec![0.0f64; len + 1];
+        for i in 0..len {
+            prefix[i + 1] = prefix[i] + v[at(line, i)];
+        }
+        for i in 0..len {
+            let (a, b) = (i.saturating_sub(r), (i + r + 1).min(len));
+            out[at(line, i)] = (prefix[b] - prefix[a]) / (b - a) as f64;
+        }
+    }
+    out
 }
 
 /// Candidate offsets 0..=free, at most [`CANDIDATES`], evenly spread, ends
@@ -298,5 +349,111 @@ mod tests {
             height: 200.0,
         };
         assert_eq!(a.place(whole, (400, 200)), whole);
+    }
+}
+
+/// Real photos with the subject off the centre: the crop must contain the
+/// subject's box, marked by hand on the photo (full-resolution pixels).
+#[cfg(test)]
+mod photos {
+    use super::*;
+    use crate::plan::Limits;
+
+    fn photo(name: &str) -> Bitmap {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../sample-media")
+            .join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let img = crate::engine::decode_upright(&bytes, &Limits::default()).unwrap();
+        Bitmap::new(img.width, img.height, img.channels, img.data)
+    }
+
+    /// Columns `x0..x1` of `b`.
+    fn columns(b: &Bitmap, x0: u32, x1: u32) -> Bitmap {
+        let ch = b.channels as usize;
+        let mut data = Vec::new();
+        for y in 0..b.height as usize {
+            let row = &b.data[y * b.stride()..(y + 1) * b.stride()];
+            data.extend_from_slice(&row[x0 as usize * ch..x1 as usize * ch]);
+        }
+        Bitmap::new(x1 - x0, b.height, b.channels, data)
+    }
+
+    fn crop(frame: &Bitmap, strategy: Gravity, w: f64, h: f64) -> Region {
+        let (fw, fh) = (f64::from(frame.width), f64::from(frame.height));
+        let centred = Region {
+            left: (fw - w) / 2.0,
+            top: (fh - h) / 2.0,
+            width: w,
+            height: h,
+        };
+        Analysis::new(frame, strategy)
+            .unwrap()
+            .place(centred, (frame.width, frame.height))
+    }
+
+    /// Whether `crop` holds the box `[x0, x1) x [y0, y1)` whole.
+    fn holds(crop: &Region, (x0, y0, x1, y1): (f64, f64, f64, f64)) -> bool {
+        crop.left <= x0
+            && crop.top <= y0
+            && crop.left + crop.width >= x1
+            && crop.top + crop.height >= y1
+    }
+
+    #[test]
+    fn crops_keep_the_hand_marked_subject() {
+        let rocket = photo("rocket.jpg");
+        let both = [Gravity::Attention, Gravity::Entropy];
+        // (photo, what, crop size, the subject's box marked by hand, the
+        // strategies that must keep it)
+        let cases = [
+            // The rocket (nose cone to pad), in the left part of the frame
+            // once the photo's left 200 columns are cut.
+            (
+                columns(&rocket, 200, 640),
+                "rocket left of centre",
+                (160.0, 427.0),
+                (105.0, 125.0, 142.0, 405.0),
+                &both[..],
+            ),
+            // The same rocket right of centre (the right 220 columns cut).
+            (
+                columns(&rocket, 0, 420),
+                "rocket right of centre",
+                (160.0, 427.0),
+                (305.0, 125.0, 342.0, 405.0),
+                &both[..],
+            ),
+            // The cat's nose and mouth, right of centre in a narrow crop:
+            // attention finds it (skin-like tones and edges); entropy
+            // prefers the fur's detail 10 px to its left, which is what
+            // "entropy" means, so it is not held to this box.
+            (
+                photo("chelsea.png"),
+                "cat's nose",
+                (120.0, 300.0),
+                (238.0, 222.0, 292.0, 268.0),
+                &both[..1],
+            ),
+        ];
+        for (frame, what, (w, h), subject, strategies) in &cases {
+            let centred = Region {
+                left: (f64::from(frame.width) - w) / 2.0,
+                top: (f64::from(frame.height) - h) / 2.0,
+                width: *w,
+                height: *h,
+            };
+            assert!(
+                !holds(&centred, *subject),
+                "{what}: the centre crop already holds it"
+            );
+            for &strategy in *strategies {
+                let c = crop(frame, strategy, *w, *h);
+                assert!(
+                    holds(&c, *subject),
+                    "{what}, {strategy:?}: crop {c:?} misses {subject:?}"
+                );
+            }
+        }
     }
 }
