@@ -33,6 +33,12 @@ fn every_fixture_has_an_estimate_above_its_decoded_size() {
         "tiff.tiff",
         "avif.avif",
         "orientation-6.jpg",
+        "formats/heic-grid.heic",
+        "formats/heic-alpha.heic",
+        "formats/heic-irot.heic",
+        "formats/jxl-jpeg.jxl",
+        "formats/jxl-icc.jxl",
+        "formats/avif-irot-icc.avif",
     ] {
         let bytes = fixture(name);
         let est = estimate_memory(&bytes, &plan).unwrap_or_else(|e| panic!("{name}: {e}"));
