@@ -26,6 +26,28 @@ pub struct Decoded {
     pub color: ColorFacts,
 }
 
+/// What a decoder that orients its own output (HEIC, JPEG XL) returns:
+/// upright sRGB pixels, the stored colour model and what colour work was
+/// done.
+pub struct UprightPixels {
+    pub bitmap: Bitmap,
+    pub color_model: &'static str,
+    pub color: ColorFacts,
+}
+
+impl UprightPixels {
+    /// As a [`Decoded`] of a source whose orientation was `orientation`.
+    fn decoded(self, orientation: u8) -> Decoded {
+        Decoded {
+            bitmap: self.bitmap,
+            orientation,
+            upright: true,
+            color_model: self.color_model,
+            color: self.color,
+        }
+    }
+}
+
 impl Decoded {
     /// The orientation still to apply to `bitmap` (1 when the decoder did).
     pub fn pending_orientation(&self) -> u8 {
@@ -214,13 +236,7 @@ pub fn decode_avif(bytes: &[u8], ispe: (u32, u32), limits: &Limits) -> Result<De
     } else {
         facts.orientation()
     };
-    let color = match (&facts.icc, facts.nclx) {
-        (Some(icc), _) => color::rgb_to_srgb(&mut bitmap, icc)?,
-        (None, Some((primaries, transfer))) => {
-            color::nclx_to_srgb(&mut bitmap, primaries, transfer)?
-        }
-        (None, None) => ColorFacts::default(),
-    };
+    let color = facts.to_srgb(&mut bitmap)?;
     Ok(Decoded {
         bitmap,
         orientation,
@@ -233,25 +249,11 @@ pub fn decode_avif(bytes: &[u8], ispe: (u32, u32), limits: &Limits) -> Result<De
 /// Decodes a HEIC (primary image, upright, sRGB); see `heic.rs`.
 pub fn decode_heic(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     let header = crate::heic::header(bytes)?;
-    let px = crate::heic::decode(bytes, &header, limits)?;
-    Ok(Decoded {
-        bitmap: px.bitmap,
-        orientation: header.orientation,
-        upright: true,
-        color_model: px.color_model,
-        color: px.color,
-    })
+    Ok(crate::heic::decode(bytes, &header, limits)?.decoded(header.orientation))
 }
 
 /// Decodes a JPEG XL (first keyframe, upright, sRGB); see `jxl.rs`.
 pub fn decode_jxl(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     let header = crate::jxl::header(bytes)?;
-    let px = crate::jxl::decode(bytes, &header, limits)?;
-    Ok(Decoded {
-        bitmap: px.bitmap,
-        orientation: header.orientation,
-        upright: true,
-        color_model: px.color_model,
-        color: px.color,
-    })
+    Ok(crate::jxl::decode(bytes, &header, limits)?.decoded(header.orientation))
 }

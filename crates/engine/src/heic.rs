@@ -20,11 +20,12 @@
 
 use crate::bitmap::Bitmap;
 use crate::color::{self, ColorFacts};
+use crate::decode::UprightPixels;
 use crate::error::{MediaError, Result};
 use crate::orient::{self, ItemTransform};
 use crate::plan::Limits;
-use heifer::heifer_isobmff::boxes::{ColorInfo, Property};
-use heifer::heifer_isobmff::HeifFile;
+use heifer_isobmff::boxes::{ColorInfo, Property};
+use heifer_isobmff::HeifFile;
 
 /// The primary item as its container describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +38,11 @@ pub struct HeicHeader {
     pub has_alpha: bool,
 }
 
-fn container(e: heifer::heifer_isobmff::Error) -> MediaError {
+fn container(e: heifer_isobmff::Error) -> MediaError {
     MediaError::corrupt(format!("heic: {e}"))
 }
 
+#[cfg(feature = "heic")]
 fn decode_error(e: heifer::Error) -> MediaError {
     match e {
         heifer::Error::Unsupported(what) => MediaError::unsupported(format!("heic: {what}")),
@@ -67,6 +69,16 @@ pub struct ItemFacts {
 impl ItemFacts {
     pub fn orientation(&self) -> u8 {
         orient::from_item_transforms(self.transforms.iter().copied())
+    }
+
+    /// Converts `bitmap` to sRGB from the item's colour: its ICC profile
+    /// when it has one, else its `nclx` primaries (HEIC and AVIF alike).
+    pub fn to_srgb(&self, bitmap: &mut Bitmap) -> Result<ColorFacts> {
+        match (&self.icc, self.nclx) {
+            (Some(icc), _) => color::rgb_to_srgb(bitmap, icc),
+            (None, Some((primaries, transfer))) => color::nclx_to_srgb(bitmap, primaries, transfer),
+            (None, None) => Ok(ColorFacts::default()),
+        }
     }
 }
 
@@ -163,15 +175,9 @@ pub fn header(bytes: &[u8]) -> Result<HeicHeader> {
     })
 }
 
-/// The decoded primary image: upright, sRGB, 8-bit RGB or RGBA.
-pub struct HeicPixels {
-    pub bitmap: Bitmap,
-    pub color_model: &'static str,
-    pub color: ColorFacts,
-}
-
 /// Decodes the primary image of a HEIC whose header is `header`.
-pub fn decode(bytes: &[u8], header: &HeicHeader, limits: &Limits) -> Result<HeicPixels> {
+#[cfg(feature = "heic")]
+pub fn decode(bytes: &[u8], header: &HeicHeader, limits: &Limits) -> Result<UprightPixels> {
     crate::limits::check_pixels(header.width, header.height, limits)?;
     let facts = item_facts(bytes)?;
     let options = heifer::Options {
@@ -192,18 +198,20 @@ pub fn decode(bytes: &[u8], header: &HeicHeader, limits: &Limits) -> Result<Heic
     } else {
         Bitmap::new(w, h, 3, image.into_rgb8())
     };
-    let color = match (&facts.icc, facts.nclx) {
-        (Some(icc), _) => color::rgb_to_srgb(&mut bitmap, icc)?,
-        (None, Some((primaries, transfer))) => {
-            color::nclx_to_srgb(&mut bitmap, primaries, transfer)?
-        }
-        (None, None) => ColorFacts::default(),
-    };
-    Ok(HeicPixels {
+    let color = facts.to_srgb(&mut bitmap)?;
+    Ok(UprightPixels {
         bitmap,
         color_model: "rgb",
         color,
     })
+}
+
+/// Without the `heic` feature: HEIC is recognised, and refused.
+#[cfg(not(feature = "heic"))]
+pub fn decode(_: &[u8], _: &HeicHeader, _: &Limits) -> Result<UprightPixels> {
+    Err(MediaError::unsupported(
+        "heic: this build has no HEIC decoder (cargo feature `heic` of mediaflow-engine)",
+    ))
 }
 
 #[cfg(test)]

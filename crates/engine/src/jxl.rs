@@ -12,6 +12,7 @@
 
 use crate::bitmap::Bitmap;
 use crate::color::{self, ColorFacts};
+use crate::decode::UprightPixels;
 use crate::error::{MediaError, Result};
 use crate::plan::Limits;
 use jxl_oxide::{
@@ -111,15 +112,8 @@ pub fn decoder_budget(pixels: u64) -> u64 {
 /// RGB files was below 40 bytes.
 pub const DECODER_BYTES_PER_PIXEL: u64 = 48;
 
-/// The decoded first frame: upright, sRGB, 8-bit RGB or RGBA.
-pub struct JxlPixels {
-    pub bitmap: Bitmap,
-    pub color_model: &'static str,
-    pub color: ColorFacts,
-}
-
 /// Decodes the first keyframe of a JPEG XL whose header is `header`.
-pub fn decode(bytes: &[u8], header: &JxlHeader, limits: &Limits) -> Result<JxlPixels> {
+pub fn decode(bytes: &[u8], header: &JxlHeader, limits: &Limits) -> Result<UprightPixels> {
     crate::limits::check_pixels(header.width, header.height, limits)?;
     let pixels = u64::from(header.width) * u64::from(header.height);
     let budget = usize::try_from(decoder_budget(pixels)).unwrap_or(usize::MAX);
@@ -178,7 +172,7 @@ pub fn decode(bytes: &[u8], header: &JxlHeader, limits: &Limits) -> Result<JxlPi
         Some(icc) if managed_here => color::rgb_to_srgb(&mut bitmap, &icc)?,
         _ => ColorFacts::default(),
     };
-    Ok(JxlPixels {
+    Ok(UprightPixels {
         bitmap,
         color_model,
         color,

@@ -2,25 +2,16 @@
 
 use crate::bitmap::Bitmap;
 use crate::error::{MediaError, Result};
-use crate::geometry::Region;
 use crate::output::Placeholder;
-use crate::plan::{Color, Filter};
-use crate::resize::resize;
+use crate::plan::Color;
+use crate::resize::thumbnail;
 
 /// Longest side of the thumbnail the placeholder is computed from.
 const THUMB: u32 = 32;
 
 pub fn compute(img: &Bitmap) -> Result<Placeholder> {
-    let s = (f64::from(THUMB) / f64::from(img.width.max(img.height))).min(1.0);
-    let w = ((f64::from(img.width) * s).round() as u32).max(1);
-    let h = ((f64::from(img.height) * s).round() as u32).max(1);
-    let full = Region {
-        left: 0.0,
-        top: 0.0,
-        width: f64::from(img.width),
-        height: f64::from(img.height),
-    };
-    let thumb = resize(img, full, w, h, Filter::Box)?.with_alpha();
+    let thumb = thumbnail(img, THUMB)?.with_alpha();
+    let (w, h) = (thumb.width, thumb.height);
     // 4x3 components for landscape, 3x4 for portrait: about 28 characters.
     let (cx, cy) = if w >= h { (4, 3) } else { (3, 4) };
     let blurhash = blurhash::encode(cx, cy, w, h, &thumb.data)

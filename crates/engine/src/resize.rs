@@ -107,6 +107,22 @@ fn algorithm(filter: Filter) -> fr::ResizeAlg {
     }
 }
 
+/// `src` reduced (box filter) so its longer side is at most `side`, the
+/// aspect ratio kept, never enlarged: the small image the placeholder and
+/// the smart crop read.
+pub fn thumbnail(src: &Bitmap, side: u32) -> Result<Bitmap> {
+    let s = (f64::from(side) / f64::from(src.width.max(src.height))).min(1.0);
+    let w = ((f64::from(src.width) * s).round() as u32).max(1);
+    let h = ((f64::from(src.height) * s).round() as u32).max(1);
+    let full = Region {
+        left: 0.0,
+        top: 0.0,
+        width: f64::from(src.width),
+        height: f64::from(src.height),
+    };
+    resize(src, full, w, h, Filter::Box)
+}
+
 /// Resizes `region` of `src` to `w x h` with `filter`.
 pub fn resize(src: &Bitmap, region: Region, w: u32, h: u32, filter: Filter) -> Result<Bitmap> {
     let pixel_type = if src.channels == 4 {

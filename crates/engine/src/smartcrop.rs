@@ -20,7 +20,7 @@
 use crate::bitmap::Bitmap;
 use crate::error::Result;
 use crate::geometry::Region;
-use crate::plan::{Filter, Gravity};
+use crate::plan::Gravity;
 use crate::resize;
 
 /// Long side of the reduced image the scores are computed on.
@@ -46,18 +46,8 @@ pub struct Analysis {
 impl Analysis {
     /// Reduces `frame` (the whole upright source at any scale) and scores it.
     pub fn new(frame: &Bitmap, strategy: Gravity) -> Result<Analysis> {
-        let long = frame.width.max(frame.height);
-        let scale = (f64::from(ANALYSIS_SIDE) / f64::from(long)).min(1.0);
-        let w = ((f64::from(frame.width) * scale).round() as u32).max(1);
-        let h = ((f64::from(frame.height) * scale).round() as u32).max(1);
-        let full = Region {
-            left: 0.0,
-            top: 0.0,
-            width: f64::from(frame.width),
-            height: f64::from(frame.height),
-        };
-        let small = resize::resize(frame, full, w, h, Filter::Box)?;
-        let (width, height) = (w as usize, h as usize);
+        let small = resize::thumbnail(frame, ANALYSIS_SIDE)?;
+        let (width, height) = (small.width as usize, small.height as usize);
         let ch = small.channels as usize;
         let rgb = |x: usize, y: usize| {
             let i = (y * width + x) * ch;

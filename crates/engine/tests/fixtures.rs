@@ -236,6 +236,7 @@ fn matches_reference(name: &str, reference: &str, tol: f64) -> mediaflow_engine:
 }
 
 #[test]
+#[cfg(feature = "heic")]
 fn heic_single_grid_and_transforms_match_their_references() {
     for (name, reference, size) in [
         ("heic-single.heic", "heic-single.png", (640, 480)),
@@ -262,6 +263,7 @@ fn heic_single_grid_and_transforms_match_their_references() {
 }
 
 #[test]
+#[cfg(feature = "heic")]
 fn heic_10_bit_p3_is_converted_to_srgb() {
     let img = matches_reference("heic-p3-10bit.heic", "heic-p3-10bit.png", 3.5);
     // A P3 colour that is sRGB red shows as red, not as its P3 numbers.
@@ -274,6 +276,7 @@ fn heic_10_bit_p3_is_converted_to_srgb() {
 }
 
 #[test]
+#[cfg(feature = "heic")]
 fn heic_alpha_is_kept() {
     let img = matches_reference("heic-alpha.heic", "heic-alpha.png", 3.5);
     assert_eq!(img.channels, 4);
