@@ -101,7 +101,8 @@ pub fn icc(data: &[u8]) {
 /// The whole engine on the bytes, with tight limits (1 MiB input, 2^20
 /// pixels) so every format's decoder is reached and one run stays fast:
 /// sniff, header limits, decode, colour, orientation, one 32x32 cover
-/// variant in PNG, placeholder.
+/// variant with an attention crop in PNG and WebP (animated for animated
+/// sources, within 4 frames), placeholder.
 pub fn decode(data: &[u8]) {
     let plan = fuzz_plan();
     if let Ok(p) = mediaflow_engine::probe(data, plan.limits()) {
@@ -109,7 +110,8 @@ pub fn decode(data: &[u8]) {
     }
     match mediaflow_engine::process(data, plan) {
         Ok(out) => {
-            assert_eq!(out.variants.len(), 1);
+            // One variant, in PNG and (animated or not) WebP.
+            assert_eq!(out.variants.len(), 2);
             for v in &out.variants {
                 assert!(v.width >= 1 && v.height >= 1 && v.width <= 32 && v.height <= 32);
                 assert!(!v.data.is_empty());
