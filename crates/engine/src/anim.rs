@@ -20,6 +20,10 @@ pub struct AnimInfo {
     /// extension, WebP's ANIM chunk). A GIF without the extension plays
     /// once.
     pub loop_count: u32,
+    /// Every frame lies within the canvas (a GIF frame may claim more: the
+    /// decoder would allocate it whole, so the canvas-based pixel budget
+    /// would not hold).
+    pub frames_fit: bool,
 }
 
 impl AnimInfo {
@@ -39,6 +43,7 @@ pub fn info(bytes: &[u8], format: SourceFormat) -> AnimInfo {
             frames: 1,
             duration_ms: 0,
             loop_count: 0,
+            frames_fit: true,
         },
     }
 }
@@ -77,6 +82,7 @@ fn gif_info(b: &[u8]) -> AnimInfo {
         frames: 0,
         duration_ms: 0,
         loop_count: 1,
+        frames_fit: true,
     };
     let _ = gif_walk(b, &mut info);
     info.frames = info.frames.max(1);
@@ -84,6 +90,7 @@ fn gif_info(b: &[u8]) -> AnimInfo {
 }
 
 fn gif_walk(b: &[u8], info: &mut AnimInfo) -> Option<()> {
+    let (canvas_w, canvas_h) = (le16(b, 6)?, le16(b, 8)?);
     let flags = *b.get(10)?;
     let mut at = 13;
     if flags & 0x80 != 0 {
@@ -109,6 +116,11 @@ fn gif_walk(b: &[u8], info: &mut AnimInfo) -> Option<()> {
                 at = skip_sub_blocks(b, first)?;
             }
             0x2C => {
+                let (left, top) = (le16(b, at + 1)?, le16(b, at + 3)?);
+                let (w, h) = (le16(b, at + 5)?, le16(b, at + 7)?);
+                if left + w > canvas_w || top + h > canvas_h {
+                    info.frames_fit = false;
+                }
                 let flags = *b.get(at + 9)?;
                 at += 10;
                 if flags & 0x80 != 0 {
@@ -129,6 +141,8 @@ fn webp_info(b: &[u8]) -> AnimInfo {
         frames: 0,
         duration_ms: 0,
         loop_count: 0,
+        // The WebP decoder refuses frames outside the canvas.
+        frames_fit: true,
     };
     let mut at = 12;
     while let (Some(kind), Some(size)) = (b.get(at..at + 4), b.get(at + 4..at + 8)) {
@@ -363,6 +377,11 @@ mod tests {
         assert_eq!((i.frames, i.duration_ms, i.loop_count), (2, 140, 3));
         let i = info(&tiny_gif(1, 0, None), SourceFormat::Gif);
         assert!(!i.is_animated());
+        assert!(i.frames_fit);
+        // A 1x1 frame on a 1x1 canvas fits; on a 0x0 canvas it does not.
+        let mut g = tiny_gif(2, 10, None);
+        g[6..10].copy_from_slice(&[0, 0, 0, 0]);
+        assert!(!info(&g, SourceFormat::Gif).frames_fit);
         // Cut short: the frames before the cut count.
         let g = tiny_gif(4, 10, None);
         let i = info(&g[..g.len() - 20], SourceFormat::Gif);

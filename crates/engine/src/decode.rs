@@ -228,7 +228,7 @@ pub fn decode_with_image(bytes: &[u8], format: SourceFormat, limits: &Limits) ->
 /// comes from `irot`/`imir` when the item has them (EXIF's otherwise), and
 /// colour from the `colr` ICC profile or wide-gamut `nclx` primaries.
 pub fn decode_avif(bytes: &[u8], ispe: (u32, u32), limits: &Limits) -> Result<Decoded> {
-    let facts = crate::heic::item_facts(bytes)?;
+    let facts = avif_item_facts(bytes);
     let px = crate::avif::decode(bytes, ispe, limits)?;
     let mut bitmap = px.bitmap;
     let orientation = if facts.transforms.is_empty() {
@@ -244,6 +244,15 @@ pub fn decode_avif(bytes: &[u8], ispe: (u32, u32), limits: &Limits) -> Result<De
         color_model: px.color_model,
         color,
     })
+}
+
+/// An AVIF's transforms and colour boxes. `avif-parse` has accepted the
+/// container; the HEIF parser is stricter (`infe` before version 2, a
+/// handler other than `pict`, more than [`crate::heic::MAX_ITEMS`] items):
+/// where it refuses, the file is read as before 0.2.0, with EXIF
+/// orientation and no colour box, rather than failing a valid image.
+pub fn avif_item_facts(bytes: &[u8]) -> crate::heic::ItemFacts {
+    crate::heic::item_facts(bytes).unwrap_or_default()
 }
 
 /// Decodes a HEIC (primary image, upright, sRGB); see `heic.rs`.

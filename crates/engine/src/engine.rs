@@ -426,6 +426,10 @@ fn animate(
     let lim = plan.limits();
     let (w, h) = limits::header_dims(bytes, format)?;
     let total = u64::from(w) * u64::from(h) * u64::from(info.frames);
+    if !info.frames_fit {
+        facts.kept_still = Some("a frame extends beyond the canvas".to_string());
+        return Ok(Some(facts));
+    }
     if info.frames > lim.max_frames {
         facts.kept_still = Some(format!(
             "{} frames, over limits.max_frames = {}",

@@ -84,6 +84,7 @@ impl ItemFacts {
 
 /// Reads [`ItemFacts`] of the primary item of `bytes`.
 pub fn item_facts(bytes: &[u8]) -> Result<ItemFacts> {
+    check_item_counts(bytes)?;
     let file = HeifFile::parse(bytes).map_err(container)?;
     let id = file.primary_id;
     let mut facts = ItemFacts {
@@ -175,10 +176,214 @@ pub fn header(bytes: &[u8]) -> Result<HeicHeader> {
     })
 }
 
+/// The most items, item locations or property associations a HEIF file
+/// may declare. Phones write tens (a 48-tile grid, its thumbnail, EXIF);
+/// the container parser pairs them up in quadratic time, so a file
+/// declaring hundreds of thousands would take hours before anything is
+/// decoded.
+pub const MAX_ITEMS: u32 = 4096;
+
+/// Refuses a `meta` box that declares more than [`MAX_ITEMS`] items
+/// (`iinf`), locations (`iloc`) or property associations (`ipma`), from
+/// their counts alone, before the container is parsed.
+pub fn check_item_counts(bytes: &[u8]) -> Result<()> {
+    let be32 = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    let be16 = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?)))
+    };
+    // (type, body) of each box in `b`; stops at the first box that does
+    // not fit (the parser reports it).
+    let boxes = |b: &'_ [u8]| {
+        let mut out = Vec::new();
+        let mut at = 0usize;
+        while let (Some(size), Some(kind)) = (be32(b, at), b.get(at + 4..at + 8)) {
+            let (header, size) = match size {
+                0 => (8, b.len() - at),
+                1 => match b.get(at + 8..at + 16) {
+                    Some(l) => (16, usize::try_from(u64::from_be_bytes(l.try_into().expect("8"))).unwrap_or(usize::MAX)),
+                    None => break,
+                },
+                n => (8, n as usize),
+            };
+            let end = at.saturating_add(size);
+            if size < header || end > b.len() {
+                break;
+            }
+            out.push((<[u8; 4]>::try_from(kind).expect("4"), &b[at + header..end]));
+            at = end;
+        }
+        out
+    };
+    let too_many = |what: &str, n: u32| {
+        MediaError::limits(format!(
+            "heif: the file declares {n} {what}, over the limit of {MAX_ITEMS}"
+        ))
+    };
+    for (kind, meta) in boxes(bytes) {
+        if &kind != b"meta" || meta.len() < 4 {
+            continue;
+        }
+        for (kind, body) in boxes(&meta[4..]) {
+            let version = body.first().copied().unwrap_or(0);
+            let count = match &kind {
+                b"iinf" if version == 0 => be16(body, 4),
+                b"iinf" => be32(body, 4),
+                b"iloc" if version < 2 => be16(body, 6),
+                b"iloc" => be32(body, 6),
+                b"iprp" => {
+                    for (kind, body) in boxes(body) {
+                        if &kind == b"ipma" {
+                            let n = be32(body, 4).unwrap_or(0);
+                            if n > MAX_ITEMS {
+                                return Err(too_many("property associations", n));
+                            }
+                        }
+                    }
+                    None
+                }
+                _ => None,
+            };
+            if let Some(n) = count.filter(|&n| n > MAX_ITEMS) {
+                return Err(too_many("items or locations", n));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks every picture the decoder will decode for the primary image,
+/// and returns their total pixels (the decode's real size, for the memory
+/// estimate): the primary `hvc1` item or a grid's tiles, and their alpha
+/// items. Refused before any is decoded:
+/// - overlay (`iovl`) and identity (`iden`) primaries, and grids of
+///   anything but coded tiles (a derived tile could multiply the work);
+/// - a tile listed twice, a tile size other than the first's, tiles that
+///   do not cover the grid's output exactly (or cover it more than once
+///   over), a grid whose output is not its `ispe`;
+/// - a coded picture (its SPS) larger than its `ispe` plus one coding tree
+///   block of padding;
+/// - more than twice the pixel limit in all.
+#[cfg(feature = "heic")]
+pub fn decode_plan(bytes: &[u8], limits: &Limits) -> Result<u64> {
+    use heifer::heifer_hevc_dec::nal::{split_annex_b, NalUnit};
+    use heifer::heifer_hevc_dec::params::Sps;
+    let file = HeifFile::parse(bytes).map_err(container)?;
+    let kind = |id| file.item(id).map(|i| i.item_type.0).map_err(container);
+    let size = |id| -> Result<(u32, u32)> {
+        file.image_size(id)
+            .map_err(container)?
+            .ok_or_else(|| MediaError::corrupt(format!("heic: item {id} has no size (ispe)")))
+    };
+    let is_alpha = |id| {
+        file.item_properties(id).is_ok_and(|mut props| {
+            props.any(|p| {
+                matches!(p, Property::AuxiliaryType(urn)
+                    if urn.starts_with("urn:mpeg:hevc:2015:auxid:1")
+                        || urn.starts_with("urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"))
+            })
+        })
+    };
+    // The coded items of one image (itself, or its grid's tiles).
+    let coded_of = |id| -> Result<Vec<u32>> {
+        match &kind(id)? {
+            b"hvc1" => Ok(vec![id]),
+            b"grid" => {
+                let tiles = file.referenced_items(id, b"dimg").to_vec();
+                let grid = file.grid(id).map_err(container)?;
+                let (w, h) = size(id)?;
+                if (grid.output_width, grid.output_height) != (w, h) {
+                    return Err(MediaError::corrupt(format!(
+                        "heic: grid output {}x{} is not its ispe {w}x{h}",
+                        grid.output_width, grid.output_height
+                    )));
+                }
+                let (cols, rows) = (u32::from(grid.columns), u32::from(grid.rows));
+                if tiles.len() as u64 != u64::from(cols) * u64::from(rows) || tiles.is_empty() {
+                    return Err(MediaError::corrupt(format!(
+                        "heic: grid of {cols}x{rows} lists {} tiles",
+                        tiles.len()
+                    )));
+                }
+                let mut seen = std::collections::HashSet::new();
+                let first = size(tiles[0])?;
+                for &t in &tiles {
+                    if !seen.insert(t) {
+                        return Err(MediaError::corrupt(format!("heic: grid lists tile {t} twice")));
+                    }
+                    if &kind(t)? != b"hvc1" {
+                        return Err(MediaError::unsupported(
+                            "heic: grid tiles that are derived images",
+                        ));
+                    }
+                    if size(t)? != first {
+                        return Err(MediaError::corrupt("heic: grid tiles differ in size"));
+                    }
+                }
+                let covers = |n: u32, tile: u32, out: u32| {
+                    u64::from(n.saturating_sub(1)) * u64::from(tile) < u64::from(out)
+                        && u64::from(out) <= u64::from(n) * u64::from(tile)
+                };
+                if !covers(cols, first.0, w) || !covers(rows, first.1, h) {
+                    return Err(MediaError::corrupt(format!(
+                        "heic: {cols}x{rows} tiles of {}x{} do not cover {w}x{h}",
+                        first.0, first.1
+                    )));
+                }
+                Ok(tiles)
+            }
+            other => Err(MediaError::unsupported(format!(
+                "heic: {} primary images (only coded and grid images are decoded)",
+                String::from_utf8_lossy(other)
+            ))),
+        }
+    };
+    let primary = file.primary_id;
+    let mut coded = coded_of(primary)?;
+    // Alpha items of the primary image and of each of its coded pictures.
+    let owners: Vec<u32> = std::iter::once(primary).chain(coded.iter().copied()).collect();
+    for owner in owners {
+        for aux in file.referencing_items(owner, b"auxl") {
+            if is_alpha(aux) {
+                coded.extend(coded_of(aux)?);
+            }
+        }
+    }
+    let mut total = 0u64;
+    for id in coded {
+        let (w, h) = size(id)?;
+        let stream = file.hevc_bitstream(id).map_err(container)?;
+        for nal in split_annex_b(&stream) {
+            let Ok(unit) = NalUnit::parse(nal) else { continue };
+            if nal.len() < 2 || (nal[0] >> 1) & 0x3F != 33 {
+                continue;
+            }
+            let sps = Sps::parse(&unit.rbsp)
+                .map_err(|e| MediaError::corrupt(format!("heic: item {id}: bad SPS: {e}")))?;
+            let (sw, sh) = (sps.pic_width_in_luma_samples, sps.pic_height_in_luma_samples);
+            if sw > w.saturating_add(64) || sh > h.saturating_add(64) {
+                return Err(MediaError::corrupt(format!(
+                    "heic: item {id} codes {sw}x{sh} pixels but its ispe says {w}x{h}"
+                )));
+            }
+            total = total.saturating_add(u64::from(sw) * u64::from(sh));
+        }
+    }
+    if total > limits.max_pixels.saturating_mul(2) {
+        return Err(MediaError::limits(format!(
+            "heic: the pictures to decode hold {total} pixels, over twice the limit of {} pixels",
+            limits.max_pixels
+        )));
+    }
+    Ok(total)
+}
+
 /// Decodes the primary image of a HEIC whose header is `header`.
 #[cfg(feature = "heic")]
 pub fn decode(bytes: &[u8], header: &HeicHeader, limits: &Limits) -> Result<UprightPixels> {
     crate::limits::check_pixels(header.width, header.height, limits)?;
+    decode_plan(bytes, limits)?;
     let facts = item_facts(bytes)?;
     let options = heifer::Options {
         max_threads: 1,

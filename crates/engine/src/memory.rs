@@ -68,7 +68,7 @@ fn estimate(bytes: &[u8], plan: &Plan) -> Result<u64> {
         SourceFormat::Jpeg => jpeg_decode(bytes, &header, plan)?,
         SourceFormat::Avif => avif_decode(bytes, &header)?,
         SourceFormat::Jxl => jxl_decode(bytes, &header)?,
-        SourceFormat::Heic => heic_decode(bytes, &header)?,
+        SourceFormat::Heic => heic_decode(bytes, &header, plan)?,
         other => image_crate_decode(bytes, other, &header, plan)?,
     };
     let after = decode.working_copy();
@@ -174,7 +174,7 @@ fn avif_decode(bytes: &[u8], header: &Probe) -> Result<DecodeEstimate> {
     let planes = (fpx + chroma) * sample;
     let alpha = avif.alpha_item.is_some();
     let ch = if alpha { 4 } else { 3 };
-    let facts = crate::heic::item_facts(bytes)?;
+    let facts = crate::decode::avif_item_facts(bytes);
     let orientation = if facts.transforms.is_empty() {
         crate::avif::exif_item(bytes).map_or(1, |e| crate::exif::orientation(&e))
     } else {
@@ -211,12 +211,21 @@ fn jxl_decode(bytes: &[u8], header: &Probe) -> Result<DecodeEstimate> {
 /// heifer: the decoded frame of every tile or picture (16-bit planes), its
 /// RGBA output at 8 bits, each transform's copy, and the bitmap (RGB
 /// without alpha). It applies the transforms itself.
-fn heic_decode(bytes: &[u8], header: &Probe) -> Result<DecodeEstimate> {
+fn heic_decode(bytes: &[u8], header: &Probe, plan: &Plan) -> Result<DecodeEstimate> {
     let h = crate::heic::header(bytes)?;
     let px = u64::from(header.width) * u64::from(header.height);
+    // Every coded picture the decoder will decode (grid tiles with their
+    // padding, alpha), checked as `process` checks them.
+    #[cfg(feature = "heic")]
+    let coded = crate::heic::decode_plan(bytes, plan.limits())?.max(px);
+    #[cfg(not(feature = "heic"))]
+    let coded = {
+        let _ = plan;
+        px
+    };
     let ch = if h.has_alpha { 4 } else { 3 };
     Ok(DecodeEstimate {
-        peak: px * HEIC_BYTES_PER_PIXEL + px * ch,
+        peak: coded * HEIC_BYTES_PER_PIXEL + px * ch,
         width: header.width,
         height: header.height,
         channels: ch,
@@ -244,6 +253,7 @@ fn animation_peak(bytes: &[u8], plan: &Plan, header: &Probe, decode: &DecodeEsti
     let lim = plan.limits();
     let canvas = u64::from(header.width) * u64::from(header.height);
     if !info.is_animated()
+        || !info.frames_fit
         || info.frames > lim.max_frames
         || canvas * u64::from(info.frames) > lim.max_animation_pixels
     {

@@ -24,6 +24,9 @@ fn hostile_files_fail_in_the_right_category() {
         ("heic-grid-bomb.heic", ErrorKind::Limits),
         ("jxl-truncated.jxl", ErrorKind::Corrupt),
         ("jxl-bomb.jxl", ErrorKind::Limits),
+        // From the attack review (tests/hostile/attacks/README.md): each
+        // took seconds to hours, or aborted the process, before its fix.
+        ("heif-many-items.heic", ErrorKind::Limits),
     ] {
         let err = process(&hostile(name), &plan).expect_err(name);
         assert_eq!(err.kind(), kind, "{name}: {err}");
@@ -337,4 +340,47 @@ fn many_frame_animations_are_refused_from_their_headers() {
         assert!(why.contains("max_animation_pixels"), "{name}: {why}");
         assert_eq!(out.variants[0].frames, 1, "{name}");
     }
+}
+
+/// HEIC item graphs that make the decoder do far more than the declared
+/// size: refused before any picture is decoded (an overlay of one 8000x8000
+/// item repeated over a 1x1 canvas aborted the process with out-of-memory;
+/// a grid naming one tile in every cell multiplies the work; an SPS larger
+/// than its `ispe` decodes 8000x8000 behind a 16x16 header).
+#[cfg(feature = "heic")]
+#[test]
+fn heic_item_graphs_are_checked_before_decoding() {
+    let plan = Plan::builtin();
+    for (name, kind, says) in [
+        ("heic-iovl-flat-4.heic", ErrorKind::Unsupported, "iovl"),
+        ("heic-grid-reuse-16.heic", ErrorKind::Corrupt, "twice"),
+        ("heic-sps-big-ispe-16.heic", ErrorKind::Corrupt, "8000x8000"),
+    ] {
+        let started = std::time::Instant::now();
+        let err = process(&hostile(name), &plan).expect_err(name);
+        assert_eq!(err.kind(), kind, "{name}: {err}");
+        assert!(err.message().contains(says), "{name}: {err}");
+        let est = mediaflow_engine::estimate_memory(&hostile(name), &plan).expect_err(name);
+        assert_eq!(est.kind(), kind, "{name} (estimate): {est}");
+        assert!(started.elapsed().as_secs() < 5, "{name}: {:?}", started.elapsed());
+    }
+}
+
+/// A GIF whose frames are larger than its logical screen would decode far
+/// more than the canvas-based budget: its animated variants stay stills.
+#[test]
+fn gif_frames_beyond_the_canvas_keep_the_still() {
+    let mut v = mediaflow_engine::Variant::new("a", Some(64), None).with_formats([
+        mediaflow_engine::FormatChoice::Fixed(mediaflow_engine::OutputFormat::Webp),
+    ]);
+    v.animated = true;
+    let limits = Limits {
+        max_frames: 100,
+        ..Limits::default()
+    };
+    let plan = Plan::new(limits, vec![v], Default::default()).unwrap();
+    let out = process(&hostile("gif-bigframes-3.gif"), &plan).unwrap();
+    let a = out.source.animation.expect("animation facts");
+    assert_eq!(a.kept_still.as_deref(), Some("a frame extends beyond the canvas"));
+    assert_eq!(out.variants[0].frames, 1);
 }
