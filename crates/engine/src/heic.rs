@@ -191,18 +191,27 @@ pub fn check_item_counts(bytes: &[u8]) -> Result<()> {
         Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
     };
     let be16 = |b: &[u8], at: usize| -> Option<u32> {
-        Some(u32::from(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?)))
+        Some(u32::from(u16::from_be_bytes(
+            b.get(at..at + 2)?.try_into().ok()?,
+        )))
     };
     // (type, body) of each box in `b`; stops at the first box that does
     // not fit (the parser reports it).
-    let boxes = |b: &'_ [u8]| {
+    fn boxes(b: &[u8]) -> Vec<([u8; 4], &[u8])> {
+        let be32 = |at: usize| -> Option<u32> {
+            Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+        };
         let mut out = Vec::new();
         let mut at = 0usize;
-        while let (Some(size), Some(kind)) = (be32(b, at), b.get(at + 4..at + 8)) {
+        while let (Some(size), Some(kind)) = (be32(at), b.get(at + 4..at + 8)) {
             let (header, size) = match size {
                 0 => (8, b.len() - at),
                 1 => match b.get(at + 8..at + 16) {
-                    Some(l) => (16, usize::try_from(u64::from_be_bytes(l.try_into().expect("8"))).unwrap_or(usize::MAX)),
+                    Some(l) => (
+                        16,
+                        usize::try_from(u64::from_be_bytes(l.try_into().expect("8")))
+                            .unwrap_or(usize::MAX),
+                    ),
                     None => break,
                 },
                 n => (8, n as usize),
@@ -215,7 +224,7 @@ pub fn check_item_counts(bytes: &[u8]) -> Result<()> {
             at = end;
         }
         out
-    };
+    }
     let too_many = |what: &str, n: u32| {
         MediaError::limits(format!(
             "heif: the file declares {n} {what}, over the limit of {MAX_ITEMS}"
@@ -310,7 +319,9 @@ pub fn decode_plan(bytes: &[u8], limits: &Limits) -> Result<u64> {
                 let first = size(tiles[0])?;
                 for &t in &tiles {
                     if !seen.insert(t) {
-                        return Err(MediaError::corrupt(format!("heic: grid lists tile {t} twice")));
+                        return Err(MediaError::corrupt(format!(
+                            "heic: grid lists tile {t} twice"
+                        )));
                     }
                     if &kind(t)? != b"hvc1" {
                         return Err(MediaError::unsupported(
@@ -342,7 +353,9 @@ pub fn decode_plan(bytes: &[u8], limits: &Limits) -> Result<u64> {
     let primary = file.primary_id;
     let mut coded = coded_of(primary)?;
     // Alpha items of the primary image and of each of its coded pictures.
-    let owners: Vec<u32> = std::iter::once(primary).chain(coded.iter().copied()).collect();
+    let owners: Vec<u32> = std::iter::once(primary)
+        .chain(coded.iter().copied())
+        .collect();
     for owner in owners {
         for aux in file.referencing_items(owner, b"auxl") {
             if is_alpha(aux) {
@@ -355,13 +368,18 @@ pub fn decode_plan(bytes: &[u8], limits: &Limits) -> Result<u64> {
         let (w, h) = size(id)?;
         let stream = file.hevc_bitstream(id).map_err(container)?;
         for nal in split_annex_b(&stream) {
-            let Ok(unit) = NalUnit::parse(nal) else { continue };
+            let Ok(unit) = NalUnit::parse(nal) else {
+                continue;
+            };
             if nal.len() < 2 || (nal[0] >> 1) & 0x3F != 33 {
                 continue;
             }
             let sps = Sps::parse(&unit.rbsp)
                 .map_err(|e| MediaError::corrupt(format!("heic: item {id}: bad SPS: {e}")))?;
-            let (sw, sh) = (sps.pic_width_in_luma_samples, sps.pic_height_in_luma_samples);
+            let (sw, sh) = (
+                sps.pic_width_in_luma_samples,
+                sps.pic_height_in_luma_samples,
+            );
             if sw > w.saturating_add(64) || sh > h.saturating_add(64) {
                 return Err(MediaError::corrupt(format!(
                     "heic: item {id} codes {sw}x{sh} pixels but its ispe says {w}x{h}"

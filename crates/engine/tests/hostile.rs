@@ -362,7 +362,11 @@ fn heic_item_graphs_are_checked_before_decoding() {
         assert!(err.message().contains(says), "{name}: {err}");
         let est = mediaflow_engine::estimate_memory(&hostile(name), &plan).expect_err(name);
         assert_eq!(est.kind(), kind, "{name} (estimate): {est}");
-        assert!(started.elapsed().as_secs() < 5, "{name}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{name}: {:?}",
+            started.elapsed()
+        );
     }
 }
 
@@ -381,6 +385,9 @@ fn gif_frames_beyond_the_canvas_keep_the_still() {
     let plan = Plan::new(limits, vec![v], Default::default()).unwrap();
     let out = process(&hostile("gif-bigframes-3.gif"), &plan).unwrap();
     let a = out.source.animation.expect("animation facts");
-    assert_eq!(a.kept_still.as_deref(), Some("a frame extends beyond the canvas"));
+    assert_eq!(
+        a.kept_still.as_deref(),
+        Some("a frame extends beyond the canvas")
+    );
     assert_eq!(out.variants[0].frames, 1);
 }
