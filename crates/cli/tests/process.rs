@@ -695,3 +695,77 @@ fn videos_get_renditions_a_poster_and_a_manifest() {
             .unwrap();
     assert!(m.get("kind").is_none());
 }
+
+/// HEIC, JPEG XL and an animated GIF in a directory: found by the scan,
+/// decoded upright, the GIF kept animated in the variant that asks for it
+/// (manifest: frames, duration, loop count), smart crop on the cover one.
+#[test]
+fn newer_formats_and_animations() {
+    let env = Env::new();
+    fs::write(
+        env.path("anim.toml"),
+        r#"
+[limits]
+max_frames = 100
+
+[[variant]]
+name = "anim"
+width = 80
+formats = ["webp", "jpeg"]
+animated = true
+
+[[variant]]
+name = "sq"
+width = 32
+height = 32
+fit = "cover"
+gravity = "attention"
+formats = ["png"]
+"#,
+    )
+    .unwrap();
+    let formats = workspace_root().join("sample-media/fixtures/formats");
+    for name in ["heic-irot.heic", "heic-grid.heic", "jxl-jpeg.jxl", "anim.gif"] {
+        env.write(&format!("in/{name}"), &fs::read(formats.join(name)).unwrap());
+    }
+    let run = env.run(&["process", "--config", "anim.toml", "in", "--out", "out"]);
+    run.assert_code(0);
+    let manifest = |key: &str| -> Value {
+        serde_json::from_slice(&fs::read(env.path(&format!("out/manifest/{key}.json"))).unwrap())
+            .unwrap()
+    };
+    for (key, format, size) in [
+        ("heic-irot.heic", "heic", (640, 480)),
+        ("heic-grid.heic", "heic", (1040, 560)),
+        ("jxl-jpeg.jxl", "jxl", (320, 240)),
+    ] {
+        let m = manifest(key);
+        assert_eq!(m["source"]["format"], format, "{key}");
+        assert_eq!(
+            (m["source"]["width"].as_u64(), m["source"]["height"].as_u64()),
+            (Some(size.0), Some(size.1)),
+            "{key}"
+        );
+        assert!(m["source"].get("animation").is_none(), "{key}");
+    }
+    let m = manifest("anim.gif");
+    assert_eq!(m["source"]["animation"]["frames"], 6);
+    assert_eq!(m["source"]["animation"]["duration_ms"], 1000);
+    assert_eq!(m["source"]["animation"]["loop_count"], 4);
+    let webp = m["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "anim" && v["format"] == "webp")
+        .unwrap();
+    assert_eq!((webp["frames"].as_u64(), webp["duration_ms"].as_u64()), (Some(6), Some(1000)));
+    let bytes = fs::read(env.path("out").join(webp["key"].as_str().unwrap())).unwrap();
+    assert!(bytes.windows(4).any(|w| w == b"ANMF"), "an animated WebP");
+    let jpeg = m["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "anim" && v["format"] == "jpeg")
+        .unwrap();
+    assert!(jpeg.get("frames").is_none(), "the JPEG is a still");
+}
