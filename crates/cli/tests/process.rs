@@ -725,8 +725,16 @@ formats = ["png"]
     )
     .unwrap();
     let formats = workspace_root().join("sample-media/fixtures/formats");
-    for name in ["heic-irot.heic", "heic-grid.heic", "jxl-jpeg.jxl", "anim.gif"] {
-        env.write(&format!("in/{name}"), &fs::read(formats.join(name)).unwrap());
+    for name in [
+        "heic-irot.heic",
+        "heic-grid.heic",
+        "jxl-jpeg.jxl",
+        "anim.gif",
+    ] {
+        env.write(
+            &format!("in/{name}"),
+            &fs::read(formats.join(name)).unwrap(),
+        );
     }
     let run = env.run(&["process", "--config", "anim.toml", "in", "--out", "out"]);
     run.assert_code(0);
@@ -742,7 +750,10 @@ formats = ["png"]
         let m = manifest(key);
         assert_eq!(m["source"]["format"], format, "{key}");
         assert_eq!(
-            (m["source"]["width"].as_u64(), m["source"]["height"].as_u64()),
+            (
+                m["source"]["width"].as_u64(),
+                m["source"]["height"].as_u64()
+            ),
             (Some(size.0), Some(size.1)),
             "{key}"
         );
@@ -758,7 +769,10 @@ formats = ["png"]
         .iter()
         .find(|v| v["name"] == "anim" && v["format"] == "webp")
         .unwrap();
-    assert_eq!((webp["frames"].as_u64(), webp["duration_ms"].as_u64()), (Some(6), Some(1000)));
+    assert_eq!(
+        (webp["frames"].as_u64(), webp["duration_ms"].as_u64()),
+        (Some(6), Some(1000))
+    );
     let bytes = fs::read(env.path("out").join(webp["key"].as_str().unwrap())).unwrap();
     assert!(bytes.windows(4).any(|w| w == b"ANMF"), "an animated WebP");
     let jpeg = m["variants"]
