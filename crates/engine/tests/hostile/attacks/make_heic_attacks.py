@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """HEIC attack inputs for mediaflow's heifer path (plain python3, no deps).
-Uses the box helpers copied from sample-media/fixtures/make_formats.py (heiflib.py)."""
+Uses the HEIF box reader and writer of sample-media/fixtures/make_formats.py."""
 import os, struct, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from heiflib import parse_heif, build_heif, fullbox, box
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../../../sample-media/fixtures"))
+from make_formats import parse_heif, build_heif, fullbox, box  # noqa: E402
 
 F = "/work/main/sample-media/fixtures/formats/"
 OUT = os.path.dirname(os.path.abspath(__file__))
