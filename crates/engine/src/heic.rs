@@ -84,8 +84,17 @@ impl ItemFacts {
 
 /// Reads [`ItemFacts`] of the primary item of `bytes`.
 pub fn item_facts(bytes: &[u8]) -> Result<ItemFacts> {
+    facts_of(&parse(bytes)?)
+}
+
+/// The container, once its item counts are checked.
+fn parse(bytes: &[u8]) -> Result<HeifFile<'_>> {
     check_item_counts(bytes)?;
-    let file = HeifFile::parse(bytes).map_err(container)?;
+    HeifFile::parse(bytes).map_err(container)
+}
+
+/// [`ItemFacts`] of the primary item of a parsed container.
+fn facts_of(file: &HeifFile<'_>) -> Result<ItemFacts> {
     let id = file.primary_id;
     let mut facts = ItemFacts {
         size: file.image_size(id).map_err(container)?,
@@ -276,9 +285,14 @@ pub fn check_item_counts(bytes: &[u8]) -> Result<()> {
 /// - more than twice the pixel limit in all.
 #[cfg(feature = "heic")]
 pub fn decode_plan(bytes: &[u8], limits: &Limits) -> Result<u64> {
+    plan_of(&parse(bytes)?, limits)
+}
+
+/// [`decode_plan`] of a parsed container.
+#[cfg(feature = "heic")]
+fn plan_of(file: &HeifFile<'_>, limits: &Limits) -> Result<u64> {
     use heifer::heifer_hevc_dec::nal::{split_annex_b, NalUnit};
     use heifer::heifer_hevc_dec::params::Sps;
-    let file = HeifFile::parse(bytes).map_err(container)?;
     let kind = |id| file.item(id).map(|i| i.item_type.0).map_err(container);
     let size = |id| -> Result<(u32, u32)> {
         file.image_size(id)
@@ -401,8 +415,11 @@ pub fn decode_plan(bytes: &[u8], limits: &Limits) -> Result<u64> {
 #[cfg(feature = "heic")]
 pub fn decode(bytes: &[u8], header: &HeicHeader, limits: &Limits) -> Result<UprightPixels> {
     crate::limits::check_pixels(header.width, header.height, limits)?;
-    decode_plan(bytes, limits)?;
-    let facts = item_facts(bytes)?;
+    // One parse for the checks and the colour boxes (heifer parses again).
+    let file = parse(bytes)?;
+    plan_of(&file, limits)?;
+    let facts = facts_of(&file)?;
+    drop(file);
     let options = heifer::Options {
         max_threads: 1,
         max_pixels: limits.max_pixels,
