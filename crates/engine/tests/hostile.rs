@@ -356,17 +356,11 @@ fn heic_item_graphs_are_checked_before_decoding() {
         ("heic-grid-reuse-16.heic", ErrorKind::Corrupt, "twice"),
         ("heic-sps-big-ispe-16.heic", ErrorKind::Corrupt, "8000x8000"),
     ] {
-        let started = std::time::Instant::now();
         let err = process(&hostile(name), &plan).expect_err(name);
         assert_eq!(err.kind(), kind, "{name}: {err}");
         assert!(err.message().contains(says), "{name}: {err}");
         let est = mediaflow_engine::estimate_memory(&hostile(name), &plan).expect_err(name);
         assert_eq!(est.kind(), kind, "{name} (estimate): {est}");
-        assert!(
-            started.elapsed().as_secs() < 5,
-            "{name}: {:?}",
-            started.elapsed()
-        );
     }
 }
 
