@@ -1,6 +1,7 @@
 //! Criterion microbenchmarks, one parameterised bench per stage:
 //!
-//! - `decode`: the 16 MP sample JPEG at full size and at each DCT scale;
+//! - `decode`: the 16 MP sample JPEG at full size and at each DCT scale, and
+//!   at the reduced scales also with every progressive scan decoded;
 //! - `resize`: each filter, RGB and RGBA, 5312x2988 -> 720 px wide, with the
 //!   SIMD extension in use named in the group;
 //! - `encode`: JPEG, WebP and AVIF of a 1024 px image at the default settings;
@@ -38,6 +39,18 @@ fn decode(c: &mut Criterion) {
         let id = BenchmarkId::from_parameter(format!("{num}/{den}"));
         g.bench_with_input(id, &(num, den), |b, &(num, den)| {
             b.iter(|| stages::decode_jpeg(black_box(&bytes), num, den).expect("decodes"))
+        });
+    }
+    // The photo is progressive: at the reduced scales only the scans the
+    // scaled IDCT reads are decoded. What every scan would cost:
+    for &(num, den) in JPEG_SCALES.iter().rev().filter(|&&(n, d)| n < d) {
+        let kept = stages::jpeg_scans_kept(&bytes, num, den);
+        eprintln!(
+            "decode/jpeg-16MP {num}/{den}: scans kept (kept, all, bytes kept, bytes): {kept:?}"
+        );
+        let id = BenchmarkId::new("every-scan", format!("{num}/{den}"));
+        g.bench_with_input(id, &(num, den), |b, &(num, den)| {
+            b.iter(|| stages::decode_jpeg_every_scan(black_box(&bytes), num, den).expect("decodes"))
         });
     }
     g.finish();

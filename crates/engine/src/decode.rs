@@ -71,9 +71,21 @@ pub fn decode_jpeg(
     meta: &jpeg::JpegMeta,
     scale: (u32, u32),
 ) -> Result<Decoded> {
+    decode_jpeg_scans(bytes, header, meta, scale, true)
+}
+
+/// [`decode_jpeg`]; `select` false decodes every scan of a progressive file
+/// (see [`jpeg::decode`]).
+pub(crate) fn decode_jpeg_scans(
+    bytes: &[u8],
+    header: &JpegHeader,
+    meta: &jpeg::JpegMeta,
+    scale: (u32, u32),
+    select: bool,
+) -> Result<Decoded> {
     let factor = turbojpeg::ScalingFactor::new(scale.0 as usize, scale.1 as usize);
     let orientation = jpeg_orientation(meta);
-    match jpeg::decode(bytes, header, factor)? {
+    match jpeg::decode(bytes, header, factor, select)? {
         JpegPixels::Rgb(mut bitmap) => {
             let color_model = if header.colorspace == turbojpeg::Colorspace::Gray {
                 "gray"

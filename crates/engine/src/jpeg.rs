@@ -2,6 +2,7 @@
 
 use crate::bitmap::Bitmap;
 use crate::error::{MediaError, Result};
+use crate::progressive;
 use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
 
 /// Progressive JPEGs with more scans than this are rejected: a few KB of
@@ -258,7 +259,15 @@ pub enum JpegPixels {
 }
 
 /// Decodes at `scale` (1/8, 1/4, 1/2 or 1), in one pass of libjpeg-turbo.
-pub fn decode(bytes: &[u8], header: &JpegHeader, scale: ScalingFactor) -> Result<JpegPixels> {
+/// With `select`, a progressive file is decoded without the scans the
+/// scale does not read (the same pixels, see `progressive`); without, every
+/// scan is (the reference the selection is checked and timed against).
+pub fn decode(
+    bytes: &[u8],
+    header: &JpegHeader,
+    scale: ScalingFactor,
+    select: bool,
+) -> Result<JpegPixels> {
     let mut d = Decompressor::new().map_err(tj_err)?;
     let full = d
         .read_header(bytes)
@@ -271,6 +280,10 @@ pub fn decode(bytes: &[u8], header: &JpegHeader, scale: ScalingFactor) -> Result
     };
     d.set_scan_limit(MAX_SCANS).map_err(tj_err)?;
     d.set_scaling_factor(scale).map_err(tj_err)?;
+    let selected = select
+        .then(|| progressive::for_scale(bytes, scale))
+        .flatten();
+    let input = selected.as_ref().map_or(bytes, |s| s.bytes.as_slice());
     let w = scale.scale(header.width as usize);
     let h = scale.scale(header.height as usize);
     let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
@@ -287,7 +300,7 @@ pub fn decode(bytes: &[u8], header: &JpegHeader, scale: ScalingFactor) -> Result
         height: h,
         format,
     };
-    d.decompress(bytes, image)
+    d.decompress(input, image)
         .map_err(|e| MediaError::corrupt(format!("JPEG decode failed: {}", tj_msg(&e))))?;
     if cmyk {
         Ok(JpegPixels::Cmyk {
@@ -348,7 +361,8 @@ mod tests {
         };
         let jpeg = c.compress_to_vec(image).unwrap();
         let header = read_header(&jpeg).unwrap();
-        let JpegPixels::Rgb(b) = decode(&jpeg, &header, ScalingFactor::ONE_EIGHTH).unwrap() else {
+        let JpegPixels::Rgb(b) = decode(&jpeg, &header, ScalingFactor::ONE_EIGHTH, true).unwrap()
+        else {
             panic!("expected RGB");
         };
         assert_eq!((b.width, b.height), (32, 16));

@@ -46,6 +46,7 @@ mod orient;
 mod output;
 mod placeholder;
 mod plan;
+mod progressive;
 mod resize;
 mod smartcrop;
 mod sniff;
@@ -142,6 +143,23 @@ pub mod stages {
         let header = jpeg::read_header(bytes)?;
         let meta = jpeg::read_meta(bytes);
         decode::decode_jpeg(bytes, &header, &meta, (num, den)).map(|d| d.bitmap)
+    }
+
+    /// [`decode_jpeg`] entropy-decoding every scan of a progressive file
+    /// (no scan selection): what the DCT-scaled decode cost before it.
+    pub fn decode_jpeg_every_scan(bytes: &[u8], num: u32, den: u32) -> Result<Bitmap> {
+        let header = jpeg::read_header(bytes)?;
+        let meta = jpeg::read_meta(bytes);
+        decode::decode_jpeg_scans(bytes, &header, &meta, (num, den), false).map(|d| d.bitmap)
+    }
+
+    /// The scans a decode at `num/den` keeps of a progressive JPEG: (kept,
+    /// all, entropy-coded bytes kept, entropy-coded bytes); `None` when it
+    /// decodes the file as it is.
+    pub fn jpeg_scans_kept(bytes: &[u8], num: u32, den: u32) -> Option<(u32, u32, u64, u64)> {
+        let scale = turbojpeg::ScalingFactor::new(num as usize, den as usize);
+        crate::progressive::for_scale(bytes, scale)
+            .map(|s| (s.kept, s.scans, s.kept_entropy_bytes, s.entropy_bytes))
     }
 
     /// Resizes the whole of `src` to `w x h`.

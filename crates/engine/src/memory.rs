@@ -119,7 +119,8 @@ impl DecodeEstimate {
 }
 
 /// libjpeg-turbo at the DCT scale the plan allows: the coefficient buffer
-/// of progressive or multi-scan files, and the output (CMYK converted).
+/// of progressive or multi-scan files, the output (CMYK converted), and a
+/// scaled progressive decode's copy of the file.
 fn jpeg_decode(bytes: &[u8], header: &Probe, plan: &Plan) -> Result<DecodeEstimate> {
     let (w, h) = (header.width, header.height);
     let meta = jpeg::read_meta(bytes);
@@ -145,8 +146,16 @@ fn jpeg_decode(bytes: &[u8], header: &Probe, plan: &Plan) -> Result<DecodeEstima
         turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK
     );
     let out = dpx * if cmyk { 4 + 3 } else { 3 };
+    // A scaled decode of a progressive file reads a copy without the scans
+    // it does not need (`progressive`): at most the file plus the zero
+    // scans (a few bytes per 32,767 blocks per band, well under 64 KiB).
+    let selection = if scans.progressive() && num < den {
+        bytes.len() as u64 + (64 << 10)
+    } else {
+        0
+    };
     Ok(DecodeEstimate {
-        peak: coefficients + out,
+        peak: coefficients + out + selection,
         width: sw,
         height: sh,
         channels: 3,
