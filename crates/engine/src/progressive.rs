@@ -182,6 +182,13 @@ pub fn for_scale(bytes: &[u8], scale: ScalingFactor) -> Option<Selected> {
     if kept == scans || dropped.iter().zip(&kept_bands).any(|(d, k)| d & k != 0) {
         return None; // nothing to gain, or a band split between kept and dropped scans
     }
+    // The zero scans (one per contiguous run of dropped coefficients) must
+    // not make the file longer in scans than it was: the scan limit applies
+    // to what is decoded.
+    let zero: u32 = dropped.iter().map(|&d| runs(d)).sum();
+    if kept + zero >= scans {
+        return None;
+    }
 
     let mut out = Vec::with_capacity(bytes.len() / 4);
     out.extend_from_slice(&bytes[..2]); // SOI
@@ -283,6 +290,9 @@ fn frame(payload: &[u8]) -> Option<(u32, u32, Vec<Component>)> {
     if width == 0 || height == 0 || comps.is_empty() || comps.len() > 4 {
         return None;
     }
+    if (1..comps.len()).any(|k| comps[..k].iter().any(|c| c.id == comps[k].id)) {
+        return None; // duplicate component ids: scans could not name one
+    }
     if comps
         .iter()
         .any(|c| !(1..=4).contains(&c.h) || !(1..=4).contains(&c.v))
@@ -321,6 +331,11 @@ fn zero_scans(out: &mut Vec<u8>, width: u32, height: u32, comps: &[Component], d
             eob_runs(out, blocks);
         }
     }
+}
+
+/// The contiguous runs of set bits of `set`.
+fn runs(set: u64) -> u32 {
+    (set & !(set << 1)).count_ones()
 }
 
 /// Entropy-coded data for `blocks` blocks that are all end-of-band, with the
@@ -406,6 +421,14 @@ mod tests {
         assert_eq!(component_idct_size(1, &c(1, 1), 2, 1), 1);
         // 4:4:4.
         assert_eq!(component_idct_size(2, &c(1, 1), 1, 1), 2);
+    }
+
+    #[test]
+    fn runs_of_bits() {
+        assert_eq!(runs(0), 0);
+        assert_eq!(runs(band(1, 63)), 1);
+        assert_eq!(runs(0b1011_0110), 3);
+        assert_eq!(runs(u64::MAX), 1);
     }
 
     #[test]
