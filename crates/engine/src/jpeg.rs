@@ -7,7 +7,7 @@ use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
 
 /// Progressive JPEGs with more scans than this are rejected: a few KB of
 /// crafted scans can otherwise cost minutes of CPU (libjpeg-turbo's advice).
-const MAX_SCANS: u32 = 500;
+pub(crate) const MAX_SCANS: u32 = 500;
 
 /// Scans allowed at the pixel limit: the budget is `scans × pixels <=
 /// SCANS_AT_PIXEL_LIMIT × max_pixels`. Every scan of a progressive (or

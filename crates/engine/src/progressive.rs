@@ -14,18 +14,26 @@
 //! in the full file, so the pixels are identical.
 //!
 //! Which coefficients the IDCTs read (libjpeg-turbo's `jidctred.c` and its
-//! SIMD ports, which compute the same thing): 1/8 (`jpeg_idct_1x1`) the DC
-//! term; 1/4 (`jpeg_idct_2x2`) rows and columns 0, 1, 3, 5, 7; 1/2
-//! (`jpeg_idct_4x4`) rows and columns 0-3 and 5-7. At 1/4 and 1/2 every band
-//! that reaches zigzag index 63 is therefore needed, so the scan scripts of
-//! libjpeg, mozjpeg and ImageMagick keep all their scans there; a file
-//! whose script isolates the unused coefficients gains.
+//! SIMD ports): 1/8 (`jpeg_idct_1x1`) the DC term; 1/4 (`jpeg_idct_2x2`)
+//! rows and columns 0, 1, 3, 5, 7; 1/2 (`jpeg_idct_4x4`) all but row 4 and
+//! (0, 4) (see [`used_coefficients`] for why column 4 counts). A subsampled
+//! component may get a larger IDCT than the scale's ([`component_idct_size`]).
+//! At 1/4 and 1/2 every band that reaches zigzag index 63 is therefore
+//! needed, so the scan scripts of libjpeg, mozjpeg and ImageMagick keep all
+//! their scans there; a file whose script isolates the unused coefficients
+//! gains.
 //!
 //! The rewrite keeps every other marker where it was (tables, restart
 //! intervals, metadata), so each kept scan decodes as before. Anything it
-//! does not recognise makes it decline (`None`): the file is then decoded
-//! as it is.
+//! does not recognise, and anything libjpeg-turbo would refuse or warn
+//! about in a scan it drops (parameters, progression order, undefined
+//! tables, more than [`MAX_SCANS`] scans), makes it decline (`None`): the
+//! file is then decoded as it is. What it cannot see without decoding them
+//! is corrupt entropy-coded data inside the dropped scans: such a file now
+//! gives its thumbnail where the full decode fails, as browsers show a
+//! progressive image whose later scans are damaged.
 
+use crate::jpeg::MAX_SCANS;
 use turbojpeg::ScalingFactor;
 
 /// The natural-order positions (row * 8 + column) of zigzag indices 0..64.
@@ -62,16 +70,23 @@ fn component_idct_size(base: u32, c: &Component, hmax: u32, vmax: u32) -> u32 {
 }
 
 /// The zigzag indices an IDCT of `size` reads, as a bit set.
+///
+/// At size 4 the C code reads rows and columns 0-3 and 5-7, but the x86
+/// SSE2 version (`jsimd_idct_4x4_sse2`) first tests whether rows 1-3 and
+/// 5-7 are zero in all eight columns, column 4 included, and then takes a
+/// shortcut whose arithmetic wraps where the full path saturates: a zero
+/// in column 4 can change the pixels of a crafted block. So column 4 counts
+/// as read there, and only row 4 and (0, 4) are not.
 fn used_coefficients(size: u32) -> u64 {
-    let rows: &[u8] = match size {
-        1 => &[0],
-        2 => &[0, 1, 3, 5, 7],
-        4 => &[0, 1, 2, 3, 5, 6, 7],
-        _ => return u64::MAX,
+    let read = |row: u8, col: u8| match size {
+        1 => row == 0 && col == 0,
+        2 => [0, 1, 3, 5, 7].contains(&row) && [0, 1, 3, 5, 7].contains(&col),
+        4 => row != 4 && (row, col) != (0, 4),
+        _ => true,
     };
     let mut set = 0u64;
     for (zz, &natural) in ZIGZAG.iter().enumerate() {
-        if rows.contains(&(natural / 8)) && rows.contains(&(natural % 8)) {
+        if read(natural / 8, natural % 8) {
             set |= 1 << zz;
         }
     }
@@ -126,9 +141,6 @@ pub fn for_scale(bytes: &[u8], scale: ScalingFactor) -> Option<Selected> {
     let base = idct_size(scale)?;
     let segments = segments(bytes)?;
     let sof = segments.iter().find(|s| is_sof(s.marker))?;
-    if sof.marker != 0xC2 {
-        return None; // progressive Huffman only
-    }
     let (width, height, components) = frame(&bytes[sof.start + 4..sof.end])?;
     let hmax = components.iter().map(|c| c.h).max().unwrap_or(1);
     let vmax = components.iter().map(|c| c.v).max().unwrap_or(1);
@@ -141,9 +153,16 @@ pub fn for_scale(bytes: &[u8], scale: ScalingFactor) -> Option<Selected> {
     // coefficients of kept scans (which must not overlap them).
     let mut dropped = vec![0u64; components.len()];
     let mut kept_bands = vec![0u64; components.len()];
+    // libjpeg's progression state: the successive-approximation bit each
+    // coefficient has reached (-1: none yet), and the AC tables defined.
+    let mut coef_bits = vec![[-1i8; 64]; components.len()];
+    let mut ac_tables = [false; 4];
     let mut keep = Vec::with_capacity(segments.len());
     let (mut scans, mut kept, mut entropy, mut kept_entropy) = (0u32, 0u32, 0u64, 0u64);
     for s in &segments {
+        if s.marker == 0xC4 {
+            define_tables(&bytes[s.start + 4..s.end], &mut ac_tables)?;
+        }
         if s.marker != 0xDA {
             keep.push(true);
             continue;
@@ -154,8 +173,19 @@ pub fn for_scale(bytes: &[u8], scale: ScalingFactor) -> Option<Selected> {
         if len != 6 + 2 * ns || ns == 0 || ns > 4 {
             return None;
         }
-        let (ss, se) = (header[1 + 2 * ns], header[2 + 2 * ns]);
-        if ss > se || se > 63 {
+        let (ss, se, ah, al) = (
+            header[1 + 2 * ns],
+            header[2 + 2 * ns],
+            header[3 + 2 * ns] >> 4,
+            header[3 + 2 * ns] & 0x0F,
+        );
+        // What libjpeg-turbo refuses (`start_pass_phuff_decoder`); the file
+        // then fails as it is.
+        let ac = ss > 0;
+        if (ac && (se > 63 || ss > se || ns != 1)) || (!ac && se != 0) {
+            return None;
+        }
+        if (ah != 0 && al + 1 != ah) || al > 13 {
             return None;
         }
         let ids: Vec<usize> = (0..ns)
@@ -165,12 +195,23 @@ pub fn for_scale(bytes: &[u8], scale: ScalingFactor) -> Option<Selected> {
         scans += 1;
         entropy += data;
         let this = band(ss, se);
-        let drop = ss > 0 && ids.iter().all(|&c| this & used[c] == 0);
+        let drop = ac && ids.iter().all(|&c| this & used[c] == 0);
         for &c in &ids {
+            let bits = &mut coef_bits[c];
             if drop {
+                // Whatever libjpeg-turbo would warn about in a scan it no
+                // longer sees (a warning fails the decode): keep the scan.
+                let table = usize::from(header[2] & 0x0F); // an AC scan has one component
+                let in_order = (ss..=se).all(|k| ah == bits[usize::from(k)].max(0) as u8);
+                if bits[0] < 0 || !in_order || table > 3 || !ac_tables[table] {
+                    return None;
+                }
                 dropped[c] |= this;
             } else {
                 kept_bands[c] |= this;
+            }
+            for k in ss..=se {
+                bits[usize::from(k)] = al as i8;
             }
         }
         keep.push(!drop);
@@ -179,7 +220,10 @@ pub fn for_scale(bytes: &[u8], scale: ScalingFactor) -> Option<Selected> {
             kept_entropy += data;
         }
     }
-    if kept == scans || dropped.iter().zip(&kept_bands).any(|(d, k)| d & k != 0) {
+    if scans > MAX_SCANS
+        || kept == scans
+        || dropped.iter().zip(&kept_bands).any(|(d, k)| d & k != 0)
+    {
         return None; // nothing to gain, or a band split between kept and dropped scans
     }
     // The zero scans (one per contiguous run of dropped coefficients) must
@@ -190,11 +234,19 @@ pub fn for_scale(bytes: &[u8], scale: ScalingFactor) -> Option<Selected> {
         return None;
     }
 
-    let mut out = Vec::with_capacity(bytes.len() / 4);
+    let mut zeros = Vec::new();
+    zero_scans(&mut zeros, width, height, &components, &dropped);
+    let kept_bytes: usize = segments
+        .iter()
+        .zip(&keep)
+        .filter(|(_, &k)| k)
+        .map(|(s, _)| s.end - s.start)
+        .sum();
+    let mut out = Vec::with_capacity(2 + kept_bytes + zeros.len());
     out.extend_from_slice(&bytes[..2]); // SOI
     for (s, keep) in segments.iter().zip(keep) {
         if s.marker == 0xD9 {
-            zero_scans(&mut out, width, height, &components, &dropped);
+            out.extend_from_slice(&zeros);
         }
         if keep {
             out.extend_from_slice(&bytes[s.start..s.end]);
@@ -209,24 +261,54 @@ pub fn for_scale(bytes: &[u8], scale: ScalingFactor) -> Option<Selected> {
     })
 }
 
+/// Marks the AC tables (class 1) a DHT payload defines; `None` if it is
+/// malformed (libjpeg-turbo refuses it too).
+fn define_tables(mut payload: &[u8], ac_tables: &mut [bool; 4]) -> Option<()> {
+    while let Some(&class_id) = payload.first() {
+        let counts = payload.get(1..17)?;
+        let symbols: usize = counts.iter().map(|&c| usize::from(c)).sum();
+        if class_id >> 4 == 1 {
+            *ac_tables.get_mut(usize::from(class_id & 0x0F))? = true;
+        }
+        payload = payload.get(17 + symbols..)?;
+    }
+    Some(())
+}
+
 fn is_sof(marker: u8) -> bool {
     (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC)
 }
 
+/// Segments a rewrite looks at, at most: real files have a few dozen
+/// (tables, metadata, up to [`MAX_SCANS`] scans).
+const MAX_SEGMENTS: usize = 2 * MAX_SCANS as usize + 64;
+
 /// Every segment from after SOI to EOI; `None` unless the file is a
-/// well-formed sequence of them ending in EOI.
+/// well-formed sequence of at most [`MAX_SEGMENTS`] of them ending in EOI,
+/// with a progressive Huffman frame (SOF2) before the first scan. Stops at
+/// the first other frame type, so a baseline file costs its headers only.
 fn segments(bytes: &[u8]) -> Option<Vec<Segment>> {
     if !bytes.starts_with(&[0xFF, 0xD8]) {
         return None;
     }
     let n = bytes.len();
     let mut out = Vec::new();
+    let mut sof = false;
     let mut i = 2;
     loop {
-        if i + 1 >= n || bytes[i] != 0xFF {
+        if i + 1 >= n || bytes[i] != 0xFF || out.len() >= MAX_SEGMENTS {
             return None;
         }
         let marker = bytes[i + 1];
+        if is_sof(marker) {
+            if marker != 0xC2 || sof {
+                return None;
+            }
+            sof = true;
+        }
+        if marker == 0xDA && !sof {
+            return None;
+        }
         if marker == 0xD9 {
             out.push(Segment {
                 marker,
@@ -405,7 +487,7 @@ mod tests {
         assert_eq!(quarter.count_ones(), 25);
         assert_ne!(quarter & (1 << 63), 0, "(7,7) is read by the 2x2 IDCT");
         assert_eq!(quarter & (1 << 3), 0, "zigzag 3 is (2,0): not read by it");
-        assert_eq!(used_coefficients(4).count_ones(), 49);
+        assert_eq!(used_coefficients(4).count_ones(), 64 - 9);
         assert_eq!(used_coefficients(8), u64::MAX);
         assert_eq!(idct_size(ScalingFactor::ONE), None);
     }
@@ -505,7 +587,9 @@ mod tests {
                 [
                     (eighth, Some((2, 67))),
                     (quarter, Some((67 - 39, 67))),
-                    (half, Some((67 - 15, 67))),
+                    // Only row 4 and (0, 4): nine single-coefficient scans,
+                    // which would take nine zero scans.
+                    (half, None),
                 ],
             ),
             (
@@ -568,6 +652,107 @@ mod tests {
                 let s = for_scale(&bytes[..n], ScalingFactor::ONE_EIGHTH);
                 assert!(s.is_none(), "{path}: {n} bytes have no EOI");
             }
+        }
+    }
+
+    /// An 8x8 grayscale progressive JPEG: quantizer `q0` for DC and 1 for
+    /// every AC coefficient, a DC of `dc` (7 bits), and `scans` of
+    /// (Ss, Se, Ah << 4 | Al, AC table, coefficient Ss = 1 or EOB).
+    fn crafted(q0: u8, dc: u32, scans: &[(u8, u8, u8, u8, bool)]) -> Vec<u8> {
+        let mut b = vec![0xFF, 0xD8];
+        let seg = |b: &mut Vec<u8>, marker: u8, payload: &[u8]| {
+            b.extend_from_slice(&[0xFF, marker]);
+            b.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+            b.extend_from_slice(payload);
+        };
+        let mut dqt = vec![0u8; 65];
+        dqt[1..].fill(1);
+        dqt[1] = q0;
+        seg(&mut b, 0xDB, &dqt);
+        seg(&mut b, 0xC2, &[8, 0, 8, 0, 8, 1, 1, 0x11, 0]);
+        // DC table 0: 00 -> category 0, 01 -> category 7. AC table 0:
+        // 00 -> EOB, 01 -> (run 0, size 1).
+        let mut counts = [0u8; 16];
+        counts[1] = 2;
+        let table = |class: u8, symbols: [u8; 2]| {
+            let mut t = vec![class];
+            t.extend_from_slice(&counts);
+            t.extend_from_slice(&symbols);
+            t
+        };
+        seg(&mut b, 0xC4, &table(0x00, [0x00, 0x07]));
+        seg(&mut b, 0xC4, &table(0x10, [0x00, 0x01]));
+        let mut data = Vec::new();
+        let mut w = BitWriter::new(&mut data);
+        w.put(0b01, 2);
+        w.put(dc, 7);
+        w.finish();
+        seg(&mut b, 0xDA, &[1, 1, 0x00, 0, 0, 0]);
+        b.extend_from_slice(&data);
+        for &(ss, se, ahal, tbl, one) in scans {
+            let mut data = Vec::new();
+            let mut w = BitWriter::new(&mut data);
+            if one {
+                w.put(0b011, 3); // (0, 1) and the positive sign bit
+                if ss < se {
+                    w.put(0b00, 2); // EOB after it
+                }
+            } else {
+                w.put(0b00, 2);
+            }
+            w.finish();
+            seg(&mut b, 0xDA, &[1, 1, tbl, ss, se, ahal]);
+            b.extend_from_slice(&data);
+        }
+        b.extend_from_slice(&[0xFF, 0xD9]);
+        b
+    }
+
+    /// A block whose dequantized DC is large and whose only AC coefficient
+    /// is (3, 4): x86's SSE2 4x4 IDCT takes a shortcut (wrapping) when rows
+    /// 1-3 and 5-7 are zero in every column, column 4 included, so zeroing
+    /// that coefficient would turn the block from white to black at 1/2.
+    #[test]
+    fn a_coefficient_in_column_4_is_kept_at_one_half() {
+        let scans = [
+            (1, 30, 0, 0, false),
+            (31, 31, 0, 0, true), // zigzag 31 is (3, 4)
+            (32, 32, 0, 0, false),
+            (33, 63, 0, 0, false),
+        ];
+        let bytes = crafted(100, 100, &scans);
+        let half = ScalingFactor::ONE_HALF;
+        assert_eq!(pixels(&bytes, half, true), pixels(&bytes, half, false));
+        if let Some(s) = for_scale(&bytes, half) {
+            assert!(
+                !s.bytes.windows(4).any(|w| w == [31, 31, 0, 0]),
+                "scan 31 kept"
+            );
+        }
+    }
+
+    /// What libjpeg-turbo would refuse or warn about in a scan that would
+    /// be dropped makes the rewrite decline, so the file fails as it is.
+    #[test]
+    fn declines_when_a_dropped_scan_is_out_of_order() {
+        let eighth = ScalingFactor::ONE_EIGHTH;
+        for fine in [
+            crafted(8, 10, &[(1, 63, 0x01, 0, false), (1, 63, 0x10, 0, false)]),
+            crafted(8, 10, &[(1, 5, 0, 0, true), (6, 63, 0, 0, false)]),
+        ] {
+            let kept = for_scale(&fine, eighth).map(|s| (s.kept, s.scans));
+            assert_eq!(kept, Some((1, 3)));
+            assert_eq!(pixels(&fine, eighth, true), pixels(&fine, eighth, false));
+        }
+        let refinement_first = crafted(8, 10, &[(1, 63, 0x10, 0, false), (1, 63, 0, 0, false)]);
+        assert!(for_scale(&refinement_first, eighth).is_none());
+        let undefined_table = crafted(8, 10, &[(1, 5, 0, 1, false), (6, 63, 0, 0, false)]);
+        assert!(for_scale(&undefined_table, eighth).is_none());
+        let al_too_large = crafted(8, 10, &[(1, 5, 14, 0, false), (6, 63, 0, 0, false)]);
+        assert!(for_scale(&al_too_large, eighth).is_none());
+        for bytes in [refinement_first, undefined_table, al_too_large] {
+            let header = jpeg::read_header(&bytes).unwrap();
+            assert!(jpeg::decode(&bytes, &header, eighth, true).is_err());
         }
     }
 
