@@ -56,7 +56,8 @@ pub struct BenchArgs {
     /// Untimed images per row before timing.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// Only these workloads (repeatable): thumb-jpeg, upload-preset, png-alpha, avif.
+    /// Only these workloads (repeatable): thumb-jpeg, thumb-progressive-256,
+    /// upload-preset, png-alpha, avif.
     #[arg(long = "workload", value_name = "NAME")]
     pub workloads: Vec<String>,
     /// Lambda memory size for the cost columns, in MB.
@@ -201,7 +202,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// The workloads asked for (all four by default).
+/// The workloads asked for (all by default).
 fn chosen_workloads(args: &BenchArgs) -> anyhow::Result<Vec<Workload>> {
     let all = workloads(&args.media);
     if args.workloads.is_empty() {
@@ -209,7 +210,8 @@ fn chosen_workloads(args: &BenchArgs) -> anyhow::Result<Vec<Workload>> {
     }
     for w in &args.workloads {
         if !all.iter().any(|x| x.name == w) {
-            bail!("unknown workload {w:?}: use thumb-jpeg, upload-preset, png-alpha or avif");
+            let names: Vec<&str> = all.iter().map(|x| x.name).collect();
+            bail!("unknown workload {w:?}: use one of {}", names.join(", "));
         }
     }
     Ok(all

@@ -39,8 +39,14 @@ pub fn workloads(media: &Path) -> Vec<Workload> {
         Workload {
             name: "thumb-jpeg",
             what: "16 MP JPEG (5312x2988) -> 720 px JPEG q80, Lanczos3".into(),
-            input: seeding,
+            input: seeding.clone(),
             outputs: vec![out(720, "jpeg", 80)],
+        },
+        Workload {
+            name: "thumb-progressive-256",
+            what: "16 MP progressive JPEG (5312x2988, 4:2:0) -> 256 px JPEG q80, Lanczos3".into(),
+            input: seeding,
+            outputs: vec![out(256, "jpeg", 80)],
         },
         Workload {
             name: "upload-preset",
@@ -71,10 +77,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn workloads_are_the_four_named() {
+    fn workloads_are_the_five_named() {
         let w = workloads(Path::new("sample-media"));
         let names: Vec<_> = w.iter().map(|w| w.name).collect();
-        assert_eq!(names, ["thumb-jpeg", "upload-preset", "png-alpha", "avif"]);
-        assert_eq!(w[1].outputs.len(), 8);
+        assert_eq!(
+            names,
+            [
+                "thumb-jpeg",
+                "thumb-progressive-256",
+                "upload-preset",
+                "png-alpha",
+                "avif"
+            ]
+        );
+        assert_eq!(w[2].outputs.len(), 8);
     }
 }
