@@ -148,9 +148,10 @@ fn jpeg_decode(bytes: &[u8], header: &Probe, plan: &Plan) -> Result<DecodeEstima
     let out = dpx * if cmyk { 4 + 3 } else { 3 };
     // A scaled decode of a progressive file reads a copy without the scans
     // it does not need (`progressive`): at most the file plus the zero
-    // scans (a few bytes per 32,767 blocks per band, well under 64 KiB).
+    // scans, at most 32 bands per component of at most 3 bytes per 32,767
+    // blocks, plus headers and tables.
     let selection = if scans.progressive() && num < den {
-        bytes.len() as u64 + (64 << 10)
+        bytes.len() as u64 + 96 * scans.total_blocks.div_ceil(32_767) + (64 << 10)
     } else {
         0
     };
