@@ -1,11 +1,10 @@
-//! Encoders: JPEG (libjpeg-turbo), PNG (png crate), WebP (libwebp), AVIF (ravif/rav1e).
+//! Encoders: JPEG (libjpeg-turbo), PNG (png crate), WebP (libwebp), AVIF (libaom, `avif_encode`).
 //! Outputs carry no metadata: no EXIF (so no GPS and no orientation tag), no
 //! XMP and no ICC profile — pixels are sRGB, which is what untagged means.
 
 use crate::bitmap::Bitmap;
 use crate::error::{MediaError, Result};
 use crate::plan::{EncodeOptions, OutputFormat};
-use rgb::FromSlice;
 
 /// Encoder settings for one output.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +24,7 @@ pub fn encode(
         OutputFormat::Jpeg => jpeg(bitmap, params.quality, opts.jpeg_progressive),
         OutputFormat::Png => png(bitmap, opts.png_compression),
         OutputFormat::Webp => webp(bitmap, params, opts.webp_method),
-        OutputFormat::Avif => avif(bitmap, params.quality, opts.avif_speed),
+        OutputFormat::Avif => crate::avif_encode::encode(bitmap, params.quality, opts.avif_speed),
     }
 }
 
@@ -102,23 +101,6 @@ pub fn webp_config(params: EncodeParams, method: u8) -> Result<webp::WebPConfig>
     config.method = i32::from(method);
     config.alpha_compression = i32::from(!params.lossless);
     Ok(config)
-}
-
-fn avif(bitmap: &Bitmap, quality: u8, speed: u8) -> Result<Vec<u8>> {
-    let enc = ravif::Encoder::new()
-        .with_quality(f32::from(quality))
-        .with_alpha_quality(f32::from(quality))
-        .with_speed(speed)
-        .with_bit_depth(ravif::BitDepth::Eight)
-        .with_alpha_color_mode(ravif::AlphaColorMode::UnassociatedClean);
-    let (w, h) = (bitmap.width as usize, bitmap.height as usize);
-    let res = if bitmap.channels == 4 {
-        enc.encode_rgba(ravif::Img::new(bitmap.data.as_rgba(), w, h))
-    } else {
-        enc.encode_rgb(ravif::Img::new(bitmap.data.as_rgb(), w, h))
-    };
-    res.map(|e| e.avif_file)
-        .map_err(|e| MediaError::encode(format!("AVIF: {e}")))
 }
 
 #[cfg(test)]

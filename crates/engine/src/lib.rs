@@ -26,6 +26,7 @@ compile_error!(
 
 mod anim;
 mod avif;
+mod avif_encode;
 mod bitmap;
 mod color;
 mod decode;
@@ -80,7 +81,7 @@ pub use stop::Stop;
 /// different output bytes or manifest facts: a change to decoding, colour
 /// handling, orientation, geometry, resizing, encoding or placeholders,
 /// including an upgrade of a codec or resizer dependency (libjpeg-turbo,
-/// libwebp, ravif/rav1e, libaom, heifer, jxl-oxide, png,
+/// libwebp, libaom, heifer, jxl-oxide, png,
 /// `fast_image_resize`) that changes its output. Do not bump it for
 /// refactors, for new settings (a setting gets its line in
 /// [`Plan::canonical`], which moves the fingerprint by itself) or for
@@ -90,8 +91,10 @@ pub use stop::Stop;
 /// AVIF honours `irot`/`imir` and its `colr` profile; manifests of animated
 /// GIF/WebP sources record the animation; HEIC and JPEG XL decode (their
 /// failure records, "unsupported" under 0.1.0, no longer match, so replays
-/// and backfill process them).
-pub const ENGINE_VERSION: &str = "0.2.0";
+/// and backfill process them). 0.3.0: AVIF is encoded by libaom (all-intra,
+/// 4:2:0, tuned for SSIM) instead of rav1e, and an AVIF variant without a
+/// quality defaults to 50 instead of 60.
+pub const ENGINE_VERSION: &str = "0.3.0";
 
 /// Stage entry points for the criterion benches (`benches/stages.rs`) and
 /// the fuzz targets (`crates/fuzz-targets`): not a stable API.

@@ -218,14 +218,14 @@ impl OutputFormat {
     pub fn supports_alpha(self) -> bool {
         !matches!(self, OutputFormat::Jpeg)
     }
-    /// Quality used when a variant does not set one (sharp's defaults, AVIF
-    /// slightly higher because ravif's scale is harsher than libheif's).
+    /// Quality used when a variant does not set one (sharp's defaults; AVIF
+    /// 50 maps to libaom's quantizer 32 as in libavif and sharp).
     pub fn default_quality(self) -> u8 {
         match self {
             OutputFormat::Jpeg => 80,
             OutputFormat::Png => 100,
             OutputFormat::Webp => 80,
-            OutputFormat::Avif => 60,
+            OutputFormat::Avif => 50,
         }
     }
     pub fn parse(s: &str) -> Option<OutputFormat> {
@@ -459,7 +459,8 @@ impl Variant {
 pub struct EncodeOptions {
     /// Progressive JPEG (smaller above ~10 KB, renders early); default true.
     pub jpeg_progressive: bool,
-    /// ravif speed 1 (slow, small) ..= 10 (fast); default 7.
+    /// AVIF speed 1 (slow, small) ..= 10 (fast), libaom's cpu-used 0..=9;
+    /// default 7 (cpu-used 6).
     pub avif_speed: u8,
     /// libwebp method 0 (fast) ..= 6 (slow, small); default 4 (sharp's).
     pub webp_method: u8,
@@ -794,8 +795,8 @@ mod tests {
     /// canonical text's format or [`crate::ENGINE_VERSION`] changed).
     #[test]
     fn builtin_fingerprint_is_pinned() {
-        assert_eq!(crate::ENGINE_VERSION, "0.2.0", "pinned for this version");
-        assert_eq!(Plan::builtin().fingerprint(), "86ca3402ca4edc0a");
+        assert_eq!(crate::ENGINE_VERSION, "0.3.0", "pinned for this version");
+        assert_eq!(Plan::builtin().fingerprint(), "c8db9daa326212b5");
         let canonical = Plan::builtin().canonical();
         assert!(canonical.starts_with(
             "limits.max_input_bytes=52428800\n\

@@ -225,7 +225,7 @@ fn manifest_lists_every_output() {
 }
 
 /// The same photos through the same plan on aarch64 (NEON resize, the
-/// arm64 builds of libjpeg-turbo, libwebp, rav1e and libaom) and on this
+/// arm64 builds of libjpeg-turbo, libwebp and libaom) and on this
 /// machine: decoded, the outputs may differ only by rounding. Every pixel
 /// channel is compared; the table of differences is printed (scripts/test
 /// shows it) and the bounds are: mean absolute difference at most 0.25 and
