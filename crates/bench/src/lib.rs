@@ -77,52 +77,22 @@ pub struct BenchArgs {
     pub peers: PathBuf,
 }
 
-fn measure(
-    args: &BenchArgs,
-    work: &Workload,
+/// One run of `peer`'s runner on `job`: its result and the measured process.
+fn run_job(
     peer: &Peer,
-    threads: usize,
-    dir: &Path,
-    reference: &mut Reference,
-) -> anyhow::Result<Row> {
-    let mut row = Row::skipped(work.name, peer.name, threads, peer.missing.clone());
-    if row.skipped.is_some() {
-        return Ok(row);
-    }
-    let slug: String = peer
-        .name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let out_dir = dir.join(format!("{}-{slug}-t{threads}", work.name));
-    let job = Job {
-        workload: work.name.into(),
-        input: work
-            .input
-            .canonicalize()
-            .with_context(|| format!("{} (run from the repository root)", work.input.display()))?,
-        outputs: work.outputs.clone(),
-        filter: "lanczos3".into(),
-        threads,
-        iterations: args.iterations.max(threads),
-        warmup: args.warmup,
-        out_dir: out_dir.clone(),
-    };
-    let job_file = dir.join(format!("{}-{slug}-t{threads}.json", work.name));
-    std::fs::write(&job_file, serde_json::to_vec_pretty(&job)?)?;
+    job: &Job,
+    job_file: &Path,
+) -> anyhow::Result<(RunResult, sampler::Measured)> {
+    std::fs::write(job_file, serde_json::to_vec_pretty(job)?)?;
     // Single-thread rows pin every thread pool the peers know of to one.
-    let pools = if threads == 1 {
-        "1".to_string()
-    } else {
-        threads.to_string()
-    };
+    let pools = job.threads.max(1).to_string();
     let env = [
         ("RAYON_NUM_THREADS", pools.clone()),
         ("VIPS_CONCURRENCY", pools.clone()),
         ("UV_THREADPOOL_SIZE", pools),
     ];
     let measured =
-        sampler::spawn_measured(&peer.command, &job_file, &env, Duration::from_secs(900))?;
+        sampler::spawn_measured(&peer.command, job_file, &env, Duration::from_secs(900))?;
     let result: RunResult = serde_json::from_str(measured.stdout.trim()).with_context(|| {
         let tail: Vec<&str> = measured.stderr.lines().rev().take(5).collect();
         format!(
@@ -131,6 +101,117 @@ fn measure(
             tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
         )
     })?;
+    Ok((result, measured))
+}
+
+/// The job for `work` at `threads`, writing under `dir`; `quality`
+/// overrides every output's quality.
+fn job_for(
+    args: &BenchArgs,
+    work: &Workload,
+    threads: usize,
+    out_dir: PathBuf,
+    quality: Option<u8>,
+) -> anyhow::Result<Job> {
+    let mut outputs = work.outputs.clone();
+    if let Some(q) = quality {
+        for o in &mut outputs {
+            o.quality = q;
+        }
+    }
+    Ok(Job {
+        workload: work.name.into(),
+        input: work
+            .input
+            .canonicalize()
+            .with_context(|| format!("{} (run from the repository root)", work.input.display()))?,
+        outputs,
+        filter: "lanczos3".into(),
+        threads,
+        iterations: args.iterations.max(threads),
+        warmup: args.warmup,
+        out_dir,
+    })
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+/// A quality-matched workload's setting for one implementation.
+#[derive(Debug, Clone)]
+enum Calibration {
+    /// The lowest quality whose outputs all reach the target.
+    Reached(u8),
+    /// Even quality 100 stays below the target.
+    Unreachable,
+    /// The runner skipped or failed the job.
+    Skipped(String),
+}
+
+/// Bisects `peer`'s quality setting (1..=100) for the lowest whose every
+/// output scores at least `target` SSIMULACRA2, one untimed image per step
+/// (about seven steps). Assumes the score grows with the setting, as it
+/// does for every encoder measured; a row's printed score shows the result.
+fn calibrate(
+    args: &BenchArgs,
+    work: &Workload,
+    peer: &Peer,
+    dir: &Path,
+    reference: &mut Reference,
+    target: f64,
+) -> anyhow::Result<Calibration> {
+    let mut step = |quality: u8| -> anyhow::Result<Result<f64, String>> {
+        let name = format!("{}-{}-q{quality}", work.name, slug(peer.name));
+        let mut job = job_for(args, work, 1, dir.join(&name), Some(quality))?;
+        job.iterations = 1;
+        job.warmup = 0;
+        let (result, _) = run_job(peer, &job, &dir.join(format!("{name}.json")))?;
+        if let Some(reason) = result.skipped.or(result.error) {
+            return Ok(Err(reason));
+        }
+        let mut worst = f64::INFINITY;
+        for o in &result.outputs {
+            worst = worst.min(reference.score(&o.path)?.ssimulacra2);
+        }
+        tracing::debug!(peer = peer.name, quality, score = worst, "calibration step");
+        Ok(Ok(worst))
+    };
+    match step(100)? {
+        Err(reason) => return Ok(Calibration::Skipped(reason)),
+        Ok(s) if s < target => return Ok(Calibration::Unreachable),
+        Ok(_) => {}
+    }
+    let (mut lo, mut hi) = (1u8, 100u8);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match step(mid)? {
+            Err(reason) => return Ok(Calibration::Skipped(reason)),
+            Ok(s) if s >= target => hi = mid,
+            Ok(_) => lo = mid + 1,
+        }
+    }
+    Ok(Calibration::Reached(lo))
+}
+
+fn measure(
+    args: &BenchArgs,
+    work: &Workload,
+    peer: &Peer,
+    threads: usize,
+    dir: &Path,
+    reference: &mut Reference,
+    quality: Option<u8>,
+) -> anyhow::Result<Row> {
+    let mut row = Row::skipped(work.name, peer.name, threads, peer.missing.clone());
+    if row.skipped.is_some() {
+        return Ok(row);
+    }
+    let name = format!("{}-{}-t{threads}", work.name, slug(peer.name));
+    let job = job_for(args, work, threads, dir.join(&name), quality)?;
+    let (result, measured) = run_job(peer, &job, &dir.join(format!("{name}.json")))?;
     if let Some(reason) = result.skipped.or(result.error) {
         row.skipped = Some(reason);
         return Ok(row);
@@ -139,17 +220,20 @@ fn measure(
     times.sort_by(f64::total_cmp);
     row.version = result.version;
     row.notes = result.notes;
+    row.quality = job.outputs.iter().map(|o| o.quality).min();
     row.median_ms = percentile(&times, 0.5);
     row.p95_ms = percentile(&times, 0.95);
     row.images_per_s = result.per_image_ms.len() as f64 / (result.wall_ms / 1000.0);
     row.peak_rss_mb = measured.peak_rss as f64 / (1 << 20) as f64;
     row.output_bytes = result.outputs.iter().map(|o| o.bytes).sum();
-    let mut worst: Option<f64> = None;
     for o in &result.outputs {
-        let s = reference.ssim(&o.path)?;
-        worst = Some(worst.map_or(s, |w| w.min(s)));
+        let s = reference.score(&o.path)?;
+        row.ssim_min = Some(row.ssim_min.map_or(s.ssim, |w| w.min(s.ssim)));
+        row.ssimulacra2_min = Some(
+            row.ssimulacra2_min
+                .map_or(s.ssimulacra2, |w| w.min(s.ssimulacra2)),
+        );
     }
-    row.ssim_min = worst;
     if threads == 1 {
         row.cost_arm64_per_million = Some(lambda_cost_per_million(
             row.median_ms,
@@ -231,10 +315,43 @@ fn measure_workload(
     eprintln!("{}: {}", work.name, work.what);
     let mut reference =
         Reference::new(&work.input).with_context(|| format!("reference for {}", work.name))?;
+    // Quality-matched workloads: one setting per implementation, found
+    // before any timing and used at every thread count.
+    let mut settings: Vec<Result<Option<u8>, String>> = Vec::new();
+    for peer in peers {
+        settings.push(match (work.target_ssimulacra2, &peer.missing) {
+            (Some(target), None) => {
+                match calibrate(args, work, peer, dir, &mut reference, target) {
+                    Ok(Calibration::Reached(q)) => {
+                        eprintln!(
+                            "  {:<18} quality {q} reaches SSIMULACRA2 {target}",
+                            peer.name
+                        );
+                        Ok(Some(q))
+                    }
+                    Ok(Calibration::Unreachable) => {
+                        Err(format!("quality 100 stays below SSIMULACRA2 {target}"))
+                    }
+                    Ok(Calibration::Skipped(reason)) => Err(reason),
+                    Err(e) => Err(format!("failed: {e:#}")),
+                }
+            }
+            _ => Ok(None),
+        });
+    }
     let mut rows = Vec::new();
     for &threads in modes {
-        for peer in peers {
-            let row = match measure(args, work, peer, threads, dir, &mut reference) {
+        for (peer, setting) in peers.iter().zip(&settings) {
+            let measured = match setting {
+                Ok(quality) => measure(args, work, peer, threads, dir, &mut reference, *quality),
+                Err(reason) => Ok(Row::skipped(
+                    work.name,
+                    peer.name,
+                    threads,
+                    Some(reason.clone()),
+                )),
+            };
+            let row = match measured {
                 Ok(r) => r,
                 Err(e) => Row::skipped(
                     work.name,
@@ -267,8 +384,10 @@ fn footer(rows: &[Row]) -> String {
     versions.sort();
     versions.dedup();
     format!(
-        "Versions: {}\nQuality: SSIM = mean 8x8-window SSIM on luma (image-compare MSSIMSimple) against a full-resolution \
-         decode resized with the image crate's Lanczos3 (1.0 = identical).\n",
+        "Versions: {}\nQuality, against a full-resolution decode resized with the image crate's Lanczos3: SSIM = mean \
+         8x8-window SSIM on luma (image-compare MSSIMSimple; 1.0 = identical); SSIMULACRA2 = the ssimulacra2 crate's \
+         score (100 = identical, 90 visually lossless, 70 high, 50 medium). \"quality\" is the encoder setting each \
+         row ran at; in a quality-matched workload it is each implementation's lowest setting that reaches the target.\n",
         versions.join("; ")
     )
 }

@@ -1,7 +1,10 @@
-//! Quality: SSIM (8x8-window mean SSIM on luma, `image-compare`'s
-//! `MSSIMSimple`) of each output against a reference made from a full
-//! resolution decode (no shrink-on-load) composited over white and resized
-//! with the `image` crate's Lanczos3 in floating point.
+//! Quality: each output against a reference made from a full-resolution
+//! decode (no shrink-on-load) composited over white and resized with the
+//! `image` crate's Lanczos3 in floating point, scored two ways:
+//! - SSIM: 8x8-window mean SSIM on luma (`image-compare`'s `MSSIMSimple`);
+//! - SSIMULACRA2 (the `ssimulacra2` crate): a perceptual score on colour,
+//!   about 90 and up visually lossless, 70 high quality, 50 medium. The
+//!   quality-matched workloads choose each encoder's setting by it.
 
 use anyhow::Context as _;
 use mediaflow_engine::Limits;
@@ -11,7 +14,16 @@ use std::path::Path;
 /// Quality references, one per output size, computed once per workload.
 pub struct Reference {
     upright: image::RgbImage,
-    cache: HashMap<(u32, u32), image::GrayImage>,
+    cache: HashMap<(u32, u32), image::RgbImage>,
+}
+
+/// The scores of one output.
+#[derive(Debug, Clone, Copy)]
+pub struct Scores {
+    /// 1.0 = identical.
+    pub ssim: f64,
+    /// 100 = identical; can be negative for very poor outputs.
+    pub ssimulacra2: f64,
 }
 
 fn over_white(img: &mediaflow_engine::RgbImage) -> image::RgbImage {
@@ -27,6 +39,21 @@ fn over_white(img: &mediaflow_engine::RgbImage) -> image::RgbImage {
     out
 }
 
+fn linear_input(img: &image::RgbImage) -> anyhow::Result<ssimulacra2::Rgb> {
+    let data = img
+        .pixels()
+        .map(|p| p.0.map(|v| f32::from(v) / 255.0))
+        .collect();
+    ssimulacra2::Rgb::new(
+        data,
+        img.width() as usize,
+        img.height() as usize,
+        ssimulacra2::TransferCharacteristic::SRGB,
+        ssimulacra2::ColorPrimaries::BT709,
+    )
+    .map_err(|e| anyhow::anyhow!("SSIMULACRA2 input: {e:?}"))
+}
+
 impl Reference {
     /// The reference for the workload whose input is `source`.
     pub fn new(source: &Path) -> anyhow::Result<Reference> {
@@ -38,29 +65,28 @@ impl Reference {
         })
     }
 
-    /// The SSIM of the image file `output` (1.0 = identical).
-    pub fn ssim(&mut self, output: &Path) -> anyhow::Result<f64> {
+    /// The scores of the image file `output`.
+    pub fn score(&mut self, output: &Path) -> anyhow::Result<Scores> {
         let bytes = std::fs::read(output)?;
         let decoded = mediaflow_engine::decode_upright(&bytes, &Limits::default())
             .with_context(|| format!("decoding {}", output.display()))?;
-        let got = image::DynamicImage::ImageRgb8(over_white(&decoded)).into_luma8();
+        let got = over_white(&decoded);
         let key = (got.width(), got.height());
         let upright = &self.upright;
         let reference = self.cache.entry(key).or_insert_with(|| {
-            let small = image::imageops::resize(
-                upright,
-                key.0,
-                key.1,
-                image::imageops::FilterType::Lanczos3,
-            );
-            image::DynamicImage::ImageRgb8(small).into_luma8()
+            image::imageops::resize(upright, key.0, key.1, image::imageops::FilterType::Lanczos3)
         });
-        let sim = image_compare::gray_similarity_structure(
+        let gray = |img: &image::RgbImage| image::DynamicImage::ImageRgb8(img.clone()).into_luma8();
+        let ssim = image_compare::gray_similarity_structure(
             &image_compare::Algorithm::MSSIMSimple,
-            reference,
-            &got,
+            &gray(reference),
+            &gray(&got),
         )
-        .map_err(|e| anyhow::anyhow!("SSIM of {}: {e:?}", output.display()))?;
-        Ok(sim.score)
+        .map_err(|e| anyhow::anyhow!("SSIM of {}: {e:?}", output.display()))?
+        .score;
+        let ssimulacra2 =
+            ssimulacra2::compute_frame_ssimulacra2(linear_input(reference)?, linear_input(&got)?)
+                .map_err(|e| anyhow::anyhow!("SSIMULACRA2 of {}: {e:?}", output.display()))?;
+        Ok(Scores { ssim, ssimulacra2 })
     }
 }

@@ -11,12 +11,15 @@ pub struct Row {
     pub peer: String,
     pub version: String,
     pub threads: usize,
+    /// The encoder quality setting of the outputs (the lowest, if they differ).
+    pub quality: Option<u8>,
     pub images_per_s: f64,
     pub median_ms: f64,
     pub p95_ms: f64,
     pub peak_rss_mb: f64,
     pub output_bytes: u64,
     pub ssim_min: Option<f64>,
+    pub ssimulacra2_min: Option<f64>,
     pub cost_arm64_per_million: Option<f64>,
     pub cost_x86_per_million: Option<f64>,
     pub notes: String,
@@ -31,12 +34,14 @@ impl Row {
             peer: peer.into(),
             version: String::new(),
             threads,
+            quality: None,
             images_per_s: 0.0,
             median_ms: 0.0,
             p95_ms: 0.0,
             peak_rss_mb: 0.0,
             output_bytes: 0,
             ssim_min: None,
+            ssimulacra2_min: None,
             cost_arm64_per_million: None,
             cost_x86_per_million: None,
             notes: String::new(),
@@ -52,12 +57,12 @@ fn fmt_cost(c: Option<f64>) -> String {
 /// The Markdown table for one workload.
 pub fn markdown_table(work_name: &str, what: &str, rows: &[Row], outputs: usize) -> String {
     let mut s = format!("### `{work_name}`: {what}\n\n");
-    s.push_str("| peer | threads | images/s | median ms | p95 ms | peak RSS MB | output bytes | SSIM (min) | Lambda arm64 $/M | Lambda x86 $/M |\n");
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| peer | threads | quality | images/s | median ms | p95 ms | peak RSS MB | output bytes | SSIM (min) | SSIMULACRA2 (min) | Lambda arm64 $/M | Lambda x86 $/M |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         if let Some(why) = &r.skipped {
             s.push_str(&format!(
-                "| {} | {} | skipped: {} | | | | | | | |\n",
+                "| {} | {} | | skipped: {} | | | | | | | | |\n",
                 r.peer,
                 r.threads,
                 why.replace('|', "/")
@@ -65,15 +70,17 @@ pub fn markdown_table(work_name: &str, what: &str, rows: &[Row], outputs: usize)
             continue;
         }
         s.push_str(&format!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} | {} | {} | {} | {} |\n",
             r.peer,
             r.threads,
+            r.quality.map_or("-".into(), |q| q.to_string()),
             r.images_per_s,
             r.median_ms,
             r.p95_ms,
             r.peak_rss_mb,
             r.output_bytes,
             r.ssim_min.map_or("-".into(), |v| format!("{v:.4}")),
+            r.ssimulacra2_min.map_or("-".into(), |v| format!("{v:.2}")),
             fmt_cost(r.cost_arm64_per_million),
             fmt_cost(r.cost_x86_per_million),
         ));

@@ -108,7 +108,8 @@ fn run_mediaflow(job: &Job) -> anyhow::Result<RunResult> {
         per_image_ms,
         outputs,
         notes: "libjpeg-turbo DCT shrink-on-load (>= 2x margin), Lanczos3, largest variant first; JPEG baseline \
-                4:2:0 optimised Huffman; WebP method 4; AVIF ravif speed 7"
+                4:2:0 optimised Huffman; WebP method 4; AVIF libaom all-intra cpu-used 6 (avif_speed 7), 4:2:0, tune SSIM, \
+                one thread"
             .into(),
         ..RunResult::default()
     })

@@ -10,7 +10,15 @@ pub struct Workload {
     pub what: String,
     pub input: PathBuf,
     pub outputs: Vec<JobOutput>,
+    /// Quality-matched: each implementation's quality setting is the lowest
+    /// whose every output scores at least this SSIMULACRA2 (found by
+    /// bisection before timing); `outputs`' quality is then ignored.
+    pub target_ssimulacra2: Option<f64>,
 }
+
+/// The SSIMULACRA2 score the quality-matched AVIF workload asks of every
+/// encoder: "high quality" on the metric's scale.
+pub const AVIF_TARGET_SSIMULACRA2: f64 = 70.0;
 
 fn out(width: u32, format: &str, quality: u8) -> JobOutput {
     JobOutput {
@@ -41,12 +49,14 @@ pub fn workloads(media: &Path) -> Vec<Workload> {
             what: "16 MP JPEG (5312x2988) -> 720 px JPEG q80, Lanczos3".into(),
             input: seeding.clone(),
             outputs: vec![out(720, "jpeg", 80)],
+            target_ssimulacra2: None,
         },
         Workload {
             name: "thumb-progressive-256",
             what: "16 MP progressive JPEG (5312x2988, 4:2:0) -> 256 px JPEG q80, Lanczos3".into(),
             input: seeding,
             outputs: vec![out(256, "jpeg", 80)],
+            target_ssimulacra2: None,
         },
         Workload {
             name: "upload-preset",
@@ -56,18 +66,24 @@ pub fn workloads(media: &Path) -> Vec<Workload> {
                 .iter()
                 .flat_map(|&w| [out(w, "jpeg", 80), out(w, "webp", 80)])
                 .collect(),
+            target_ssimulacra2: None,
         },
         Workload {
             name: "png-alpha",
             what: "RGBA PNG (400x328 clip art) -> 512 px WebP q80 (not enlarged: 400 px)".into(),
             input: media.join("horse.png"),
             outputs: vec![out(512, "webp", 80)],
+            target_ssimulacra2: None,
         },
         Workload {
             name: "avif",
-            what: "9.8 MP JPEG (2560x3837) -> 1024 px AVIF q60".into(),
+            what: format!(
+                "9.8 MP JPEG (2560x3837) -> 1024 px AVIF, quality matched: each encoder at its lowest \
+                 quality setting that reaches SSIMULACRA2 {AVIF_TARGET_SSIMULACRA2}"
+            ),
             input: media.join("Wine_by_Jakkub_Mede.jpg"),
-            outputs: vec![out(1024, "avif", 60)],
+            outputs: vec![out(1024, "avif", 50)],
+            target_ssimulacra2: Some(AVIF_TARGET_SSIMULACRA2),
         },
     ]
 }
@@ -91,5 +107,11 @@ mod tests {
             ]
         );
         assert_eq!(w[2].outputs.len(), 8);
+        let matched: Vec<_> = w
+            .iter()
+            .filter(|w| w.target_ssimulacra2.is_some())
+            .map(|w| w.name)
+            .collect();
+        assert_eq!(matched, ["avif"]);
     }
 }

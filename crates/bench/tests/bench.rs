@@ -47,6 +47,9 @@ fn bench_png_alpha_writes_json_and_markdown() {
         assert!(r["peak_rss_mb"].as_f64().unwrap() > 1.0);
         let ssim = r["ssim_min"].as_f64().unwrap();
         assert!(ssim > 0.95 && ssim <= 1.0, "{ssim}");
+        let s2 = r["ssimulacra2_min"].as_f64().unwrap();
+        assert!(s2 > 50.0 && s2 <= 100.0, "{s2}");
+        assert_eq!(r["quality"], 80, "the workload's own setting");
         assert!(r["output_bytes"].as_u64().unwrap() > 100);
     }
     assert!(
@@ -67,4 +70,37 @@ fn bench_png_alpha_writes_json_and_markdown() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown workload \"nope\""));
+}
+
+/// The quality-matched AVIF workload: mediaflow's setting is bisected to the
+/// lowest quality reaching the target score, and the timed row runs at it.
+#[test]
+fn avif_quality_is_matched_to_the_target_score() {
+    let root = workspace_root();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_mediaflow-bench"))
+        .current_dir(&root)
+        .args(["--workload", "avif", "--iterations", "1", "--warmup", "0"])
+        .args(["--threads", "1"])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("reaches SSIMULACRA2 70"), "{stderr}");
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    let r = &rows[0];
+    assert!(r["skipped"].is_null(), "{r}");
+    let q = r["quality"].as_u64().unwrap();
+    assert!((2..100).contains(&q), "a setting inside the range: {q}");
+    let score = r["ssimulacra2_min"].as_f64().unwrap();
+    assert!(score >= 70.0, "{score}");
+    assert!(
+        score < 85.0,
+        "the lowest such setting, not a high one: {score}"
+    );
 }
