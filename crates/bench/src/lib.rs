@@ -143,8 +143,10 @@ fn slug(name: &str) -> String {
 /// A quality-matched workload's setting for one implementation.
 #[derive(Debug, Clone)]
 enum Calibration {
-    /// The lowest quality whose outputs all reach the target.
-    Reached(u8),
+    /// The lowest quality whose outputs all reach the target, and the
+    /// output bytes at exactly the target score, interpolated linearly
+    /// between the setting below it and this one (none at quality 1).
+    Reached(u8, Option<f64>),
     /// Even quality 100 stays below the target.
     Unreachable,
     /// The runner skipped or failed the job.
@@ -163,6 +165,8 @@ fn calibrate(
     reference: &mut Reference,
     target: f64,
 ) -> anyhow::Result<Calibration> {
+    // quality -> (worst score, total bytes) of every step run.
+    let mut seen = std::collections::HashMap::new();
     let mut step = |quality: u8| -> anyhow::Result<Result<f64, String>> {
         let name = format!("{}-{}-q{quality}", work.name, slug(peer.name));
         let mut job = job_for(args, work, 1, dir.join(&name), Some(quality))?;
@@ -176,7 +180,15 @@ fn calibrate(
         for o in &result.outputs {
             worst = worst.min(reference.score(&o.path)?.ssimulacra2);
         }
-        tracing::debug!(peer = peer.name, quality, score = worst, "calibration step");
+        let bytes: u64 = result.outputs.iter().map(|o| o.bytes).sum();
+        tracing::debug!(
+            peer = peer.name,
+            quality,
+            score = worst,
+            bytes,
+            "calibration step"
+        );
+        seen.insert(quality, (worst, bytes));
         Ok(Ok(worst))
     };
     match step(100)? {
@@ -193,7 +205,16 @@ fn calibrate(
             Ok(_) => lo = mid + 1,
         }
     }
-    Ok(Calibration::Reached(lo))
+    // The bisection ran both `lo` (reached) and `lo - 1` (below), unless
+    // `lo` is 1.
+    let at_target = lo
+        .checked_sub(1)
+        .and_then(|below| Some((seen.get(&below)?, seen.get(&lo)?)))
+        .map(|(&(s0, b0), &(s1, b1))| {
+            let t = ((target - s0) / (s1 - s0)).clamp(0.0, 1.0);
+            b0 as f64 + t * (b1 as f64 - b0 as f64)
+        });
+    Ok(Calibration::Reached(lo, at_target))
 }
 
 fn measure(
@@ -274,7 +295,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<String> {
     let mut rows_all = Vec::new();
     for work in &chosen {
         let rows = measure_workload(args, work, &peers, &modes, dir.path())?;
-        let table = markdown_table(work.name, &work.what, &rows, work.outputs.len());
+        let mut table = markdown_table(work.name, &work.what, &rows, work.outputs.len());
+        if let Some(target) = work.target_ssimulacra2 {
+            table.push_str(&report::bytes_at_target(&rows, target));
+        }
         text.push_str(&table);
         markdown.push_str(&table);
         rows_all.extend(rows);
@@ -317,17 +341,20 @@ fn measure_workload(
         Reference::new(&work.input).with_context(|| format!("reference for {}", work.name))?;
     // Quality-matched workloads: one setting per implementation, found
     // before any timing and used at every thread count.
-    let mut settings: Vec<Result<Option<u8>, String>> = Vec::new();
+    // Per implementation: Ok(None) for a workload at its own settings,
+    // Ok(Some((quality, bytes at the target))), or why it is skipped.
+    type Setting = Result<Option<(u8, Option<f64>)>, String>;
+    let mut settings: Vec<Setting> = Vec::new();
     for peer in peers {
         settings.push(match (work.target_ssimulacra2, &peer.missing) {
             (Some(target), None) => {
                 match calibrate(args, work, peer, dir, &mut reference, target) {
-                    Ok(Calibration::Reached(q)) => {
+                    Ok(Calibration::Reached(q, at_target)) => {
                         eprintln!(
                             "  {:<18} quality {q} reaches SSIMULACRA2 {target}",
                             peer.name
                         );
-                        Ok(Some(q))
+                        Ok(Some((q, at_target)))
                     }
                     Ok(Calibration::Unreachable) => {
                         Err(format!("quality 100 stays below SSIMULACRA2 {target}"))
@@ -343,7 +370,13 @@ fn measure_workload(
     for &threads in modes {
         for (peer, setting) in peers.iter().zip(&settings) {
             let measured = match setting {
-                Ok(quality) => measure(args, work, peer, threads, dir, &mut reference, *quality),
+                Ok(setting) => {
+                    let quality = setting.map(|(q, _)| q);
+                    measure(args, work, peer, threads, dir, &mut reference, quality).map(|mut r| {
+                        r.bytes_at_target = setting.and_then(|(_, b)| b);
+                        r
+                    })
+                }
                 Err(reason) => Ok(Row::skipped(
                     work.name,
                     peer.name,

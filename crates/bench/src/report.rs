@@ -20,6 +20,9 @@ pub struct Row {
     pub output_bytes: u64,
     pub ssim_min: Option<f64>,
     pub ssimulacra2_min: Option<f64>,
+    /// Quality-matched workloads: output bytes at exactly the target score
+    /// (interpolated between the settings either side of it).
+    pub bytes_at_target: Option<f64>,
     pub cost_arm64_per_million: Option<f64>,
     pub cost_x86_per_million: Option<f64>,
     pub notes: String,
@@ -42,6 +45,7 @@ impl Row {
             output_bytes: 0,
             ssim_min: None,
             ssimulacra2_min: None,
+            bytes_at_target: None,
             cost_arm64_per_million: None,
             cost_x86_per_million: None,
             notes: String::new(),
@@ -91,6 +95,31 @@ pub fn markdown_table(work_name: &str, what: &str, rows: &[Row], outputs: usize)
         outputs
     ));
     s
+}
+
+/// A quality-matched workload's line under its table: each
+/// implementation's output bytes at exactly the target score (the rows
+/// land at or just above it, one setting step apart).
+pub fn bytes_at_target(rows: &[Row], target: f64) -> String {
+    let mut seen = Vec::new();
+    let list: Vec<String> = rows
+        .iter()
+        .filter_map(|r| Some((r.peer.as_str(), r.bytes_at_target?)))
+        .filter(|(peer, _)| {
+            let first = !seen.contains(peer);
+            seen.push(peer);
+            first
+        })
+        .map(|(peer, b)| format!("{peer} {b:.0}"))
+        .collect();
+    if list.is_empty() {
+        return String::new();
+    }
+    format!(
+        "Output bytes at exactly SSIMULACRA2 {target}, interpolated between each implementation's setting below the \
+         target and the one it ran at: {}.\n\n",
+        list.join(", ")
+    )
 }
 
 /// The CPU model, core count, architecture and the SIMD extension the
