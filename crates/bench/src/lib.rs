@@ -176,9 +176,20 @@ fn calibrate(
         if let Some(reason) = result.skipped.or(result.error) {
             return Ok(Err(reason));
         }
+        if result.outputs.is_empty() {
+            anyhow::bail!("{}: quality {quality}: no output", peer.name);
+        }
         let mut worst = f64::INFINITY;
         for o in &result.outputs {
-            worst = worst.min(reference.score(&o.path)?.ssimulacra2);
+            let score = reference.score(&o.path)?.ssimulacra2;
+            if !score.is_finite() {
+                anyhow::bail!(
+                    "{}: SSIMULACRA2 of {} is {score}",
+                    peer.name,
+                    o.path.display()
+                );
+            }
+            worst = worst.min(score);
         }
         let bytes: u64 = result.outputs.iter().map(|o| o.bytes).sum();
         tracing::debug!(

@@ -3,8 +3,9 @@
 //!
 //! Why libaom and not rav1e: on the bench's 1024 px photo at the same
 //! SSIMULACRA2 score, libaom at cpu-used 6 writes fewer bytes than rav1e at
-//! its speed 7 in about a third of the time (benches/RESULTS.md, "AVIF at
-//! equal quality"), and the library is already linked for decoding.
+//! its speed 7 in about a third of the time (benches/RESULTS.md, "AVIF
+//! encoders at equal quality"), and the library is already linked for
+//! decoding.
 //!
 //! Settings, one place each:
 //! - colour: 8-bit YCbCr, BT.601 matrix, full range, 4:2:0 (chroma averaged
@@ -12,15 +13,18 @@
 //! - alpha: a second, monochrome AV1 image at the same quantizer, full range,
 //!   not premultiplied;
 //! - rate: constant quality (`AOM_Q`); `quality` 1..=100 maps to the
-//!   quantizer 0..=63 as libavif maps it, so quality settings carry over from
+//!   quantizer 62..=0 as libavif maps it, so quality settings carry over from
 //!   libavif, Pillow and sharp;
 //! - speed: `avif_speed` 1..=10 is libaom's cpu-used 0..=9;
 //! - tuned for SSIM, post-processing filters of the reconstruction skipped
 //!   (it is never used as a reference);
-//! - one thread: libaom's bytes change with its thread count, and the same
-//!   plan and source must give the same bytes on a 1-vCPU Lambda and on a
-//!   32-core backfill host (manifests compare them, idempotency relies on
-//!   it). At Lambda's usual 1-2 vCPUs a second thread would gain little.
+//! - one thread: libaom's bytes change with its thread count, so with more
+//!   threads a replay or a backfill on a bigger host would rewrite the same
+//!   variant with other bytes (other ETags, CDN caches invalidated). The
+//!   bytes can still differ between CPU families: some of libaom's SIMD
+//!   kernels (its neural-network partition helpers) do not match its C code
+//!   bit for bit, as with every codec here. At Lambda's usual 1-2 vCPUs a
+//!   second thread would gain little.
 
 use crate::bitmap::Bitmap;
 use crate::error::{MediaError, Result};
@@ -43,9 +47,10 @@ pub(crate) fn cpu_used(speed: u8) -> c_int {
 /// Encodes an RGB or RGBA bitmap as AVIF.
 pub fn encode(bitmap: &Bitmap, quality: u8, speed: u8) -> Result<Vec<u8>> {
     let (w, h) = (bitmap.width, bitmap.height);
-    if w == 0 || h == 0 || w > 65536 || h > 65536 {
+    // libaom's limits: each side 1..=65536 and at most 2^30 pixels.
+    if w == 0 || h == 0 || w > 65536 || h > 65536 || u64::from(w) * u64::from(h) > 1 << 30 {
         return Err(MediaError::encode(format!(
-            "AVIF: {w}x{h} is outside 1..=65536"
+            "AVIF: {w}x{h} is outside libaom's limits (sides 1..=65536, at most 2^30 pixels)"
         )));
     }
     let q = quantizer(quality);
@@ -151,8 +156,8 @@ impl Encoder {
             cfg.g_w = s.width;
             cfg.g_h = s.height;
             // One thread: libaom's multi-threaded output differs from its
-            // single-threaded output, and a variant's bytes must not depend
-            // on the machine (see the module doc).
+            // single-threaded output, and a variant's bytes should not
+            // depend on the host's core count (see the module doc).
             cfg.g_threads = 1;
             cfg.g_profile = 0;
             cfg.g_bit_depth = aom::AOM_BITS_8;
@@ -175,7 +180,9 @@ impl Encoder {
                 aom::AOM_ENCODER_ABI_VERSION as c_int,
             );
             if r != aom::AOM_CODEC_OK {
-                return Err(failure("start", r, None));
+                // init failed: libaom has released the context, and kept
+                // its error detail in it.
+                return Err(failure("start", r, Some(&*ctx.as_ptr())));
             }
             let mut enc = Encoder {
                 ctx: ctx.assume_init(),
@@ -220,7 +227,9 @@ impl Encoder {
     fn encode(mut self, fill: impl FnOnce(&mut Frame)) -> Result<Vec<u8>> {
         // SAFETY: aom_img_alloc returns null or an image of the asked
         // format and size, whose planes and strides the Frame view checks
-        // against; the packets' buffers are read before the next libaom call.
+        // against; its buffer (plain malloc) is zeroed before any slice is
+        // made over it, padding included; the packets' buffers are read
+        // before the next libaom call.
         unsafe {
             let (w, h) = (self.width, self.height);
             let img = Image(aom::aom_img_alloc(
@@ -236,6 +245,7 @@ impl Encoder {
                 )));
             }
             let im = &mut *img.0;
+            ptr::write_bytes(im.img_data, 0, im.sz);
             im.range = aom::AOM_CR_FULL_RANGE;
             im.mc = aom::AOM_CICP_MC_BT_601;
             im.cp = aom::AOM_CICP_CP_BT_709;
