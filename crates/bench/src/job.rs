@@ -23,6 +23,10 @@ pub struct Job {
     pub iterations: usize,
     pub warmup: usize,
     pub out_dir: PathBuf,
+    /// mediaflow's `avif_speed` (1..=10) for its own rows; the peers ignore
+    /// it and run at their default speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avif_speed: Option<u8>,
 }
 
 /// One output file a runner wrote.

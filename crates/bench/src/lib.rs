@@ -60,6 +60,9 @@ pub struct BenchArgs {
     /// upload-preset, png-alpha, avif.
     #[arg(long = "workload", value_name = "NAME")]
     pub workloads: Vec<String>,
+    /// mediaflow's AVIF speed (1..=10, libaom's cpu-used + 1) in its rows.
+    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub avif_speed: u8,
     /// Lambda memory size for the cost columns, in MB.
     #[arg(long, default_value_t = 2048)]
     pub memory_mb: u32,
@@ -131,6 +134,7 @@ fn job_for(
         iterations: args.iterations.max(threads),
         warmup: args.warmup,
         out_dir,
+        avif_speed: Some(args.avif_speed),
     })
 }
 

@@ -77,9 +77,11 @@ fn run_mediaflow(job: &Job) -> anyhow::Result<RunResult> {
         v.filter = filter;
         variants.push(v);
     }
+    let defaults = EncodeOptions::default();
     let encode = EncodeOptions {
         jpeg_progressive: false,
-        ..EncodeOptions::default()
+        avif_speed: job.avif_speed.unwrap_or(defaults.avif_speed),
+        ..defaults
     };
     let plan = Plan::new(Limits::default(), variants, encode)?.with_placeholder(false);
     let (wall_ms, per_image_ms, output) =
@@ -107,10 +109,13 @@ fn run_mediaflow(job: &Job) -> anyhow::Result<RunResult> {
         wall_ms,
         per_image_ms,
         outputs,
-        notes: "libjpeg-turbo DCT shrink-on-load (>= 2x margin), Lanczos3, largest variant first; JPEG baseline \
-                4:2:0 optimised Huffman; WebP method 4; AVIF libaom all-intra cpu-used 6 (avif_speed 7), 4:2:0, tune SSIM, \
-                one thread"
-            .into(),
+        notes: format!(
+            "libjpeg-turbo DCT shrink-on-load (>= 2x margin), Lanczos3, largest variant first; JPEG baseline \
+             4:2:0 optimised Huffman; WebP method 4; AVIF libaom all-intra at avif_speed {} (cpu-used {}), 4:2:0, \
+             tune SSIM, one thread",
+            encode.avif_speed,
+            encode.avif_speed - 1
+        ),
         ..RunResult::default()
     })
 }

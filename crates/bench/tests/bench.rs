@@ -82,7 +82,7 @@ fn avif_quality_is_matched_to_the_target_score() {
     let out = Command::new(env!("CARGO_BIN_EXE_mediaflow-bench"))
         .current_dir(&root)
         .args(["--workload", "avif", "--iterations", "1", "--warmup", "0"])
-        .args(["--threads", "1"])
+        .args(["--threads", "1", "--avif-speed", "10"])
         .arg("--json")
         .arg(&json)
         .output()
