@@ -34,7 +34,8 @@ use std::mem::MaybeUninit;
 use std::os::raw::c_int;
 use std::ptr;
 
-/// The AV1 quantizer (0 best ..= 63) for a quality 1..=100, as libavif maps it.
+/// The AV1 quantizer (0 best; 62 at quality 1) for a quality 1..=100, as
+/// libavif maps it.
 pub(crate) fn quantizer(quality: u8) -> u32 {
     (u32::from(100 - quality.clamp(1, 100)) * 63 + 50) / 100
 }
