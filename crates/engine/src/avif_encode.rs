@@ -368,23 +368,6 @@ fn fill_alpha(bitmap: &Bitmap, f: &mut Frame) {
 mod tests {
     use super::*;
 
-    fn gradient(w: u32, h: u32, channels: u8) -> Bitmap {
-        let mut data = Vec::new();
-        for y in 0..h {
-            for x in 0..w {
-                data.extend([
-                    (x * 255 / w) as u8,
-                    (y * 255 / h) as u8,
-                    ((x + y) % 256) as u8,
-                ]);
-                if channels == 4 {
-                    data.push(if x < w / 2 { 255 } else { (y * 255 / h) as u8 });
-                }
-            }
-        }
-        Bitmap::new(w, h, channels, data)
-    }
-
     #[test]
     fn quality_and_speed_map_like_libavif() {
         assert_eq!(quantizer(100), 0);
@@ -426,7 +409,7 @@ mod tests {
     #[test]
     fn odd_sizes_and_alpha_round_trip_through_the_decoder() {
         for (w, h, ch) in [(1, 1, 3), (3, 5, 4), (67, 33, 3), (64, 64, 4)] {
-            let b = gradient(w, h, ch);
+            let b = Bitmap::gradient(w, h, ch);
             let file = encode(&b, 90, 10).unwrap();
             let back = crate::decode_upright(&file, &crate::Limits::default()).unwrap();
             assert_eq!((back.width, back.height), (w, h), "{w}x{h}");
@@ -458,13 +441,13 @@ mod tests {
 
     #[test]
     fn the_same_bitmap_encodes_to_the_same_bytes() {
-        let b = gradient(640, 360, 4);
+        let b = Bitmap::gradient(640, 360, 4);
         assert_eq!(encode(&b, 60, 7).unwrap(), encode(&b, 60, 7).unwrap());
     }
 
     #[test]
     fn a_higher_quality_writes_more_bytes() {
-        let b = gradient(256, 256, 3);
+        let b = Bitmap::gradient(256, 256, 3);
         let low = encode(&b, 30, 10).unwrap();
         let high = encode(&b, 95, 10).unwrap();
         assert!(high.len() > low.len(), "{} <= {}", high.len(), low.len());

@@ -100,6 +100,22 @@ impl Bitmap {
         }
     }
 
+    /// A test image: red across, green down, blue 128; with 4 channels the
+    /// left half opaque and the right half transparent.
+    #[cfg(test)]
+    pub fn gradient(w: u32, h: u32, ch: u8) -> Bitmap {
+        let mut data = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                data.extend_from_slice(&[(x * 255 / w) as u8, (y * 255 / h) as u8, 128]);
+                if ch == 4 {
+                    data.push(if x < w / 2 { 255 } else { 0 });
+                }
+            }
+        }
+        Bitmap::new(w, h, ch, data)
+    }
+
     /// The channels of the pixel at (x, y).
     #[cfg(test)]
     pub fn pixel(&self, x: u32, y: u32) -> &[u8] {

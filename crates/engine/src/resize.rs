@@ -166,19 +166,6 @@ pub fn resize(src: &Bitmap, region: Region, w: u32, h: u32, filter: Filter) -> R
 mod tests {
     use super::*;
 
-    fn gradient(w: u32, h: u32, ch: u8) -> Bitmap {
-        let mut data = Vec::new();
-        for y in 0..h {
-            for x in 0..w {
-                data.extend_from_slice(&[(x * 255 / w) as u8, (y * 255 / h) as u8, 128]);
-                if ch == 4 {
-                    data.push(if x < w / 2 { 255 } else { 0 });
-                }
-            }
-        }
-        Bitmap::new(w, h, ch, data)
-    }
-
     #[test]
     fn every_available_extension_gives_the_same_image() {
         let exts = available_cpu_extensions();
@@ -188,7 +175,7 @@ mod tests {
         #[cfg(target_arch = "aarch64")]
         assert_eq!(exts, [CpuExtension::Neon, CpuExtension::None]);
         for ch in [3u8, 4] {
-            let src = gradient(97, 61, ch);
+            let src = Bitmap::gradient(97, 61, ch);
             let full = Region {
                 left: 0.0,
                 top: 0.0,
