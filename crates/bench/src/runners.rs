@@ -176,6 +176,9 @@ fn run_image_crate(job: &Job) -> anyhow::Result<RunResult> {
 
 /// The hidden `runner` subcommand: prints one JSON result.
 pub fn runner(args: &RunnerArgs) -> anyhow::Result<String> {
+    // As the Lambda functions do (mediaflow_engine::allocator); the workers
+    // start after this.
+    mediaflow_engine::allocator::use_one_malloc_arena();
     let job: Job = serde_json::from_slice(&std::fs::read(&args.job)?).context("reading the job")?;
     let result = match args.implementation.as_str() {
         "mediaflow" => run_mediaflow(&job)?,

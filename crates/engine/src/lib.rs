@@ -24,6 +24,7 @@ compile_error!(
      (set it in the profile; Cargo.toml's [profile.release] does)"
 );
 
+pub mod allocator;
 mod anim;
 mod avif;
 mod avif_encode;

@@ -29,6 +29,9 @@ pub enum StartError {
 /// (on-upload, when `MEDIAFLOW_VIDEO_QUEUE_URL` is set) and the pipeline,
 /// and serves events until the runtime stops.
 pub fn main(function: Function) -> Result<(), StartError> {
+    // Before any thread starts: one malloc arena, so the decoders' large
+    // buffers are reused between invocations (mediaflow_engine::allocator).
+    mediaflow_engine::allocator::use_one_malloc_arena();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
