@@ -14,7 +14,8 @@ use std::path::Path;
 /// Quality references, one per output size, computed once per workload.
 pub struct Reference {
     upright: image::RgbImage,
-    cache: HashMap<(u32, u32), image::RgbImage>,
+    /// Per output size: the resized reference and its luma.
+    cache: HashMap<(u32, u32), (image::RgbImage, image::GrayImage)>,
 }
 
 /// The scores of one output.
@@ -73,13 +74,20 @@ impl Reference {
         let got = over_white(&decoded);
         let key = (got.width(), got.height());
         let upright = &self.upright;
-        let reference = self.cache.entry(key).or_insert_with(|| {
-            image::imageops::resize(upright, key.0, key.1, image::imageops::FilterType::Lanczos3)
-        });
         let gray = |img: &image::RgbImage| image::DynamicImage::ImageRgb8(img.clone()).into_luma8();
+        let (reference, reference_gray) = self.cache.entry(key).or_insert_with(|| {
+            let small = image::imageops::resize(
+                upright,
+                key.0,
+                key.1,
+                image::imageops::FilterType::Lanczos3,
+            );
+            let luma = gray(&small);
+            (small, luma)
+        });
         let ssim = image_compare::gray_similarity_structure(
             &image_compare::Algorithm::MSSIMSimple,
-            &gray(reference),
+            reference_gray,
             &gray(&got),
         )
         .map_err(|e| anyhow::anyhow!("SSIM of {}: {e:?}", output.display()))?
