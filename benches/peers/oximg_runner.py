@@ -43,6 +43,8 @@ def body(job):
         raise pc.Skip(f"filter {job['filter']} not selectable in oximg (always lanczos3)")
     threads = job["threads"]
     outputs = job["outputs"]
+    if any(o.get("height") for o in outputs):
+        raise pc.Skip("oximg's CLI only fits inside a box (`oximg resize IN W H OUT`); it has no cover crop")
     ver = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
     # JPEG parity (baseline, 4:2:0, optimized Huffman) is oximg's `--preset fast`
     # (mozjpeg fastest defaults + optimize_coding). oximg's default encoder,

@@ -69,14 +69,46 @@ def target_size(src_w, src_h, width):
     return width, max(1, int(src_h * width / src_w + 0.5))
 
 
-def jpeg_shrink(src_w, max_target_w):
+def geometry(src_w, src_h, o):
+    """Output `o`'s size and the source region it is made from:
+    (tw, th, (left, top, right, bottom)). Width-fit keeping the aspect ratio,
+    or, when `o` has a "height", exactly width x height from the largest
+    centred region of that aspect ratio (cover). Never enlarges."""
+    if not o.get("height"):
+        tw, th = target_size(src_w, src_h, o["width"])
+        return tw, th, (0.0, 0.0, float(src_w), float(src_h))
+    tw, th = min(int(o["width"]), src_w), min(int(o["height"]), src_h)
+    scale = max(tw / src_w, th / src_h)
+    cw, ch = tw / scale, th / scale
+    left, top = (src_w - cw) / 2, (src_h - ch) / 2
+    return tw, th, (left, top, left + cw, top + ch)
+
+
+def needed_scale(src_w, src_h, outputs):
+    """The largest scale (output pixels per source pixel) any output needs."""
+    s = 0.0
+    for o in outputs:
+        tw, th, (left, top, right, bottom) = geometry(src_w, src_h, o)
+        s = max(s, tw / (right - left), th / (bottom - top))
+    return s
+
+
+def jpeg_shrink(src_w, src_h, outputs):
     """libvips' shrink-on-load rule: the largest JPEG DCT scale 1/s (s<=8)
     that still leaves at least 2x for the resampler."""
-    factor = src_w / max(1, min(max_target_w, src_w))
+    factor = 1.0 / needed_scale(src_w, src_h, outputs)
     for s in (8, 4, 2):
         if factor >= 2 * s:
             return s
     return 1
+
+
+def thumbnail_args(o, big=10_000_000):
+    """libvips thumbnail's width and options for output `o`: width-fit
+    (height unconstrained), or a centre crop to width x height."""
+    if o.get("height"):
+        return int(o["width"]), {"height": int(o["height"]), "crop": "centre", "size": "down"}
+    return int(o["width"]), {"height": big, "size": "down"}
 
 
 def _time_images(image, state, indices, last_index):

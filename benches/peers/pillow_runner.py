@@ -16,6 +16,7 @@ if os.path.exists(VENV_PY) and os.path.realpath(sys.prefix) != os.path.realpath(
 sys.path.insert(0, HERE)
 
 import io  # noqa: E402
+import math  # noqa: E402
 
 import peers_common as pc  # noqa: E402
 
@@ -46,7 +47,7 @@ def body(job):
         buf = f.read()
     with Image.open(io.BytesIO(buf)) as head:
         src_w, src_h, src_fmt = head.width, head.height, head.format
-    max_w = min(max(o["width"] for o in outputs), src_w)
+    scale = pc.needed_scale(src_w, src_h, outputs)
     srgb = ImageCms.createProfile("sRGB")
 
     def encode(im, o):
@@ -73,9 +74,10 @@ def body(job):
     def image(_state):
         im = Image.open(io.BytesIO(buf))
         if im.format == "JPEG":
-            # Shrink-on-load: DCT scaling to the smallest size >= 2x the largest target.
-            tw, th = pc.target_size(src_w, src_h, max_w)
-            im.draft("RGB" if im.mode not in ("L", "CMYK") else im.mode, (2 * tw, 2 * th))
+            # Shrink-on-load: DCT scaling to the smallest size holding >= 2x
+            # what the largest output needs.
+            want = (min(src_w, math.ceil(2 * scale * src_w)), min(src_h, math.ceil(2 * scale * src_h)))
+            im.draft("RGB" if im.mode not in ("L", "CMYK") else im.mode, want)
         im = ImageOps.exif_transpose(im)  # loads; applies EXIF orientation
         icc = im.info.get("icc_profile")
         if im.mode not in ("RGB", "RGBA"):
@@ -86,9 +88,13 @@ def body(job):
             im = ImageCms.profileToProfile(im, prof, srgb, outputMode=im.mode)
         res = []
         for o in outputs:
-            tw, th = pc.target_size(src_w, src_h, o["width"])
+            tw, th, (left, top, right, bottom) = pc.geometry(src_w, src_h, o)
+            # The region in the (possibly drafted) image's pixels.
+            sx, sy = im.width / src_w, im.height / src_h
+            box = (left * sx, top * sy, right * sx, bottom * sy)
             # Pillow resizes RGBA in premultiplied form (RGBa) internally.
-            r = im if im.size == (tw, th) else im.resize((tw, th), resample)
+            whole = box == (0.0, 0.0, float(im.width), float(im.height))
+            r = im if whole and im.size == (tw, th) else im.resize((tw, th), resample, box=box)
             res.append((encode(r, o), tw, th))
         return res
 
@@ -99,7 +105,7 @@ def body(job):
     notes = (
         f"JPEG inputs: Image.draft() DCT scaling to >=2x the largest target (= libvips' shrink rule), "
         f"then Image.resize {job['filter']} (Pillow LANCZOS, a=3; reducing_gap=None, i.e. no box pre-shrink) "
-        f"on the drafted image; EXIF transpose; embedded ICC -> sRGB via ImageCms; one decode per image. "
+        f"on the drafted image (box= the centre region for cover outputs); EXIF transpose; embedded ICC -> sRGB via ImageCms; one decode per image. "
         f"Input decoded from memory. threads={threads}: "
         + ("in-process, single-threaded" if threads == 1 else
            f"{threads} forked worker processes (each warmed up with `warmup` images)")

@@ -18,7 +18,6 @@ sys.path.insert(0, HERE)
 import peers_common as pc  # noqa: E402
 
 PEER = "pyvips"
-BIG = 10_000_000  # "unconstrained" height for thumbnail
 
 
 def body(job):
@@ -49,7 +48,6 @@ def body(job):
     head = pyvips.Image.new_from_buffer(buf, "")
     loader = head.get("vips-loader")
     src_w, src_h = head.width, head.height
-    max_w = max(o["width"] for o in outputs)
 
     def encode(img, o):
         q = int(o["quality"])
@@ -80,21 +78,23 @@ def body(job):
         o = outputs[0]
 
         def image(_state):
-            t = pyvips.Image.thumbnail_buffer(buf, o["width"], height=BIG, size="down")
+            width, opts = pc.thumbnail_args(o)
+            t = pyvips.Image.thumbnail_buffer(buf, width, **opts)
             return [(encode(t, o), t.width, t.height)]
 
         mode = "thumbnail_buffer (streams; decodes once)"
     else:
         # Decode once into memory with the same shrink-on-load rule libvips
         # thumbnail uses for the largest target, then thumbnail_image per output.
-        shrink = pc.jpeg_shrink(src_w, max_w) if loader.startswith("jpegload") else 1
+        shrink = pc.jpeg_shrink(src_w, src_h, outputs) if loader.startswith("jpegload") else 1
 
         def image(_state):
             opts = {"shrink": shrink} if shrink > 1 else {}
             base = pyvips.Image.new_from_buffer(buf, "", access="sequential", **opts).autorot().copy_memory()
             res = []
             for o in outputs:
-                t = base.thumbnail_image(o["width"], height=BIG, size="down")
+                width, opts = pc.thumbnail_args(o)
+                t = base.thumbnail_image(width, **opts)
                 res.append((encode(t, o), t.width, t.height))
             return res
 
@@ -107,6 +107,7 @@ def body(job):
                 " subsample_mode auto (4:2:0 below Q90) unless 'subsampling' set.")
     notes = (
         f"{mode}; libvips thumbnail: JPEG shrink-on-load leaving >=2x, then integer box shrink + lanczos3 "
+        f"(crop=centre for cover outputs) "
         f"reduce (gap 2), alpha premultiplied, EXIF auto-rotate, embedded ICC -> sRGB. Input decoded from memory. "
         f"VIPS_CONCURRENCY={threads}, {threads} Python threads (GIL released in libvips), cache off. "
         f"JPEG: subsample_mode on (4:2:0), optimize_coding, baseline unless progressive, keep=none. "

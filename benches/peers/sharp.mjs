@@ -55,7 +55,9 @@ const meta = await sharp(input).metadata();
 function pipeline(o) {
   let p = sharp(input, { failOn: 'none' })
     .rotate() // EXIF auto-orient
-    .resize({ width: o.width, withoutEnlargement: true, kernel: filter });
+    .resize(o.height
+      ? { width: o.width, height: o.height, fit: 'cover', position: 'centre', withoutEnlargement: true, kernel: filter }
+      : { width: o.width, withoutEnlargement: true, kernel: filter });
   // sharp drops metadata by default and converts to sRGB.
   const q = o.quality ?? 80;
   if (o.format === 'jpeg') {
@@ -134,7 +136,7 @@ try {
     loadavg: (await import('node:os')).loadavg(),
     notes: `kernel ${filter} via libvips resize (JPEG inputs: libjpeg shrink-on-load, fastShrinkOnLoad default; ` +
       `then integer box pre-shrink and ${filter} reduce, libvips gap=2 so the kernel does at least the last 2x). ` +
-      `Input decoded from an in-memory buffer; each output is a separate sharp pipeline (decodes per output). ` +
+      `Cover outputs: fit 'cover', position 'centre'. Input decoded from an in-memory buffer; each output is a separate sharp pipeline (decodes per output). ` +
       `concurrency(${threads}), UV_THREADPOOL_SIZE=${threads}, ${threads} images in flight, cache(false). ` +
       `JPEG: 4:2:0, optimise_coding, baseline unless progressive, no mozjpeg extensions. WebP: effort 4.` + avifNote,
   });

@@ -58,7 +58,11 @@ def body(job):
     cmds = []
     for i, o in enumerate(outputs):
         path = os.path.join(workdir, f"{{w}}-{i}.{pc.EXT[o['format']]}")
-        cmds.append((path, [exe, job["input"], "--size", f"{int(o['width'])}x>", "-o", f"{path}[{opts(o)}]"]))
+        if o.get("height"):
+            size = ["--size", f"{int(o['width'])}x{int(o['height'])}>", "--smartcrop", "centre"]
+        else:
+            size = ["--size", f"{int(o['width'])}x>"]
+        cmds.append((path, [exe, job["input"], *size, "-o", f"{path}[{opts(o)}]"]))
 
     import threading
 
@@ -93,7 +97,7 @@ def body(job):
         avif = " AVIF: heifsave av1 via Debian libheif+libaom, effort 4 default (aom cpu-used 5), 8-bit, subsample auto."
     notes = (
         f"one vipsthumbnail process per output per image (process spawn + libvips init + file read timed; "
-        f"outputs written to tmpfs); --size Wx> (width-fit, never enlarge), lanczos3 (fixed), JPEG shrink-on-load, "
+        f"outputs written to tmpfs); --size Wx> (width-fit, never enlarge; WxH> --smartcrop centre for cover), lanczos3 (fixed), JPEG shrink-on-load, "
         f"EXIF auto-rotate, strip. VIPS_CONCURRENCY={threads}, {threads} concurrent processes. "
         f"JPEG: subsample_mode on, optimize_coding, baseline unless progressive; alpha flattened on white. "
         f"WebP: effort 4." + avif

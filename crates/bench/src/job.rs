@@ -4,10 +4,14 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// One output of a job.
+/// One output of a job: `width` wide keeping the aspect ratio, or, with a
+/// `height`, exactly `width` x `height` cropped from the centre (sharp's
+/// `fit: 'cover'`). Never enlarged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobOutput {
     pub width: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
     pub format: String,
     pub quality: u8,
 }

@@ -180,12 +180,19 @@ fn calibrate(
         if let Some(reason) = result.skipped.or(result.error) {
             return Ok(Err(reason));
         }
-        if result.outputs.is_empty() {
-            anyhow::bail!("{}: quality {quality}: no output", peer.name);
+        if result.outputs.len() != job.outputs.len() {
+            anyhow::bail!(
+                "{}: quality {quality}: {} outputs for {} asked",
+                peer.name,
+                result.outputs.len(),
+                job.outputs.len()
+            );
         }
         let mut worst = f64::INFINITY;
-        for o in &result.outputs {
-            let score = reference.score(&o.path)?.ssimulacra2;
+        for (o, wanted) in result.outputs.iter().zip(&job.outputs) {
+            let score = reference
+                .score(&o.path, wanted.height.is_some())?
+                .ssimulacra2;
             if !score.is_finite() {
                 anyhow::bail!(
                     "{}: SSIMULACRA2 of {} is {score}",
@@ -252,6 +259,14 @@ fn measure(
         row.skipped = Some(reason);
         return Ok(row);
     }
+    if result.outputs.len() != job.outputs.len() {
+        anyhow::bail!(
+            "{}: {} outputs for {} asked",
+            peer.name,
+            result.outputs.len(),
+            job.outputs.len()
+        );
+    }
     let mut times = result.per_image_ms.clone();
     times.sort_by(f64::total_cmp);
     row.version = result.version;
@@ -262,8 +277,8 @@ fn measure(
     row.images_per_s = result.per_image_ms.len() as f64 / (result.wall_ms / 1000.0);
     row.peak_rss_mb = measured.peak_rss as f64 / (1 << 20) as f64;
     row.output_bytes = result.outputs.iter().map(|o| o.bytes).sum();
-    for o in &result.outputs {
-        let s = reference.score(&o.path)?;
+    for (o, wanted) in result.outputs.iter().zip(&job.outputs) {
+        let s = reference.score(&o.path, wanted.height.is_some())?;
         row.ssim_min = Some(row.ssim_min.map_or(s.ssim, |w| w.min(s.ssim)));
         row.ssimulacra2_min = Some(
             row.ssimulacra2_min

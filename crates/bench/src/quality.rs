@@ -1,6 +1,7 @@
 //! Quality: each output against a reference made from a full-resolution
 //! decode (no shrink-on-load) composited over white and resized with the
-//! `image` crate's Lanczos3 in floating point, scored two ways:
+//! `image` crate's Lanczos3 in floating point (from the centred region of
+//! the output's aspect ratio for cover outputs), scored two ways:
 //! - SSIM: 8x8-window mean SSIM on luma (`image-compare`'s `MSSIMSimple`);
 //! - SSIMULACRA2 (the `ssimulacra2` crate): a perceptual score on colour,
 //!   about 90 and up visually lossless, 70 high quality, 50 medium. The
@@ -14,8 +15,8 @@ use std::path::Path;
 /// Quality references, one per output size, computed once per workload.
 pub struct Reference {
     upright: image::RgbImage,
-    /// Per output size: the resized reference and its luma.
-    cache: HashMap<(u32, u32), (image::RgbImage, image::GrayImage)>,
+    /// Per output size and cover flag: the resized reference and its luma.
+    cache: HashMap<(u32, u32, bool), (image::RgbImage, image::GrayImage)>,
 }
 
 /// The scores of one output.
@@ -66,22 +67,27 @@ impl Reference {
         })
     }
 
-    /// The scores of the image file `output`.
-    pub fn score(&mut self, output: &Path) -> anyhow::Result<Scores> {
+    /// The scores of the image file `output`, a centre crop of the source
+    /// when `cover`, else the whole source.
+    pub fn score(&mut self, output: &Path, cover: bool) -> anyhow::Result<Scores> {
         let bytes = std::fs::read(output)?;
         let decoded = mediaflow_engine::decode_upright(&bytes, &Limits::default())
             .with_context(|| format!("decoding {}", output.display()))?;
         let got = over_white(&decoded);
-        let key = (got.width(), got.height());
+        let key = (got.width(), got.height(), cover);
         let upright = &self.upright;
         let gray = |img: &image::RgbImage| image::DynamicImage::ImageRgb8(img.clone()).into_luma8();
         let (reference, reference_gray) = self.cache.entry(key).or_insert_with(|| {
-            let small = image::imageops::resize(
-                upright,
-                key.0,
-                key.1,
-                image::imageops::FilterType::Lanczos3,
-            );
+            let small = if cover {
+                crate::runners::fit_or_cover(upright, key.0, Some(key.1))
+            } else {
+                image::imageops::resize(
+                    upright,
+                    key.0,
+                    key.1,
+                    image::imageops::FilterType::Lanczos3,
+                )
+            };
             let luma = gray(&small);
             (small, luma)
         });

@@ -4,7 +4,9 @@
 
 use crate::job::{Job, OutFile, RunResult};
 use anyhow::{bail, Context as _};
-use mediaflow_engine::{EncodeOptions, Filter, FormatChoice, Limits, OutputFormat, Plan, Variant};
+use mediaflow_engine::{
+    EncodeOptions, Filter, Fit, FormatChoice, Limits, OutputFormat, Plan, Variant,
+};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -71,8 +73,9 @@ fn run_mediaflow(job: &Job) -> anyhow::Result<RunResult> {
         Filter::parse(&job.filter).with_context(|| format!("unknown filter {:?}", job.filter))?;
     let mut variants = Vec::new();
     for (i, o) in job.outputs.iter().enumerate() {
-        let mut v = Variant::new(format!("o{i}"), Some(o.width), None)
+        let mut v = Variant::new(format!("o{i}"), Some(o.width), o.height)
             .with_formats([FormatChoice::Fixed(parse_format(&o.format)?)]);
+        v.fit = Fit::Cover;
         v.quality = Some(o.quality);
         v.filter = filter;
         variants.push(v);
@@ -110,9 +113,10 @@ fn run_mediaflow(job: &Job) -> anyhow::Result<RunResult> {
         per_image_ms,
         outputs,
         notes: format!(
-            "libjpeg-turbo DCT shrink-on-load (>= 2x margin), Lanczos3, largest variant first; JPEG baseline \
+            "libjpeg-turbo DCT shrink-on-load (>= {}x margin), Lanczos3, largest variant first; JPEG baseline \
              4:2:0 optimised Huffman; WebP method 4; AVIF libaom all-intra at avif_speed {} (cpu-used {}), 4:2:0, \
              tune SSIM, one thread",
+            mediaflow_engine::DECODE_MARGIN,
             encode.avif_speed,
             encode.avif_speed - 1
         ),
@@ -137,10 +141,8 @@ fn run_image_crate(job: &Job) -> anyhow::Result<RunResult> {
         let img = image::load_from_memory(&bytes)?.into_rgb8();
         let mut encoded = Vec::new();
         for o in &job.outputs {
-            let w = o.width.min(img.width());
-            let h = ((img.height() as u64 * w as u64 + img.width() as u64 / 2) / img.width() as u64)
-                .max(1) as u32;
-            let small = image::imageops::resize(&img, w, h, image::imageops::FilterType::Lanczos3);
+            let small = fit_or_cover(&img, o.width, o.height);
+            let (w, h) = small.dimensions();
             let mut buf = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, o.quality)
                 .encode_image(&small)?;
@@ -169,9 +171,45 @@ fn run_image_crate(job: &Job) -> anyhow::Result<RunResult> {
         wall_ms,
         per_image_ms,
         outputs,
-        notes: "full-size decode, then imageops::resize Lanczos3 per output".into(),
+        notes: "full-size decode, then imageops::resize Lanczos3 per output (of the centre crop for cover outputs)"
+            .into(),
         ..RunResult::default()
     })
+}
+
+/// `img` resized to `width` (aspect kept) or, with a `height`, to exactly
+/// `width` x `height` from a centre crop; never enlarged. Lanczos3.
+pub fn fit_or_cover(img: &image::RgbImage, width: u32, height: Option<u32>) -> image::RgbImage {
+    let (src_w, src_h) = img.dimensions();
+    let filter = image::imageops::FilterType::Lanczos3;
+    let Some(height) = height else {
+        let w = width.min(src_w);
+        let h = ((u64::from(src_h) * u64::from(w) + u64::from(src_w) / 2) / u64::from(src_w)).max(1)
+            as u32;
+        return image::imageops::resize(img, w, h, filter);
+    };
+    let (w, h) = (width.min(src_w), height.min(src_h));
+    // The largest centred region with the box's aspect ratio.
+    let (crop_w, crop_h) = if u64::from(src_w) * u64::from(h) > u64::from(src_h) * u64::from(w) {
+        (
+            ((u64::from(src_h) * u64::from(w) + u64::from(h) / 2) / u64::from(h)).max(1) as u32,
+            src_h,
+        )
+    } else {
+        (
+            src_w,
+            ((u64::from(src_w) * u64::from(h) + u64::from(w) / 2) / u64::from(w)).max(1) as u32,
+        )
+    };
+    let region = image::imageops::crop_imm(
+        img,
+        (src_w - crop_w) / 2,
+        (src_h - crop_h) / 2,
+        crop_w,
+        crop_h,
+    )
+    .to_image();
+    image::imageops::resize(&region, w, h, filter)
 }
 
 /// The hidden `runner` subcommand: prints one JSON result.
@@ -186,4 +224,36 @@ pub fn runner(args: &RunnerArgs) -> anyhow::Result<String> {
         other => bail!("unknown --impl {other:?} (mediaflow or image)"),
     };
     Ok(serde_json::to_string(&result)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_or_cover;
+
+    /// 120x40: red in the left third, green in the middle, blue on the right.
+    fn stripes() -> image::RgbImage {
+        image::RgbImage::from_fn(120, 40, |x, _| match x / 40 {
+            0 => image::Rgb([255, 0, 0]),
+            1 => image::Rgb([0, 255, 0]),
+            _ => image::Rgb([0, 0, 255]),
+        })
+    }
+
+    #[test]
+    fn cover_is_the_centred_region_of_the_box_aspect() {
+        let out = fit_or_cover(&stripes(), 20, Some(20));
+        assert_eq!(out.dimensions(), (20, 20));
+        // The 40x40 centre is all green: no red or blue reaches the output.
+        for p in out.pixels() {
+            assert!(p[1] > 200 && p[0] < 40 && p[2] < 40, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn width_fit_keeps_the_aspect_ratio_and_never_enlarges() {
+        let img = stripes();
+        assert_eq!(fit_or_cover(&img, 60, None).dimensions(), (60, 20));
+        assert_eq!(fit_or_cover(&img, 500, None).dimensions(), (120, 40));
+        assert_eq!(fit_or_cover(&img, 500, Some(500)).dimensions(), (120, 40));
+    }
 }

@@ -23,8 +23,17 @@ pub const AVIF_TARGET_SSIMULACRA2: f64 = 70.0;
 fn out(width: u32, format: &str, quality: u8) -> JobOutput {
     JobOutput {
         width,
+        height: None,
         format: format.into(),
         quality,
+    }
+}
+
+/// A `width` x `height` centre crop (cover).
+fn cover(width: u32, height: u32, format: &str, quality: u8) -> JobOutput {
+    JobOutput {
+        height: Some(height),
+        ..out(width, format, quality)
     }
 }
 
@@ -53,9 +62,11 @@ pub fn workloads(media: &Path) -> Vec<Workload> {
         },
         Workload {
             name: "thumb-progressive-256",
-            what: "16 MP progressive JPEG (5312x2988, 4:2:0) -> 256 px JPEG q80, Lanczos3".into(),
+            what: "16 MP progressive JPEG (5312x2988, 4:2:0) -> 256x256 centre crop (cover) JPEG q80, \
+                   Lanczos3"
+                .into(),
             input: seeding,
-            outputs: vec![out(256, "jpeg", 80)],
+            outputs: vec![cover(256, 256, "jpeg", 80)],
             target_ssimulacra2: None,
         },
         Workload {
@@ -107,6 +118,7 @@ mod tests {
             ]
         );
         assert_eq!(w[2].outputs.len(), 8);
+        assert_eq!(w[1].outputs[0].height, Some(256), "a cover crop");
         let matched: Vec<_> = w
             .iter()
             .filter(|w| w.target_ssimulacra2.is_some())
