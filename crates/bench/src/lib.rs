@@ -80,7 +80,8 @@ pub struct BenchArgs {
     pub peers: PathBuf,
 }
 
-/// One run of `peer`'s runner on `job`: its result and the measured process.
+/// One run of `peer`'s runner on `job`: its result (one output per job
+/// output unless it skipped or failed) and the measured process.
 fn run_job(
     peer: &Peer,
     job: &Job,
@@ -104,6 +105,15 @@ fn run_job(
             tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
         )
     })?;
+    let done = result.skipped.is_none() && result.error.is_none();
+    if done && result.outputs.len() != job.outputs.len() {
+        anyhow::bail!(
+            "{}: {} outputs for the {} asked",
+            peer.name,
+            result.outputs.len(),
+            job.outputs.len()
+        );
+    }
     Ok((result, measured))
 }
 
@@ -180,14 +190,6 @@ fn calibrate(
         if let Some(reason) = result.skipped.or(result.error) {
             return Ok(Err(reason));
         }
-        if result.outputs.len() != job.outputs.len() {
-            anyhow::bail!(
-                "{}: quality {quality}: {} outputs for {} asked",
-                peer.name,
-                result.outputs.len(),
-                job.outputs.len()
-            );
-        }
         let mut worst = f64::INFINITY;
         for (o, wanted) in result.outputs.iter().zip(&job.outputs) {
             let score = reference
@@ -258,14 +260,6 @@ fn measure(
     if let Some(reason) = result.skipped.or(result.error) {
         row.skipped = Some(reason);
         return Ok(row);
-    }
-    if result.outputs.len() != job.outputs.len() {
-        anyhow::bail!(
-            "{}: {} outputs for {} asked",
-            peer.name,
-            result.outputs.len(),
-            job.outputs.len()
-        );
     }
     let mut times = result.per_image_ms.clone();
     times.sort_by(f64::total_cmp);
