@@ -113,10 +113,10 @@ fn run_mediaflow(job: &Job) -> anyhow::Result<RunResult> {
         per_image_ms,
         outputs,
         notes: format!(
-            "libjpeg-turbo DCT shrink-on-load (>= {}x margin), Lanczos3, largest variant first; JPEG baseline \
+            "libjpeg-turbo DCT shrink-on-load (>= {}x the output), Lanczos3, largest variant first; JPEG baseline \
              4:2:0 optimised Huffman; WebP method 4; AVIF libaom all-intra at avif_speed {} (cpu-used {}), 4:2:0, \
              tune SSIM, one thread",
-            mediaflow_engine::DECODE_MARGIN,
+            mediaflow_engine::shrink_on_load_margin(&plan),
             encode.avif_speed,
             encode.avif_speed - 1
         ),

@@ -170,6 +170,7 @@ pub fn parse_config(text: &str) -> Result<Config> {
     let image = Plan::new(limits, variants, output.encode)
         .map_err(ConfigError::Plan)?
         .with_placeholder(output.placeholder)
+        .with_fast_shrink_on_load(output.fast_shrink_on_load)
         .with_output_keys(output.keys, &output.cache_control)
         .map_err(ConfigError::Plan)?;
     let video = parse_video(raw.video, raw.video_limits, raw.video_options, &image)?;
@@ -238,6 +239,7 @@ struct OutputDto {
     webp_method: Option<Value>,
     png_compression: Option<Value>,
     placeholder: Option<Value>,
+    fast_shrink_on_load: Option<Value>,
     keys: Option<Value>,
     cache_control: Option<Value>,
 }
@@ -246,6 +248,7 @@ struct OutputDto {
 struct OutputSettings {
     encode: EncodeOptions,
     placeholder: bool,
+    fast_shrink_on_load: bool,
     keys: KeyTemplate,
     cache_control: String,
 }
@@ -255,6 +258,7 @@ impl Default for OutputSettings {
         OutputSettings {
             encode: EncodeOptions::default(),
             placeholder: true,
+            fast_shrink_on_load: true,
             keys: KeyTemplate::default(),
             cache_control: DEFAULT_CACHE_CONTROL.to_string(),
         }
@@ -338,6 +342,12 @@ fn parse_output(table: Table) -> Result<OutputSettings> {
             .unwrap_or(d.png_compression),
     };
     let placeholder = opt(dto.placeholder, "output.placeholder", boolean)?.unwrap_or(true);
+    let fast_shrink_on_load = opt(
+        dto.fast_shrink_on_load,
+        "output.fast_shrink_on_load",
+        boolean,
+    )?
+    .unwrap_or(true);
     let keys = match opt(dto.keys, "output.keys", string)? {
         Some(text) => KeyTemplate::parse(&text).map_err(ConfigError::Plan)?,
         None => KeyTemplate::default(),
@@ -347,6 +357,7 @@ fn parse_output(table: Table) -> Result<OutputSettings> {
     Ok(OutputSettings {
         encode,
         placeholder,
+        fast_shrink_on_load,
         keys,
         cache_control,
     })

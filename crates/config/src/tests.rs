@@ -80,6 +80,7 @@ fn every_key_is_parsed() {
         webp_method = 6
         png_compression = 0
         placeholder = false
+        fast_shrink_on_load = false
 
         [[variant]]
         name = "a_1-b"
@@ -123,6 +124,7 @@ fn every_key_is_parsed() {
         }
     );
     assert!(!plan.placeholder());
+    assert!(!plan.fast_shrink_on_load());
     let v = &plan.variants()[0];
     assert_eq!(v.name, "a_1-b");
     assert_eq!((v.width, v.height), (Some(640), Some(480)));
@@ -386,6 +388,10 @@ fn sections_are_checked() {
         (
             "[output]\nplaceholder = 1",
             "output.placeholder: expected true or false, got integer 1",
+        ),
+        (
+            "[output]\nfast_shrink_on_load = \"yes\"",
+            "output.fast_shrink_on_load: expected true or false, got string \"yes\"",
         ),
     ];
     for (section, expected) in cases {

@@ -524,8 +524,7 @@ fn resize_source<'a>(
     filter: Filter,
     geometry: &VariantGeometry,
 ) -> &'a Frame {
-    let needed_x = f64::from(geometry.resize_w) * DECODE_MARGIN / geometry.region.width;
-    let needed_y = f64::from(geometry.resize_h) * DECODE_MARGIN / geometry.region.height;
+    let (needed_x, needed_y) = geometry.needed_scales(DECODE_MARGIN);
     intermediates
         .iter()
         .filter(|f| f.filter == Some(filter) && f.scale_x >= needed_x && f.scale_y >= needed_y)

@@ -5,12 +5,29 @@
 
 use crate::plan::{Fit, Plan, Variant};
 
-/// Shrink-on-load margin: a JPEG is DCT-scaled only while the decoded image
-/// stays at least this many times the largest requested output in each
-/// dimension. The final resize then has enough pixels to filter from, so a
-/// DCT-scaled decode followed by Lanczos3 is indistinguishable from a full
-/// decode (the golden tests compare both).
+/// Resampling margin: an intermediate serves a smaller variant only while it
+/// holds at least this many times the variant's pixels in each dimension,
+/// and with [`Plan::fast_shrink_on_load`] off a JPEG is DCT-scaled only
+/// while the decoded image keeps it too. The final resize then has enough
+/// pixels to filter from, so a DCT-scaled decode followed by Lanczos3 is
+/// indistinguishable from a full decode (the golden tests compare both).
 pub const DECODE_MARGIN: f64 = 2.0;
+
+/// Shrink-on-load margin with [`Plan::fast_shrink_on_load`] on (the
+/// default, as sharp's `fastShrinkOnLoad`): the JPEG is DCT-scaled as far as
+/// the decoded image stays at least as large as the largest output. The DCT
+/// scaling itself is the low-pass filter (it keeps the frequencies the
+/// smaller image can hold), so only the last step, at most 2x, is Lanczos3.
+pub const FAST_DECODE_MARGIN: f64 = 1.0;
+
+/// The margin `plan`'s JPEG shrink-on-load keeps: one place for the choice.
+pub fn shrink_on_load_margin(plan: &Plan) -> f64 {
+    if plan.fast_shrink_on_load() {
+        FAST_DECODE_MARGIN
+    } else {
+        DECODE_MARGIN
+    }
+}
 
 /// libjpeg-turbo's DCT scaling factors used for shrink-on-load, smallest first.
 pub const JPEG_SCALES: [(u32, u32); 4] = [(1, 8), (1, 4), (1, 2), (1, 1)];
@@ -50,11 +67,20 @@ impl VariantGeometry {
             && self.region.height == f64::from(src_h)
     }
 
-    /// Scale (relative to full resolution) the source must have at least, so
-    /// that it holds `DECODE_MARGIN` times the output's pixels in each axis.
-    pub fn needed_scale(&self) -> f64 {
-        let sx = f64::from(self.resize_w) * DECODE_MARGIN / self.region.width;
-        let sy = f64::from(self.resize_h) * DECODE_MARGIN / self.region.height;
+    /// Scales (relative to full resolution, x and y) a frame must have at
+    /// least, so that it holds `margin` times the output's pixels in each
+    /// axis.
+    pub fn needed_scales(&self, margin: f64) -> (f64, f64) {
+        (
+            f64::from(self.resize_w) * margin / self.region.width,
+            f64::from(self.resize_h) * margin / self.region.height,
+        )
+    }
+
+    /// The larger of [`VariantGeometry::needed_scales`]: what a decode at
+    /// one scale for both axes must keep.
+    pub fn needed_scale(&self, margin: f64) -> f64 {
+        let (sx, sy) = self.needed_scales(margin);
         sx.max(sy)
     }
 }
@@ -199,12 +225,14 @@ impl Source {
 }
 
 /// The JPEG DCT scale [`crate::process`] decodes at for a source displayed
-/// at `w x h`: the smallest that keeps every variant's margin.
+/// at `w x h`: the smallest that keeps every variant's shrink-on-load margin
+/// ([`shrink_on_load_margin`]).
 pub fn plan_jpeg_scale(plan: &Plan, w: u32, h: u32) -> (u32, u32) {
+    let margin = shrink_on_load_margin(plan);
     let needed = plan
         .variants()
         .iter()
-        .map(|v| plan_variant(v, w, h).needed_scale())
+        .map(|v| plan_variant(v, w, h).needed_scale(margin))
         .fold(0.0_f64, f64::max);
     jpeg_scale(needed)
 }
@@ -288,10 +316,29 @@ mod tests {
     fn jpeg_scale_keeps_margin() {
         // 5312 wide to 720: needs 0.271 -> 1/2 (1/4 would leave 1328 < 1440).
         let g = plan_variant(&v(Some(720), None, Fit::Inside), 5312, 2988);
-        assert_eq!(jpeg_scale(g.needed_scale()), (1, 2));
+        assert_eq!(jpeg_scale(g.needed_scale(DECODE_MARGIN)), (1, 2));
+        // Without the margin 1/4 (1328 >= 720) is enough.
+        assert_eq!(jpeg_scale(g.needed_scale(FAST_DECODE_MARGIN)), (1, 4));
         // 5312 to 256: 0.096 -> 1/8 would leave 664 >= 512.
         let g = plan_variant(&v(Some(256), None, Fit::Inside), 5312, 2988);
-        assert_eq!(jpeg_scale(g.needed_scale()), (1, 8));
+        assert_eq!(jpeg_scale(g.needed_scale(DECODE_MARGIN)), (1, 8));
         assert_eq!(jpeg_scale(3.0), (1, 1));
+    }
+
+    #[test]
+    fn fast_shrink_on_load_decides_the_plans_scale() {
+        // The 256x256 centre crop of a 5312x2988 photo keeps 2988 rows:
+        // 256 * 2 / 2988 = 0.171 -> 1/4 with the margin, 0.086 -> 1/8
+        // without it (374 rows >= 256).
+        let plan = Plan::new(
+            crate::plan::Limits::default(),
+            vec![v(Some(256), Some(256), Fit::Cover)],
+            Default::default(),
+        )
+        .unwrap();
+        assert!(plan.fast_shrink_on_load(), "on by default, as in sharp");
+        assert_eq!(plan_jpeg_scale(&plan, 5312, 2988), (1, 8));
+        let plan = plan.with_fast_shrink_on_load(false);
+        assert_eq!(plan_jpeg_scale(&plan, 5312, 2988), (1, 4));
     }
 }

@@ -57,7 +57,7 @@ mod stop;
 pub use delivery::{PublicBase, Responsive};
 pub use engine::{decode_upright, probe, process, process_with, Probe, RgbImage};
 pub use error::{ErrorKind, MediaError, Result};
-pub use geometry::{DECODE_MARGIN, JPEG_SCALES};
+pub use geometry::{shrink_on_load_margin, DECODE_MARGIN, FAST_DECODE_MARGIN, JPEG_SCALES};
 pub use keys::{content_hash, KeyTemplate, OutputNames};
 pub use manifest::{
     failure_key, longest_output_key, manifest_key, output_key_limit, Manifest, SourceRef,
@@ -94,8 +94,11 @@ pub use stop::Stop;
 /// failure records, "unsupported" under 0.1.0, no longer match, so replays
 /// and backfill process them). 0.3.0: AVIF is encoded by libaom (all-intra,
 /// 4:2:0, tuned for SSIM) instead of rav1e, and an AVIF variant without a
-/// quality defaults to 50 instead of 60.
-pub const ENGINE_VERSION: &str = "0.3.0";
+/// quality defaults to 50 instead of 60. 0.4.0: JPEG shrink-on-load keeps
+/// no resampling margin by default (`fast_shrink_on_load`, as sharp's
+/// `fastShrinkOnLoad`), so a JPEG decodes at the smallest DCT scale that is
+/// still at least as large as its outputs.
+pub const ENGINE_VERSION: &str = "0.4.0";
 
 /// Stage entry points for the criterion benches (`benches/stages.rs`) and
 /// the fuzz targets (`crates/fuzz-targets`): not a stable API.

@@ -145,25 +145,32 @@ fn every_sample_photo_matches_its_reference() {
 #[test]
 fn large_jpeg_uses_shrink_on_load_and_keeps_quality() {
     let bytes = sample("seeding_by_Clements_Engelhardt.jpg");
-    let plan = Plan::new(
+    let fast = Plan::new(
         Limits::default(),
         vec![Variant::new("w640", Some(640), None)],
         Default::default(),
     )
     .unwrap();
-    let out = process(&bytes, &plan).unwrap();
-    // 640 * DECODE_MARGIN / 5312 = 0.24 -> libjpeg-turbo decodes at 1/4.
-    assert_eq!(
-        (out.source.decoded_width, out.source.decoded_height),
-        (1328, 747)
-    );
     let full = decode(&bytes);
-    let img = decode(&out.variants[0].data);
-    let d = grid_diff(&grid(&img, 16), &grid(&full, 16));
-    assert!(
-        d <= 3.0,
-        "shrink-on-load output differs from full decode by {d:.2}"
-    );
+    // fast_shrink_on_load (the default): 640 / 5312 = 0.12 -> 1/8 (664 >= 640).
+    // Off: 640 * DECODE_MARGIN / 5312 = 0.24 -> 1/4.
+    for (plan, decoded) in [
+        (fast.clone(), (664, 374)),
+        (fast.with_fast_shrink_on_load(false), (1328, 747)),
+    ] {
+        let out = process(&bytes, &plan).unwrap();
+        assert_eq!(
+            (out.source.decoded_width, out.source.decoded_height),
+            decoded
+        );
+        let img = decode(&out.variants[0].data);
+        assert_eq!((img.width, img.height), (640, 360));
+        let d = grid_diff(&grid(&img, 16), &grid(&full, 16));
+        assert!(
+            d <= 3.0,
+            "shrink-on-load to {decoded:?}: output differs from full decode by {d:.2}"
+        );
+    }
 }
 
 #[test]
