@@ -17,7 +17,8 @@ pub const DECODE_MARGIN: f64 = 2.0;
 /// default, as sharp's `fastShrinkOnLoad`): the JPEG is DCT-scaled as far as
 /// the decoded image stays at least as large as the largest output. The DCT
 /// scaling itself is the low-pass filter (it keeps the frequencies the
-/// smaller image can hold), so only the last step, at most 2x, is Lanczos3.
+/// smaller image can hold), and Lanczos3 finishes: a step of less than 2x,
+/// or more when even 1/8 leaves the decode over twice the output.
 pub const FAST_DECODE_MARGIN: f64 = 1.0;
 
 /// The margin `plan`'s JPEG shrink-on-load keeps: one place for the choice.
