@@ -97,8 +97,11 @@ pub use stop::Stop;
 /// quality defaults to 50 instead of 60. 0.4.0: JPEG shrink-on-load keeps
 /// no resampling margin by default (`fast_shrink_on_load`, as sharp's
 /// `fastShrinkOnLoad`), so a JPEG decodes at the smallest DCT scale that is
-/// still at least as large as its outputs.
-pub const ENGINE_VERSION: &str = "0.4.0";
+/// still at least as large as its outputs. 0.5.0: a DCT-scaled JPEG decode
+/// is resampled from the exact extent of the image in it (3837 rows at 1/4
+/// are 959.25 of the 960 decoded), not stretched over its partial last
+/// pixel.
+pub const ENGINE_VERSION: &str = "0.5.0";
 
 /// Stage entry points for the criterion benches (`benches/stages.rs`) and
 /// the fuzz targets (`crates/fuzz-targets`): not a stable API.

@@ -16,6 +16,16 @@ pub fn displayed_dims(w: u32, h: u32, orientation: u8) -> (u32, u32) {
     }
 }
 
+/// Whether the displayed x and y axes run against the stored axes they come
+/// from (the formulas at [`apply`]): the stored image's right or bottom edge
+/// becomes the displayed left or top one.
+pub fn reverses_axes(orientation: u8) -> (bool, bool) {
+    (
+        matches!(orientation, 2 | 3 | 6 | 7),
+        matches!(orientation, 3 | 4 | 7 | 8),
+    )
+}
+
 /// A transformative property of a HEIF/AVIF item, in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemTransform {
@@ -131,6 +141,32 @@ mod tests {
             }
         }
         Bitmap::new(dw, dh, src.channels, data)
+    }
+
+    #[test]
+    fn reverses_axes_says_where_the_stored_far_edges_go() {
+        // A stored 5x3 image whose last column and last row are marked: the
+        // marks are displayed on the left / top exactly when the axis they
+        // lie across is reversed.
+        let (w, h) = (5u32, 3u32);
+        let data: Vec<u8> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| u8::from(x == w - 1) | u8::from(y == h - 1) << 1))
+            .flat_map(|v| [v; 3])
+            .collect();
+        let src = Bitmap::new(w, h, 3, data);
+        for o in 1..=8u8 {
+            let shown = apply(src.clone(), o);
+            let (rev_x, rev_y) = reverses_axes(o);
+            // The stored axis each displayed axis comes from.
+            let (x_mark, y_mark) = if swaps_axes(o) { (2, 1) } else { (1, 2) };
+            let first_column_marked = (0..shown.height).all(|y| shown.pixel(0, y)[0] & x_mark != 0);
+            let first_row_marked = (0..shown.width).all(|x| shown.pixel(x, 0)[0] & y_mark != 0);
+            assert_eq!(
+                (first_column_marked, first_row_marked),
+                (rev_x, rev_y),
+                "orientation {o}"
+            );
+        }
     }
 
     #[test]

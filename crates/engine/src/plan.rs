@@ -814,8 +814,8 @@ mod tests {
     /// canonical text's format or [`crate::ENGINE_VERSION`] changed).
     #[test]
     fn builtin_fingerprint_is_pinned() {
-        assert_eq!(crate::ENGINE_VERSION, "0.4.0", "pinned for this version");
-        assert_eq!(Plan::builtin().fingerprint(), "25cdd821631d66eb");
+        assert_eq!(crate::ENGINE_VERSION, "0.5.0", "pinned for this version");
+        assert_eq!(Plan::builtin().fingerprint(), "8d7addefb776cd28");
         let canonical = Plan::builtin().canonical();
         assert!(canonical.starts_with(
             "limits.max_input_bytes=52428800\n\
