@@ -433,7 +433,7 @@ mod tests {
     fn builtin_fingerprint_is_pinned() {
         assert_eq!(crate::VIDEO_VERSION, "0.1.0", "pinned for this version");
         let image = mediaflow_engine::Plan::builtin().fingerprint();
-        assert_eq!(VideoPlan::builtin().fingerprint(&image), "dacf906ac7fdbe80");
+        assert_eq!(VideoPlan::builtin().fingerprint(&image), "55506aa826f73352");
         assert_eq!(
             VideoPlan::builtin().canonical(),
             "video_limits.max_input_bytes=2147483648\n\
