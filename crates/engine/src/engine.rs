@@ -730,36 +730,28 @@ mod tests {
 
     #[test]
     fn a_scaled_decode_is_resampled_from_the_image_not_its_rounded_up_size() {
-        // 2560x3837 at 1/4: libjpeg-turbo decodes 640x960, the image is
-        // 640x959.25 of it, beginning at the top left.
-        let frame = Frame::of_decode(blank(640, 960), (2560, 3837), (1, 4), 1);
-        let r = whole_region(&frame, (2560, 3837));
-        assert_eq!(
-            (r.left, r.top, r.width, r.height),
-            (0.0, 0.0, 640.0, 959.25)
-        );
-        // Rotated 180 degrees the partial row is the first one.
-        let frame = Frame::of_decode(blank(640, 960), (2560, 3837), (1, 4), 3);
-        let r = whole_region(&frame, (2560, 3837));
-        assert_eq!(
-            (r.left, r.top, r.width, r.height),
-            (0.0, 0.75, 640.0, 959.25)
-        );
-        // Rotated 90 degrees clockwise (stored 2560x3837, displayed
-        // 3837x2560) the partial stored row is the first column.
-        let frame = Frame::of_decode(blank(960, 640), (3837, 2560), (1, 4), 6);
-        let r = whole_region(&frame, (3837, 2560));
-        assert_eq!(
-            (r.left, r.top, r.width, r.height),
-            (0.75, 0.0, 959.25, 640.0)
-        );
-        // 90 degrees anti-clockwise: it is the last column again.
-        let frame = Frame::of_decode(blank(960, 640), (3837, 2560), (1, 4), 8);
-        let r = whole_region(&frame, (3837, 2560));
-        assert_eq!(
-            (r.left, r.top, r.width, r.height),
-            (0.0, 0.0, 959.25, 640.0)
-        );
+        // 2560x3837 stored, at 1/4: libjpeg-turbo decodes 640x960, of which
+        // the image is 640x959.25, the partial row last in stored order.
+        // (orientation, upright bitmap, displayed, region: left, top, width, height)
+        let cases = [
+            // Upright: the partial row is the last one.
+            (1, (640, 960), (2560, 3837), (0.0, 0.0, 640.0, 959.25)),
+            // Rotated 180 degrees: it is the first row.
+            (3, (640, 960), (2560, 3837), (0.0, 0.75, 640.0, 959.25)),
+            // Rotated 90 degrees clockwise: the first column.
+            (6, (960, 640), (3837, 2560), (0.75, 0.0, 959.25, 640.0)),
+            // Rotated 90 degrees anti-clockwise: the last column.
+            (8, (960, 640), (3837, 2560), (0.0, 0.0, 959.25, 640.0)),
+        ];
+        for (orientation, (w, h), displayed, expected) in cases {
+            let frame = Frame::of_decode(blank(w, h), displayed, (1, 4), orientation);
+            let r = whole_region(&frame, displayed);
+            assert_eq!(
+                (r.left, r.top, r.width, r.height),
+                expected,
+                "orientation {orientation}"
+            );
+        }
     }
 
     #[test]
