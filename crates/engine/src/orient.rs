@@ -18,12 +18,14 @@ pub fn displayed_dims(w: u32, h: u32, orientation: u8) -> (u32, u32) {
 
 /// Whether the displayed x and y axes run against the stored axes they come
 /// from (the formulas at [`apply`]): the stored image's right or bottom edge
-/// becomes the displayed left or top one.
+/// becomes the displayed left or top one. Read from [`EXIF_MATRICES`]: a
+/// displayed axis is reversed when its row of the matrix sums to -1
+/// (orientations outside 1..=8 reverse nothing, as [`apply`] treats them).
 pub fn reverses_axes(orientation: u8) -> (bool, bool) {
-    (
-        matches!(orientation, 2 | 3 | 6 | 7),
-        matches!(orientation, 3 | 4 | 7 | 8),
-    )
+    EXIF_MATRICES
+        .iter()
+        .find(|(o, _)| *o == orientation)
+        .map_or((false, false), |(_, m)| (m[0] + m[1] < 0, m[2] + m[3] < 0))
 }
 
 /// A transformative property of a HEIF/AVIF item, in file order.
