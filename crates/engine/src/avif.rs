@@ -115,13 +115,20 @@ pub fn decode(bytes: &[u8], ispe: (u32, u32), lim: &Limits) -> Result<AvifPixels
     let aom = |e: aom_decode::Error| corrupt(format!("decode failed: {e}"));
     let mut decoder = aom_decode::Decoder::new(&aom_decode::Config { threads: 1 }).map_err(aom)?;
     // Alpha first: the colour frame borrows the decoder until it is converted.
+    // After each frame, the AVX state libaom may leave behind is cleared
+    // before Rust's conversions run (simd_state).
     let alpha = match &avif.alpha_item {
-        Some(item) => Some(alpha_plane(decoder.decode_frame(item).map_err(aom)?)?),
+        Some(item) => {
+            let frame = decoder.decode_frame(item).map_err(aom);
+            crate::simd_state::clear_upper();
+            Some(alpha_plane(frame?)?)
+        }
         None => None,
     };
     let (bitmap, color_model) = {
-        let color = decoder.decode_frame(&avif.primary_item).map_err(aom)?;
-        to_bitmap(&color, alpha.as_ref(), avif.premultiplied_alpha)?
+        let color = decoder.decode_frame(&avif.primary_item).map_err(aom);
+        crate::simd_state::clear_upper();
+        to_bitmap(&color?, alpha.as_ref(), avif.premultiplied_alpha)?
     };
     // Free libaom's frame buffers and the alpha plane before the engine goes on.
     drop(decoder);

@@ -50,6 +50,7 @@ mod placeholder;
 mod plan;
 mod progressive;
 mod resize;
+mod simd_state;
 mod smartcrop;
 mod sniff;
 mod stop;
