@@ -6,8 +6,8 @@
 //! on baseline x86-64, pays a transition penalty or a false dependency until
 //! something clears them. Compilers add the instruction when they optimise.
 //! libaom-sys builds libaom with CMake's Debug type (no optimisation) in
-//! every profile but `release`, that is in every test build, and its AV1
-//! decoder then returns with the upper state dirty. Measured on the 2-vCPU
+//! every profile not derived from `release`, so in every test build, and
+//! its AV1 decoder then returns with the upper state dirty. Measured on the 2-vCPU
 //! Xeon guest (2026-12-03): one SSIMULACRA2 score after an AVIF decode took
 //! 63 s instead of 2.1 s on the same thread. Release builds were not
 //! affected; the engine clears the state after libaom's decoder either way.
