@@ -112,23 +112,15 @@ pub fn decode(bytes: &[u8], ispe: (u32, u32), lim: &Limits) -> Result<AvifPixels
     if let Some(alpha) = &avif.alpha_item {
         check_frame("alpha", av1_max_frame(alpha)?, ispe, lim)?;
     }
-    let aom = |e: aom_decode::Error| corrupt(format!("decode failed: {e}"));
     let mut decoder = aom_decode::Decoder::new(&aom_decode::Config { threads: 1 }).map_err(aom)?;
     // Alpha first: the colour frame borrows the decoder until it is converted.
-    // After each frame, the AVX state libaom may leave behind is cleared
-    // before Rust's conversions run (simd_state).
     let alpha = match &avif.alpha_item {
-        Some(item) => {
-            let frame = decoder.decode_frame(item).map_err(aom);
-            crate::simd_state::clear_upper();
-            Some(alpha_plane(frame?)?)
-        }
+        Some(item) => Some(alpha_plane(decode_frame(&mut decoder, item)?)?),
         None => None,
     };
     let (bitmap, color_model) = {
-        let color = decoder.decode_frame(&avif.primary_item).map_err(aom);
-        crate::simd_state::clear_upper();
-        to_bitmap(&color?, alpha.as_ref(), avif.premultiplied_alpha)?
+        let color = decode_frame(&mut decoder, &avif.primary_item)?;
+        to_bitmap(&color, alpha.as_ref(), avif.premultiplied_alpha)?
     };
     // Free libaom's frame buffers and the alpha plane before the engine goes on.
     drop(decoder);
@@ -145,6 +137,18 @@ pub fn decode(bytes: &[u8], ispe: (u32, u32), lim: &Limits) -> Result<AvifPixels
         color_model,
         exif: exif_item(bytes),
     })
+}
+
+fn aom(e: aom_decode::Error) -> MediaError {
+    corrupt(format!("decode failed: {e}"))
+}
+
+/// One AV1 frame from libaom, with the AVX state it may leave behind
+/// cleared before Rust's conversions run (`simd_state`).
+fn decode_frame<'a>(decoder: &'a mut aom_decode::Decoder, av1: &[u8]) -> Result<FrameTempRef<'a>> {
+    let frame = decoder.decode_frame(av1).map_err(aom);
+    crate::simd_state::clear_upper();
+    frame
 }
 
 /// The raw EXIF of the `Exif` item (kamadak-exif finds the item; the
