@@ -125,11 +125,6 @@ pub fn thumbnail(src: &Bitmap, side: u32) -> Result<Bitmap> {
 
 /// Resizes `region` of `src` to `w x h` with `filter`.
 pub fn resize(src: &Bitmap, region: Region, w: u32, h: u32, filter: Filter) -> Result<Bitmap> {
-    let pixel_type = if src.channels == 4 {
-        fr::PixelType::U8x4
-    } else {
-        fr::PixelType::U8x3
-    };
     let full = region.left == 0.0
         && region.top == 0.0
         && region.width == f64::from(src.width)
@@ -137,13 +132,35 @@ pub fn resize(src: &Bitmap, region: Region, w: u32, h: u32, filter: Filter) -> R
     if full && w == src.width && h == src.height {
         return Ok(src.clone());
     }
-    let src_img = fr::images::ImageRef::new(src.width, src.height, &src.data, pixel_type)
-        .map_err(|e| MediaError::internal(format!("resize source: {e}")))?;
-    let mut dst = fr::images::Image::new(w, h, pixel_type);
     let options = fr::ResizeOptions::new()
         .resize_alg(algorithm(filter))
         .crop(region.left, region.top, region.width, region.height)
         .use_alpha(src.channels == 4);
+    let mut out = vec![0u8; w as usize * h as usize * usize::from(src.channels)];
+    if src.channels == 4 {
+        resize_typed::<fr::pixels::U8x4>(src, &mut out, w, h, &options)?;
+    } else {
+        resize_typed::<fr::pixels::U8x3>(src, &mut out, w, h, &options)?;
+    }
+    Ok(Bitmap::new(w, h, src.channels, out))
+}
+
+/// One pixel layout through `Resizer::resize_typed`. `Resizer::resize`
+/// dispatches the same way at run time, but instantiates the kernels of all
+/// thirteen of the library's pixel types in this crate; the engine has only
+/// RGB and RGBA, and the other eleven were most of its machine code (and of
+/// its compile time).
+fn resize_typed<P: fr::PixelTrait>(
+    src: &Bitmap,
+    out: &mut [u8],
+    w: u32,
+    h: u32,
+    options: &fr::ResizeOptions,
+) -> Result<()> {
+    let src_img = fr::images::TypedImageRef::<P>::from_buffer(src.width, src.height, &src.data)
+        .map_err(|e| MediaError::internal(format!("resize source: {e}")))?;
+    let mut dst = fr::images::TypedImage::<P>::from_buffer(w, h, out)
+        .map_err(|e| MediaError::internal(format!("resize target: {e}")))?;
     RESIZER.with(|r| {
         let mut resizer = r.borrow_mut();
         let wanted = match FORCED.with(Cell::get) {
@@ -156,10 +173,9 @@ pub fn resize(src: &Bitmap, region: Region, w: u32, h: u32, filter: Filter) -> R
             unsafe { resizer.set_cpu_extensions(wanted) };
         }
         resizer
-            .resize(&src_img, &mut dst, &options)
+            .resize_typed(&src_img, &mut dst, options)
             .map_err(|e| MediaError::internal(format!("resize: {e}")))
-    })?;
-    Ok(Bitmap::new(w, h, src.channels, dst.into_vec()))
+    })
 }
 
 #[cfg(test)]
