@@ -4,9 +4,9 @@
 //! [`MotoServer`] (moto's `moto_server` from the repository's `.venv`,
 //! for the SQS client's tests).
 //!
-//! With the `lambda` feature, [`lambda`] is the Lambda functions'
-//! end-to-end harness: the real binary under `cargo lambda watch` against
-//! the in-process S3-compatible server, with the events AWS would send.
+//! The Lambda functions' end-to-end harness (the real binary under `cargo
+//! lambda watch` against the in-process S3-compatible server, with the
+//! events AWS would send) is `mediaflow-testkit-lambda`, built on this kit.
 //!
 //! Tests that need a tool the plain Rust toolchain does not bring (ffmpeg,
 //! cargo-lambda, moto_server) are `#[ignore]`d with a reason naming it: `cargo test
@@ -15,9 +15,6 @@
 
 pub mod moto;
 pub mod process;
-
-#[cfg(feature = "lambda")]
-pub mod lambda;
 
 pub use moto::MotoServer;
 pub use process::{free_port, port_open, wait_for_port, wait_until, Running};

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use mediaflow_s3_local::REGION;
 use mediaflow_store::ObjectStore;
 use mediaflow_store_s3::SqsQueue;
-use mediaflow_testkit::lambda::{s3_event, sqs_event, Fixture, Upload};
+use mediaflow_testkit_lambda::{s3_event, sqs_event, Fixture, Upload};
 use mediaflow_testkit::moto::{MotoServer, MOTO_ACCESS_KEY, MOTO_SECRET_KEY};
 use mediaflow_testkit::{sample, step};
 use serde_json::{json, Value};
@@ -53,7 +53,7 @@ async fn arm64_bootstrap_under_qemu_against_local_s3() {
         "MEDIAFLOW_ARM64_ON_UPLOAD={bootstrap}: give an absolute path (tests run in their package's directory)"
     );
     assert!(
-        mediaflow_testkit::lambda::is_arm64_elf(std::path::Path::new(&bootstrap)),
+        mediaflow_testkit_lambda::is_arm64_elf(std::path::Path::new(&bootstrap)),
         "{bootstrap} is not an arm64 executable"
     );
     every_step(&bootstrap).await;

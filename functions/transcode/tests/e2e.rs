@@ -13,8 +13,8 @@
 //! test ends, pass or fail, and every wait is bounded.
 
 use mediaflow_store::ObjectStore;
-use mediaflow_testkit::lambda::sqs_event;
-use mediaflow_testkit::lambda::Fixture;
+use mediaflow_testkit_lambda::sqs_event;
+use mediaflow_testkit_lambda::Fixture;
 use mediaflow_testkit::{sample, step};
 use serde_json::{json, Value};
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! [`Fixture`] puts the pieces together the way both functions' e2e tests
 //! use them.
 
-use crate::{free_port, wait_for_port, workspace_root, Running};
+use mediaflow_testkit::{free_port, wait_for_port, workspace_root, Running};
 use bytes::Bytes;
 use mediaflow_pipeline::S3Notification;
 pub use mediaflow_s3_local::Upload;
