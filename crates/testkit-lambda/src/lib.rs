@@ -6,13 +6,13 @@
 //! [`Fixture`] puts the pieces together the way both functions' e2e tests
 //! use them.
 
-use mediaflow_testkit::{free_port, wait_for_port, workspace_root, Running};
 use bytes::Bytes;
 use mediaflow_pipeline::S3Notification;
 pub use mediaflow_s3_local::Upload;
 use mediaflow_s3_local::{Credentials, LocalS3, UploadObserver, REGION};
 use mediaflow_store::{md5_etag, ObjectStore, PutOptions};
 use mediaflow_store_s3::S3Store;
+use mediaflow_testkit::{free_port, wait_for_port, workspace_root, Running};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

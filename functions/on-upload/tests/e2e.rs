@@ -16,9 +16,9 @@ use bytes::Bytes;
 use mediaflow_s3_local::REGION;
 use mediaflow_store::ObjectStore;
 use mediaflow_store_s3::SqsQueue;
-use mediaflow_testkit_lambda::{s3_event, sqs_event, Fixture, Upload};
 use mediaflow_testkit::moto::{MotoServer, MOTO_ACCESS_KEY, MOTO_SECRET_KEY};
 use mediaflow_testkit::{sample, step};
+use mediaflow_testkit_lambda::{s3_event, sqs_event, Fixture, Upload};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 

@@ -13,9 +13,9 @@
 //! test ends, pass or fail, and every wait is bounded.
 
 use mediaflow_store::ObjectStore;
+use mediaflow_testkit::{sample, step};
 use mediaflow_testkit_lambda::sqs_event;
 use mediaflow_testkit_lambda::Fixture;
-use mediaflow_testkit::{sample, step};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
