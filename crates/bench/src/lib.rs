@@ -60,9 +60,17 @@ pub struct BenchArgs {
     /// upload-preset, png-alpha, avif.
     #[arg(long = "workload", value_name = "NAME")]
     pub workloads: Vec<String>,
-    /// mediaflow's AVIF speed (1..=10, libaom's cpu-used + 1) in its rows.
-    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u8).range(1..=10))]
-    pub avif_speed: u8,
+    /// mediaflow's AVIF speed (1..=10, libaom's cpu-used + 1) in its rows;
+    /// a list (`7,6`) adds one mediaflow row per further speed to the
+    /// workloads with an AVIF output.
+    #[arg(
+        long,
+        value_name = "N[,N...]",
+        value_delimiter = ',',
+        default_values_t = [mediaflow_engine::EncodeOptions::default().avif_speed],
+        value_parser = clap::value_parser!(u8).range(1..=10)
+    )]
+    pub avif_speed: Vec<u8>,
     /// Lambda memory size for the cost columns, in MB.
     #[arg(long, default_value_t = 2048)]
     pub memory_mb: u32,
@@ -117,10 +125,11 @@ fn run_job(
     Ok((result, measured))
 }
 
-/// The job for `work` at `threads`, writing under `dir`; `quality`
+/// `peer`'s job for `work` at `threads`, writing under `dir`; `quality`
 /// overrides every output's quality.
 fn job_for(
     args: &BenchArgs,
+    peer: &Peer,
     work: &Workload,
     threads: usize,
     out_dir: PathBuf,
@@ -144,7 +153,7 @@ fn job_for(
         iterations: args.iterations.max(threads),
         warmup: args.warmup,
         out_dir,
-        avif_speed: Some(args.avif_speed),
+        avif_speed: peer.avif_speed,
     })
 }
 
@@ -182,8 +191,8 @@ fn calibrate(
     // quality -> (worst score, total bytes) of every step run.
     let mut seen = std::collections::HashMap::new();
     let mut step = |quality: u8| -> anyhow::Result<Result<f64, String>> {
-        let name = format!("{}-{}-q{quality}", work.name, slug(peer.name));
-        let mut job = job_for(args, work, 1, dir.join(&name), Some(quality))?;
+        let name = format!("{}-{}-q{quality}", work.name, slug(&peer.name));
+        let mut job = job_for(args, peer, work, 1, dir.join(&name), Some(quality))?;
         job.iterations = 1;
         job.warmup = 0;
         let (result, _) = run_job(peer, &job, &dir.join(format!("{name}.json")))?;
@@ -206,7 +215,7 @@ fn calibrate(
         }
         let bytes: u64 = result.outputs.iter().map(|o| o.bytes).sum();
         tracing::debug!(
-            peer = peer.name,
+            peer = peer.name.as_str(),
             quality,
             score = worst,
             bytes,
@@ -250,12 +259,12 @@ fn measure(
     reference: &mut Reference,
     quality: Option<u8>,
 ) -> anyhow::Result<Row> {
-    let mut row = Row::skipped(work.name, peer.name, threads, peer.missing.clone());
+    let mut row = Row::skipped(work.name, &peer.name, threads, peer.missing.clone());
     if row.skipped.is_some() {
         return Ok(row);
     }
-    let name = format!("{}-{}-t{threads}", work.name, slug(peer.name));
-    let job = job_for(args, work, threads, dir.join(&name), quality)?;
+    let name = format!("{}-{}-t{threads}", work.name, slug(&peer.name));
+    let job = job_for(args, peer, work, threads, dir.join(&name), quality)?;
     let (result, measured) = run_job(peer, &job, &dir.join(format!("{name}.json")))?;
     if let Some(reason) = result.skipped.or(result.error) {
         row.skipped = Some(reason);
@@ -322,6 +331,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<String> {
         let mut table = markdown_table(work.name, &work.what, &rows, work.outputs.len());
         if let Some(target) = work.target_ssimulacra2 {
             table.push_str(&report::bytes_at_target(&rows, target));
+            table.push_str(&report::against_each_peer(&rows, target));
         }
         text.push_str(&table);
         markdown.push_str(&table);
@@ -361,6 +371,8 @@ fn measure_workload(
     dir: &Path,
 ) -> anyhow::Result<Vec<Row>> {
     eprintln!("{}: {}", work.name, work.what);
+    let has_avif = work.outputs.iter().any(|o| o.format == "avif");
+    let peers: Vec<&Peer> = peers.iter().filter(|p| has_avif || !p.avif_only).collect();
     let mut reference =
         Reference::new(&work.input).with_context(|| format!("reference for {}", work.name))?;
     // Quality-matched workloads: one setting per implementation, found
@@ -369,7 +381,7 @@ fn measure_workload(
     // Ok(Some((quality, bytes at the target))), or why it is skipped.
     type Setting = Result<Option<(u8, Option<f64>)>, String>;
     let mut settings: Vec<Setting> = Vec::new();
-    for peer in peers {
+    for &peer in &peers {
         settings.push(match (work.target_ssimulacra2, &peer.missing) {
             (Some(target), None) => {
                 match calibrate(args, work, peer, dir, &mut reference, target) {
@@ -392,7 +404,7 @@ fn measure_workload(
     }
     let mut rows = Vec::new();
     for &threads in modes {
-        for (peer, setting) in peers.iter().zip(&settings) {
+        for (&peer, setting) in peers.iter().zip(&settings) {
             let measured = match setting {
                 Ok(setting) => {
                     let quality = setting.map(|(q, _)| q);
@@ -403,20 +415,21 @@ fn measure_workload(
                 }
                 Err(reason) => Ok(Row::skipped(
                     work.name,
-                    peer.name,
+                    &peer.name,
                     threads,
                     Some(reason.clone()),
                 )),
             };
-            let row = match measured {
+            let mut row = match measured {
                 Ok(r) => r,
                 Err(e) => Row::skipped(
                     work.name,
-                    peer.name,
+                    &peer.name,
                     threads,
                     Some(format!("failed: {e:#}")),
                 ),
             };
+            row.mediaflow = peer.is_mediaflow();
             eprintln!(
                 "  {:<18} t={threads} {}",
                 row.peer,

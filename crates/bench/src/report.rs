@@ -9,6 +9,8 @@ use serde::Serialize;
 pub struct Row {
     pub workload: String,
     pub peer: String,
+    /// One of mediaflow's own rows (there is one per `--avif-speed`).
+    pub mediaflow: bool,
     pub version: String,
     pub threads: usize,
     /// The encoder quality setting of the outputs (the lowest, if they differ).
@@ -35,6 +37,7 @@ impl Row {
         Row {
             workload: workload.into(),
             peer: peer.into(),
+            mediaflow: false,
             version: String::new(),
             threads,
             quality: None,
@@ -122,6 +125,58 @@ pub fn bytes_at_target(rows: &[Row], target: f64) -> String {
     )
 }
 
+/// A quality-matched workload's second line: for each peer, the fastest
+/// single-thread mediaflow row whose bytes at the target are no more than
+/// the peer's, and its speed relative to the peer (above 1 is faster).
+/// Empty without both a peer and a mediaflow row at the target.
+pub fn against_each_peer(rows: &[Row], target: f64) -> String {
+    let at_target = |r: &&Row| r.threads == 1 && r.skipped.is_none() && r.bytes_at_target.is_some();
+    let ours: Vec<&Row> = rows
+        .iter()
+        .filter(at_target)
+        .filter(|r| r.mediaflow)
+        .collect();
+    let theirs: Vec<&Row> = rows
+        .iter()
+        .filter(at_target)
+        .filter(|r| !r.mediaflow)
+        .collect();
+    if ours.is_empty() || theirs.is_empty() {
+        return String::new();
+    }
+    let bytes = |r: &Row| r.bytes_at_target.unwrap_or(f64::INFINITY);
+    let list: Vec<String> = theirs
+        .iter()
+        .map(|peer| {
+            let fastest = ours
+                .iter()
+                .filter(|m| bytes(m) <= bytes(peer))
+                .min_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
+            let head = format!(
+                "{} ({:.0} B, {:.1} ms)",
+                peer.peer,
+                bytes(peer),
+                peer.median_ms
+            );
+            match fastest {
+                Some(m) => format!(
+                    "{head}: {} ({:.0} B, {:.1} ms), {:.2}x its speed",
+                    m.peer,
+                    bytes(m),
+                    m.median_ms,
+                    peer.median_ms / m.median_ms
+                ),
+                None => format!("{head}: no mediaflow row is as small"),
+            }
+        })
+        .collect();
+    format!(
+        "Against each peer at SSIMULACRA2 {target}, one thread: the fastest mediaflow row with no more bytes at the \
+         target, and its speed relative to the peer (above 1.00x is faster): {}.\n\n",
+        list.join("; ")
+    )
+}
+
 /// The CPU model, core count, architecture and the SIMD extension the
 /// resizer uses.
 pub fn machine_description() -> String {
@@ -142,4 +197,54 @@ fn cpu_model() -> Option<String> {
 #[cfg(not(target_os = "linux"))]
 fn cpu_model() -> Option<String> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(peer: &str, mediaflow: bool, threads: usize, median_ms: f64, at: Option<f64>) -> Row {
+        let mut r = Row::skipped("avif", peer, threads, None);
+        r.mediaflow = mediaflow;
+        r.median_ms = median_ms;
+        r.bytes_at_target = at;
+        r
+    }
+
+    #[test]
+    fn each_peer_meets_the_fastest_mediaflow_row_as_small_as_it() {
+        let rows = [
+            row("mediaflow", true, 1, 300.0, Some(39_400.0)),
+            row("mediaflow avif_speed 6", true, 1, 1200.0, Some(36_500.0)),
+            row("Pillow", false, 1, 600.0, Some(40_700.0)),
+            row("vipsthumbnail", false, 1, 1000.0, Some(37_100.0)),
+            row("tiny", false, 1, 50.0, Some(30_000.0)),
+            // Two-thread rows and rows without a figure at the target
+            // take no part.
+            row("mediaflow", true, 2, 10.0, Some(10_000.0)),
+            row("sharp", false, 1, 3000.0, None),
+        ];
+        let line = against_each_peer(&rows, 70.0);
+        assert!(
+            line.contains(
+                "Pillow (40700 B, 600.0 ms): mediaflow (39400 B, 300.0 ms), 2.00x its speed"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains(
+                "vipsthumbnail (37100 B, 1000.0 ms): mediaflow avif_speed 6 (36500 B, 1200.0 ms), 0.83x its speed"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("tiny (30000 B, 50.0 ms): no mediaflow row is as small"),
+            "{line}"
+        );
+        assert!(!line.contains("sharp"), "{line}");
+        assert!(
+            against_each_peer(&rows[..2], 70.0).is_empty(),
+            "no peer, no line"
+        );
+    }
 }

@@ -22,6 +22,9 @@ fn bench_png_alpha_writes_json_and_markdown() {
             "1",
             "--threads",
             "2",
+            // A second speed adds rows only where there is an AVIF output.
+            "--avif-speed",
+            "10,9",
         ])
         .arg("--json")
         .arg(&json)
@@ -38,9 +41,13 @@ fn bench_png_alpha_writes_json_and_markdown() {
     assert!(stdout.contains("### `png-alpha`"), "{stdout}");
     let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "one and two threads: {v}");
+    assert_eq!(
+        rows.len(),
+        2,
+        "one and two threads, the first speed only: {v}"
+    );
     for r in rows {
-        assert_eq!(r["peer"], "mediaflow");
+        assert_eq!(r["peer"], "mediaflow avif_speed 10");
         assert!(r["skipped"].is_null(), "{r}");
         assert!(r["images_per_s"].as_f64().unwrap() > 0.0);
         assert!(r["median_ms"].as_f64().unwrap() <= r["p95_ms"].as_f64().unwrap());
@@ -61,7 +68,7 @@ fn bench_png_alpha_writes_json_and_markdown() {
         "cost only from single-thread rows"
     );
     let md = std::fs::read_to_string(&md).unwrap();
-    assert!(md.contains("| mediaflow | 1 |"), "{md}");
+    assert!(md.contains("| mediaflow avif_speed 10 | 1 |"), "{md}");
 
     let bad = Command::new(env!("CARGO_BIN_EXE_mediaflow-bench"))
         .current_dir(&root)
@@ -73,7 +80,8 @@ fn bench_png_alpha_writes_json_and_markdown() {
 }
 
 /// The quality-matched AVIF workload: mediaflow's setting is bisected to the
-/// lowest quality reaching the target score, and the timed row runs at it.
+/// lowest quality reaching the target score, and the timed row runs at it;
+/// each `--avif-speed` gets its own row, calibrated on its own.
 #[test]
 fn avif_quality_is_matched_to_the_target_score() {
     let root = workspace_root();
@@ -82,7 +90,7 @@ fn avif_quality_is_matched_to_the_target_score() {
     let out = Command::new(env!("CARGO_BIN_EXE_mediaflow-bench"))
         .current_dir(&root)
         .args(["--workload", "avif", "--iterations", "1", "--warmup", "0"])
-        .args(["--threads", "1", "--avif-speed", "10"])
+        .args(["--threads", "1", "--avif-speed", "10,9,10"])
         .arg("--json")
         .arg(&json)
         .output()
@@ -92,15 +100,23 @@ fn avif_quality_is_matched_to_the_target_score() {
     assert!(stderr.contains("reaches SSIMULACRA2 70"), "{stderr}");
     let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{v}");
-    let r = &rows[0];
-    assert!(r["skipped"].is_null(), "{r}");
-    let q = r["quality"].as_u64().unwrap();
-    assert!((2..100).contains(&q), "a setting inside the range: {q}");
-    let score = r["ssimulacra2_min"].as_f64().unwrap();
-    assert!(score >= 70.0, "{score}");
-    assert!(
-        score < 85.0,
-        "the lowest such setting, not a high one: {score}"
+    let names: Vec<&str> = rows.iter().map(|r| r["peer"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["mediaflow avif_speed 10", "mediaflow avif_speed 9"],
+        "one row per distinct speed: {v}"
     );
+    for r in rows {
+        assert!(r["skipped"].is_null(), "{r}");
+        assert_eq!(r["mediaflow"], true, "{r}");
+        let q = r["quality"].as_u64().unwrap();
+        assert!((2..100).contains(&q), "a setting inside the range: {q}");
+        let score = r["ssimulacra2_min"].as_f64().unwrap();
+        assert!(score >= 70.0, "{score}");
+        assert!(
+            score < 85.0,
+            "the lowest such setting, not a high one: {score}"
+        );
+        assert!(r["bytes_at_target"].as_f64().unwrap() > 1000.0, "{r}");
+    }
 }
