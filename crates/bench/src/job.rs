@@ -42,6 +42,16 @@ pub struct OutFile {
     pub height: u32,
 }
 
+/// The median time per image of each of the engine's stages
+/// ([`mediaflow_engine::Timings::stages`]); only mediaflow's runner knows
+/// them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stages {
+    pub decode_ms: f64,
+    pub resize_ms: f64,
+    pub encode_ms: f64,
+}
+
 /// A runner's result.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunResult {
@@ -60,6 +70,8 @@ pub struct RunResult {
     pub outputs: Vec<OutFile>,
     #[serde(default)]
     pub notes: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Stages>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -274,6 +274,7 @@ fn measure(
     times.sort_by(f64::total_cmp);
     row.version = result.version;
     row.notes = result.notes;
+    row.stages = result.stages;
     row.quality = job.outputs.iter().map(|o| o.quality).min();
     row.median_ms = percentile(&times, 0.5);
     row.p95_ms = percentile(&times, 0.95);
@@ -329,6 +330,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<String> {
     for work in &chosen {
         let rows = measure_workload(args, work, &peers, &modes, dir.path())?;
         let mut table = markdown_table(work.name, &work.what, &rows, work.outputs.len());
+        table.push_str(&report::stage_line(&rows));
         if let Some(target) = work.target_ssimulacra2 {
             table.push_str(&report::bytes_at_target(&rows, target));
             table.push_str(&report::against_each_peer(&rows, target));

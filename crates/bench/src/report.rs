@@ -2,6 +2,7 @@
 //! workload and the machine description in the header.
 
 use crate::cost::s3_cost_per_million;
+use crate::job::Stages;
 use serde::Serialize;
 
 /// One measured row.
@@ -28,6 +29,8 @@ pub struct Row {
     pub cost_arm64_per_million: Option<f64>,
     pub cost_x86_per_million: Option<f64>,
     pub notes: String,
+    /// mediaflow's rows: the median time of each engine stage.
+    pub stages: Option<Stages>,
     pub skipped: Option<String>,
 }
 
@@ -52,6 +55,7 @@ impl Row {
             cost_arm64_per_million: None,
             cost_x86_per_million: None,
             notes: String::new(),
+            stages: None,
             skipped,
         }
     }
@@ -98,6 +102,30 @@ pub fn markdown_table(work_name: &str, what: &str, rows: &[Row], outputs: usize)
         outputs
     ));
     s
+}
+
+/// The line under a table with mediaflow's single-thread stage medians,
+/// which explain its rows (empty if no such row ran).
+pub fn stage_line(rows: &[Row]) -> String {
+    let list: Vec<String> = rows
+        .iter()
+        .filter(|r| r.mediaflow && r.threads == 1)
+        .filter_map(|r| Some((r, r.stages?)))
+        .map(|(r, s)| {
+            format!(
+                "{}: decode {:.1} ms, resize {:.1} ms, encode {:.1} ms",
+                r.peer, s.decode_ms, s.resize_ms, s.encode_ms
+            )
+        })
+        .collect();
+    if list.is_empty() {
+        return String::new();
+    }
+    format!(
+        "Engine stages, median per image on one thread (decode includes sniffing and colour conversion; resize, \
+         orientation): {}.\n\n",
+        list.join("; ")
+    )
 }
 
 /// A quality-matched workload's line under its table: each

@@ -2,7 +2,8 @@
 //! mediaflow engine, and the `image` crate's own decode/resize/encode as a
 //! baseline. Each reads a [`Job`] and returns one [`RunResult`].
 
-use crate::job::{Job, OutFile, RunResult};
+use crate::job::{Job, OutFile, RunResult, Stages};
+use crate::stats::percentile;
 use anyhow::{bail, Context as _};
 use mediaflow_engine::{
     EncodeOptions, Filter, Fit, FormatChoice, Limits, OutputFormat, Plan, Variant,
@@ -87,8 +88,28 @@ fn run_mediaflow(job: &Job) -> anyhow::Result<RunResult> {
         ..defaults
     };
     let plan = Plan::new(Limits::default(), variants, encode)?.with_placeholder(false);
-    let (wall_ms, per_image_ms, output) =
-        timed(job, &|| Ok(mediaflow_engine::process(&bytes, &plan)?))?;
+    // Every image's stage times, the warm-up's first (it runs before the
+    // timed images start).
+    let stages = std::sync::Mutex::new(Vec::new());
+    let (wall_ms, per_image_ms, output) = timed(job, &|| {
+        let output = mediaflow_engine::process(&bytes, &plan)?;
+        stages
+            .lock()
+            .expect("no worker panicked")
+            .push(output.timings.stages());
+        Ok(output)
+    })?;
+    let stages = stages.into_inner().expect("no worker panicked");
+    let median = |i: usize| {
+        let mut v: Vec<f64> = stages[job.warmup..].iter().map(|s| s[i]).collect();
+        v.sort_by(f64::total_cmp);
+        percentile(&v, 0.5)
+    };
+    let stages = Stages {
+        decode_ms: median(0),
+        resize_ms: median(1),
+        encode_ms: median(2),
+    };
     std::fs::create_dir_all(&job.out_dir)?;
     let mut outputs = Vec::new();
     for (i, v) in output.variants.iter().enumerate() {
@@ -120,6 +141,7 @@ fn run_mediaflow(job: &Job) -> anyhow::Result<RunResult> {
             encode.avif_speed,
             encode.avif_speed - 1
         ),
+        stages: Some(stages),
         ..RunResult::default()
     })
 }

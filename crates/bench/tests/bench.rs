@@ -58,6 +58,16 @@ fn bench_png_alpha_writes_json_and_markdown() {
         assert!(s2 > 50.0 && s2 <= 100.0, "{s2}");
         assert_eq!(r["quality"], 80, "the workload's own setting");
         assert!(r["output_bytes"].as_u64().unwrap() > 100);
+        let stages = &r["stages"];
+        let (decode, encode) = (
+            stages["decode_ms"].as_f64().unwrap(),
+            stages["encode_ms"].as_f64().unwrap(),
+        );
+        assert!(decode > 0.0 && encode > 0.0, "{stages}");
+        assert!(
+            decode + encode < r["p95_ms"].as_f64().unwrap() * 2.0,
+            "stage medians within an image's time: {r}"
+        );
     }
     assert!(
         rows[0]["cost_arm64_per_million"].as_f64().unwrap() > 0.2,
@@ -69,6 +79,10 @@ fn bench_png_alpha_writes_json_and_markdown() {
     );
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.contains("| mediaflow avif_speed 10 | 1 |"), "{md}");
+    assert!(
+        md.contains("Engine stages, median per image on one thread") && md.contains("encode "),
+        "{md}"
+    );
 
     let bad = Command::new(env!("CARGO_BIN_EXE_mediaflow-bench"))
         .current_dir(&root)

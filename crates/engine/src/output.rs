@@ -80,6 +80,20 @@ pub struct Timings {
     pub total_ms: f64,
 }
 
+impl Timings {
+    /// The three stages the pipeline's metrics and the benchmark report:
+    /// decode (sniff, decode and colour conversion), resize (orientation
+    /// and resampling) and encode (the variants and the placeholder), in
+    /// milliseconds.
+    pub fn stages(&self) -> [f64; 3] {
+        [
+            self.sniff_ms + self.decode_ms + self.color_ms,
+            self.orient_ms + self.resize_ms,
+            self.encode_ms + self.placeholder_ms,
+        ]
+    }
+}
+
 /// Everything produced from one source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {

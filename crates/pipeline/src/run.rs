@@ -793,10 +793,7 @@ impl Pipeline {
         };
         let (manifest, files, output, _work_dir) = match made {
             Made::Image(output) => {
-                times.decode_ms =
-                    output.timings.decode_ms + output.timings.sniff_ms + output.timings.color_ms;
-                times.resize_ms = output.timings.resize_ms + output.timings.orient_ms;
-                times.encode_ms = output.timings.encode_ms + output.timings.placeholder_ms;
+                [times.decode_ms, times.resize_ms, times.encode_ms] = output.timings.stages();
                 let mut manifest = Manifest::build(&names, source, &output);
                 manifest.plan_fingerprint = fingerprint.to_string();
                 if let Some(base) = &c.public_base {
