@@ -159,16 +159,8 @@ pub fn bytes_at_target(rows: &[Row], target: f64) -> String {
 /// Empty without both a peer and a mediaflow row at the target.
 pub fn against_each_peer(rows: &[Row], target: f64) -> String {
     let at_target = |r: &&Row| r.threads == 1 && r.skipped.is_none() && r.bytes_at_target.is_some();
-    let ours: Vec<&Row> = rows
-        .iter()
-        .filter(at_target)
-        .filter(|r| r.mediaflow)
-        .collect();
-    let theirs: Vec<&Row> = rows
-        .iter()
-        .filter(at_target)
-        .filter(|r| !r.mediaflow)
-        .collect();
+    let (ours, theirs): (Vec<&Row>, Vec<&Row>) =
+        rows.iter().filter(at_target).partition(|r| r.mediaflow);
     if ours.is_empty() || theirs.is_empty() {
         return String::new();
     }
